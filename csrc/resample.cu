@@ -1,0 +1,239 @@
+// resample: batched time series evaluated at new timestamps.
+//
+// Layout (canonical shapes built by jax_robocache/resample.py):
+//   values  [B, S, D]  f32 | bf16 | f16 | f64
+//   times   [Bt, S]    f32 | f64, Bt in {1, B}
+//   queries [Bq, T]    same dtype as times, Bq in {1, B}
+//   lengths [Bl]       s32, Bl in {1, B}
+//   out     [B, T, D]  dtype of values
+//   valid   [B, T]     pred
+//
+// One block handles up to kQueriesPerBlock queries of one episode. Phase 1:
+// one binary search per query (PlanQuery) into shared memory. Phase 2: the
+// block streams the output rows, consecutive threads covering consecutive
+// 16-byte chunks of a row, so loads of value rows and stores of output rows
+// are coalesced and native width for bf16/f16.
+#include "resample.h"
+
+#include <algorithm>
+
+#include "ffi_common.h"
+#include "interp_plan.cuh"
+
+namespace robocache {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kQueriesPerBlock = 256;
+
+struct ResampleArgs {
+  const void* values;
+  const void* times;
+  const void* queries;
+  const int32_t* lengths;
+  void* out;
+  bool* valid;
+  int64_t S, D, T, tiles;
+  int64_t times_stride, queries_stride, lengths_stride;  // 0 when shared
+  int32_t method, oor;
+};
+
+template <typename Acc>
+__device__ __forceinline__ Acc QuietNan() {
+  return static_cast<Acc>(__int_as_float(0x7fc00000));
+}
+
+// Normalised slerp of two (x, y, z, w) quaternions along the shorter arc.
+template <typename V>
+__device__ void SlerpRow(const V* va, const V* vb, double w_d, int32_t kind,
+                         V* out) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  Acc r[4];
+  if (kind == kTwo) {
+    Acc q0[4], q1[4], dot = 0;
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      q0[k] = E::load(va[k]);
+      q1[k] = E::load(vb[k]);
+      dot += q0[k] * q1[k];
+    }
+    const Acc sign = dot < Acc(0) ? Acc(-1) : Acc(1);
+    dot *= sign;
+    const Acc w = static_cast<Acc>(w_d);
+    Acc s0 = Acc(1) - w, s1 = w;
+    if (dot <= Acc(0.9995)) {  // far enough apart for a stable sin(theta)
+      const Acc theta = acos(dot);
+      const Acc inv_sin = Acc(1) / sin(theta);
+      s0 = sin((Acc(1) - w) * theta) * inv_sin;
+      s1 = sin(w * theta) * inv_sin;
+    }
+#pragma unroll
+    for (int k = 0; k < 4; ++k) r[k] = s0 * q0[k] + s1 * sign * q1[k];
+  } else {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) r[k] = E::load(va[k]);
+  }
+  const Acc inv_norm =
+      Acc(1) / sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2] + r[3] * r[3]);
+#pragma unroll
+  for (int k = 0; k < 4; ++k) out[k] = E::store(r[k] * inv_norm);
+}
+
+template <typename V, typename TT, int N>
+__global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecT = Vec<V, N>;
+  __shared__ Plan plans[kQueriesPerBlock];
+
+  const int64_t b = blockIdx.x / args.tiles;
+  const int64_t q0 = (blockIdx.x % args.tiles) * kQueriesPerBlock;
+  const int32_t nq = static_cast<int32_t>(
+      min(static_cast<int64_t>(kQueriesPerBlock), args.T - q0));
+  const int64_t S = args.S, D = args.D;
+
+  // Phase 1: plan every query of this tile.
+  const TT* t = static_cast<const TT*>(args.times) + b * args.times_stride;
+  const TT* qs = static_cast<const TT*>(args.queries) + b * args.queries_stride;
+  int32_t n = args.lengths[b * args.lengths_stride];
+  n = n < 0 ? 0 : (n > S ? static_cast<int32_t>(S) : n);
+  for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
+    const Plan p = PlanQuery(t, n, qs[q0 + j], args.method, args.oor);
+    plans[j] = p;
+    args.valid[b * args.T + q0 + j] = p.valid;
+  }
+  __syncthreads();
+
+  // Phase 2: write the output rows.
+  const V* vals = static_cast<const V*>(args.values) + b * S * D;
+  V* out = static_cast<V*>(args.out) + (b * args.T + q0) * D;
+  if (args.method == kSlerp) {  // D == 4, one thread per query
+    for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
+      const Plan p = plans[j];
+      V* o = out + j * 4;
+      if (p.kind == kNanOut || p.kind == kZeroOut) {
+        const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+        for (int k = 0; k < 4; ++k) o[k] = fill;
+      } else {
+        SlerpRow(vals + p.a * 4, vals + p.b * 4, p.w, p.kind, o);
+      }
+    }
+    return;
+  }
+  const int64_t chunks = D / N;
+  const int64_t work = static_cast<int64_t>(nq) * chunks;
+  for (int64_t k = threadIdx.x; k < work; k += blockDim.x) {
+    const int64_t j = k / chunks, c = k - j * chunks;
+    const Plan p = plans[j];
+    VecT r;
+    if (p.kind == kOne) {
+      r = *reinterpret_cast<const VecT*>(vals + p.a * D + c * N);
+    } else if (p.kind == kTwo) {
+      const VecT va = *reinterpret_cast<const VecT*>(vals + p.a * D + c * N);
+      const VecT vb = *reinterpret_cast<const VecT*>(vals + p.b * D + c * N);
+      const Acc w = static_cast<Acc>(p.w);
+#pragma unroll
+      for (int e = 0; e < N; ++e) {
+        const Acc x = E::load(va.v[e]);
+        r.v[e] = E::store(x + w * (E::load(vb.v[e]) - x));
+      }
+    } else {
+      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+      for (int e = 0; e < N; ++e) r.v[e] = fill;
+    }
+    *reinterpret_cast<VecT*>(out + j * D + c * N) = r;
+  }
+}
+
+template <typename V, typename TT>
+ffi::Error Launch(cudaStream_t stream, const ResampleArgs& args, int64_t B) {
+  const int64_t blocks = B * args.tiles;
+  if (blocks > 0x7fffffffLL) {
+    return ffi::Error::InvalidArgument("resample: too many episodes x query tiles");
+  }
+  constexpr int kVec = 16 / sizeof(V);
+  const bool vectorised = args.D % kVec == 0 && Aligned16(args.values) &&
+                          Aligned16(args.out) && args.method != kSlerp;
+  if (vectorised) {
+    ResampleKernel<V, TT, kVec><<<blocks, kThreads, 0, stream>>>(args);
+  } else {
+    ResampleKernel<V, TT, 1><<<blocks, kThreads, 0, stream>>>(args);
+  }
+  return LastCudaError("resample kernel launch");
+}
+
+ffi::Error ResampleImpl(cudaStream_t stream, ffi::AnyBuffer values,
+                        ffi::AnyBuffer times, ffi::AnyBuffer queries,
+                        ffi::Buffer<ffi::S32> lengths,
+                        ffi::Result<ffi::AnyBuffer> out,
+                        ffi::Result<ffi::Buffer<ffi::PRED>> valid,
+                        int32_t method, int32_t out_of_range) {
+  if (auto e = ExpectRank(values.dimensions(), 3, "values"); e.failure()) return e;
+  if (auto e = ExpectRank(times.dimensions(), 2, "times"); e.failure()) return e;
+  if (auto e = ExpectRank(queries.dimensions(), 2, "query_times"); e.failure()) return e;
+  const auto vd = values.dimensions();
+  const int64_t B = vd[0], S = vd[1], D = vd[2];
+  const int64_t T = queries.dimensions()[1];
+  const int64_t Bt = times.dimensions()[0], Bq = queries.dimensions()[0];
+  const int64_t Bl = lengths.dimensions()[0];
+  auto shared_or_full = [B](int64_t n) { return n == 1 || n == B; };
+  if (times.dimensions()[1] != S || !shared_or_full(Bt) || !shared_or_full(Bq) ||
+      !shared_or_full(Bl) || out->dimensions().size() != 3 ||
+      out->dimensions()[0] != B || out->dimensions()[1] != T ||
+      out->dimensions()[2] != D) {
+    return ffi::Error::InvalidArgument(
+        "resample: inconsistent shapes values=" + ShapeString(vd) +
+        " times=" + ShapeString(times.dimensions()) +
+        " query_times=" + ShapeString(queries.dimensions()) +
+        " out=" + ShapeString(out->dimensions()));
+  }
+  if (times.element_type() != queries.element_type()) {
+    return ffi::Error::InvalidArgument("resample: times and query_times dtypes differ");
+  }
+  if (values.element_type() != out->element_type()) {
+    return ffi::Error::InvalidArgument("resample: out dtype must match values");
+  }
+  if (method < kLinear || method > kSlerp || out_of_range < kClamp ||
+      out_of_range > kExtrapolate || (method == kSlerp && D != 4) ||
+      S > 0x7fffffffLL) {
+    return ffi::Error::InvalidArgument("resample: bad method/out_of_range/shape");
+  }
+  if (B == 0 || T == 0) return ffi::Error::Success();
+
+  ResampleArgs args{values.untyped_data(), times.untyped_data(),
+                    queries.untyped_data(), lengths.typed_data(),
+                    out->untyped_data(), valid->typed_data(),
+                    S, D, T, CeilDiv(T, kQueriesPerBlock),
+                    Bt == B ? S : 0, Bq == B ? T : 0, Bl == B ? 1 : 0,
+                    method, out_of_range};
+  ffi::Error result = ffi::Error::InvalidArgument("resample: unsupported dtypes");
+  const bool time_ok = DispatchFloat(times.element_type(), [&](auto time_tag) {
+    using TT = decltype(time_tag);
+    if constexpr (std::is_same_v<TT, float> || std::is_same_v<TT, double>) {
+      DispatchFloat(values.element_type(), [&](auto value_tag) {
+        result = Launch<decltype(value_tag), TT>(stream, args, B);
+      });
+    }
+  });
+  (void)time_ok;
+  return result;
+}
+
+}  // namespace
+}  // namespace robocache
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(
+    RobocacheResample, robocache::ResampleImpl,
+    xla::ffi::Ffi::Bind()
+        .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
+        .Arg<xla::ffi::AnyBuffer>()                   // values
+        .Arg<xla::ffi::AnyBuffer>()                   // times
+        .Arg<xla::ffi::AnyBuffer>()                   // query_times
+        .Arg<xla::ffi::Buffer<xla::ffi::S32>>()       // lengths
+        .Ret<xla::ffi::AnyBuffer>()                   // out
+        .Ret<xla::ffi::Buffer<xla::ffi::PRED>>()      // valid
+        .Attr<int32_t>("method")
+        .Attr<int32_t>("out_of_range"),
+    {xla::ffi::Traits::kCmdBufferCompatible});

@@ -1,0 +1,72 @@
+"""Argument checking shared by the ops: enumerations and trace-time errors.
+
+Every check runs on shapes and dtypes only, so errors surface at trace time
+(under ``jit`` too) and name the offending argument.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from .jax_compat import x64_enabled
+
+# Integer codes shared with csrc/interp_plan.cuh.
+METHODS = {"linear": 0, "nearest": 1, "previous": 2, "slerp": 3}
+OUT_OF_RANGE = {"clamp": 0, "nan": 1, "extrapolate": 2}
+
+VALUE_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16, jnp.float64)
+TIME_DTYPES = (jnp.float32, jnp.float64)
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    return value
+
+
+def dtype_name(dtype) -> str:
+    return jnp.dtype(dtype).name
+
+
+def check_dtype(name: str, x, allowed: Sequence, hint: str = "") -> None:
+    if jnp.dtype(x.dtype) not in [jnp.dtype(d) for d in allowed]:
+        names = ", ".join(dtype_name(d) for d in allowed
+                          if jnp.dtype(d) != jnp.float64 or x64_enabled())
+        raise TypeError(f"{name} must have dtype in ({names}), got {dtype_name(x.dtype)} "
+                        f"with shape {tuple(x.shape)}{hint}")
+
+
+def check_min_rank(name: str, x, rank: int, layout: str) -> None:
+    if x.ndim < rank:
+        raise ValueError(f"{name} must have shape {layout} (rank >= {rank}), got shape "
+                         f"{tuple(x.shape)}")
+
+
+def broadcast_leading(named_shapes: dict[str, tuple]) -> tuple:
+    """Broadcasts the leading (batch) shapes of several arguments, naming them on failure."""
+    try:
+        return np.broadcast_shapes(*named_shapes.values())
+    except ValueError:
+        desc = ", ".join(f"{k} {v}" for k, v in named_shapes.items())
+        raise ValueError(f"leading (batch) dimensions do not match: {desc}") from None
+
+
+def to_canonical(x, lead: tuple, lead_rank_of_x: int):
+    """Reshapes ``x`` [*lead_x, *rest] to [B or 1, *rest] for broadcast-compatible lead_x.
+
+    An operand that carries the full leading shape becomes [B, ...]; one whose
+    leading shape has a single element is shared ([1, ...]); anything else is
+    broadcast (copied) to the full leading shape.
+    """
+    lead_x = tuple(x.shape[:lead_rank_of_x])
+    rest = tuple(x.shape[lead_rank_of_x:])
+    if lead_x == tuple(lead):
+        return x.reshape((math.prod(lead),) + rest)
+    if math.prod(lead_x) == 1:
+        return x.reshape((1,) + rest)
+    x = jnp.broadcast_to(x.reshape(lead_x + rest), tuple(lead) + rest)
+    return x.reshape((math.prod(lead),) + rest)

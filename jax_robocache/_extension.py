@@ -1,0 +1,64 @@
+"""Loads the compiled CUDA module (if it was built) and registers its FFI targets.
+
+The module ``jax_robocache._robocache_cuda`` exists only when a CUDA compiler
+was found at install time. Its handlers were compiled against the XLA FFI
+headers of one jaxlib (``built_against_jaxlib()``); XLA may refuse a handler
+built against a newer FFI API than the running jaxlib implements, so the
+targets are registered only when the running jaxlib is at least that version.
+Otherwise every op lowers to its jax.numpy twin and ``info()`` says why.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+
+import jaxlib
+
+from .jax_compat import register_ffi_target
+
+logger = logging.getLogger("jax_robocache")
+
+
+@dataclass(frozen=True)
+class ExtensionStatus:
+    compiled: bool  # the CUDA module was built and imports
+    registered: bool  # its FFI targets are registered with XLA
+    architectures: str  # CUDA architectures compiled in ("" if none)
+    built_against_jaxlib: str
+    reason: str  # why the kernels are unusable ("" when registered)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def _load() -> tuple[ExtensionStatus, dict]:
+    try:
+        module = importlib.import_module("jax_robocache._robocache_cuda")
+    except ImportError as err:
+        return ExtensionStatus(False, False, "", "", f"CUDA module not built ({err})"), {}
+    built = module.built_against_jaxlib()
+    archs = module.cuda_architectures()
+    if _version_tuple(jaxlib.__version__) < _version_tuple(built):
+        reason = (f"kernels were compiled against jaxlib {built} but jaxlib "
+                  f"{jaxlib.__version__} is running; rebuild jax_robocache with this jaxlib")
+        logger.warning("jax_robocache: %s; using the jax.numpy lowerings", reason)
+        return ExtensionStatus(True, False, archs, built, reason), {}
+    targets = dict(module.registrations())
+    for name, capsule in targets.items():
+        register_ffi_target(name, capsule, platform="CUDA", api_version=1)
+    return ExtensionStatus(True, True, archs, built, ""), targets
+
+
+STATUS, TARGETS = _load()
+
+
+def has_target(name: str) -> bool:
+    """Whether the CUDA FFI target ``name`` is compiled in and registered."""
+    return name in TARGETS

@@ -1,0 +1,157 @@
+"""The machinery every op shares: one primitive, two lowerings, vmap, autodiff.
+
+An op is written as
+  * a *jnp twin*: a pure jax.numpy function of the canonical operands that
+    defines the semantics (it is the lowering on every platform but CUDA and
+    the reference for the CUDA kernel's behaviour),
+  * an abstract evaluation rule (shapes and dtypes of the outputs),
+  * optionally an XLA FFI target name: the CUDA kernel used on GPUs.
+
+``FfiOp`` turns these into a ``Primitive`` with
+  * eager evaluation (a cached ``jax.jit`` of the bind),
+  * a default lowering to the twin, and a CUDA lowering to the FFI custom call
+    (or to the twin when the kernels are missing or ``JAX_ROBOCACHE_FORCE_JNP``
+    is set),
+  * a batching rule for operands whose axis 0 is the episode axis, of size B
+    or 1 (1 = shared by every episode): vmap folds the mapped axis into it,
+  * ``bind``: a differentiable bind whose JVP is the JVP of the twin, so
+    gradients (forward and reverse) follow the documented semantics while the
+    forward pass runs the kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from . import _extension
+from .jax_compat import NOT_MAPPED, Primitive, batching, ffi_lowering, lower_fun, mlir
+
+logger = logging.getLogger("jax_robocache")
+
+#: Environment variable that forces the jax.numpy lowering even on GPUs.
+FORCE_JNP_ENV = "JAX_ROBOCACHE_FORCE_JNP"
+
+
+def force_jnp() -> bool:
+    """Whether ``JAX_ROBOCACHE_FORCE_JNP`` asks for the jnp lowerings (read at lowering time)."""
+    return os.environ.get(FORCE_JNP_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+#: Every op defined so far, by name (``info()`` reports them).
+REGISTRY: dict[str, "FfiOp"] = {}
+
+
+def _freeze(params: Mapping) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+class FfiOp:
+    """A primitive lowered to a CUDA FFI kernel on GPUs and to a jnp twin elsewhere.
+
+    Args:
+      name: short op name; the primitive is ``robocache_<name>``.
+      twin: ``twin(*operands, **params) -> tuple of arrays``.
+      abstract_eval: ``abstract_eval(*avals, **params) -> tuple of ShapedArray``.
+      ffi_target: name of the CUDA FFI target, or None for a jnp-only op.
+      ffi_attrs: maps the primitive's params to the FFI attributes.
+    """
+
+    def __init__(self, name: str, *, twin: Callable, abstract_eval: Callable,
+                 ffi_target: str | None = None,
+                 ffi_attrs: Callable[..., dict] = lambda **params: {}):
+        self.name = name
+        self.twin = twin
+        self.ffi_target = ffi_target
+        self.ffi_attrs = ffi_attrs
+        self.prim = Primitive(f"robocache_{name}")
+        self.prim.multiple_results = True
+        self.prim.def_abstract_eval(abstract_eval)
+        self.prim.def_impl(self._eager_impl)
+        self._jnp_lowering = lower_fun(twin, multiple_results=True)
+        mlir.register_lowering(self.prim, self._jnp_lowering)
+        mlir.register_lowering(self.prim, self._cuda_lowering, platform="cuda")
+        batching.primitive_batchers[self.prim] = self._batch_rule
+        REGISTRY[name] = self
+
+    # -- backend selection -------------------------------------------------
+    def kernel_available(self) -> bool:
+        """Whether the CUDA kernel is compiled in, registered and not disabled."""
+        return (self.ffi_target is not None and _extension.has_target(self.ffi_target)
+                and not force_jnp())
+
+    def backend(self, platform: str | None = None) -> str:
+        """``"cuda-ffi"`` or ``"jnp"``: what this op lowers to on ``platform`` (default backend)."""
+        platform = platform or jax.default_backend()
+        if platform in ("gpu", "cuda") and self.kernel_available():
+            return "cuda-ffi"
+        return "jnp"
+
+    def _cuda_lowering(self, ctx, *args, **params):
+        if self.kernel_available():
+            logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name,
+                         self.ffi_target)
+            return ffi_lowering(self.ffi_target)(ctx, *args, **self.ffi_attrs(**params))
+        logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
+        return self._jnp_lowering(ctx, *args, **params)
+
+    # -- eager evaluation --------------------------------------------------
+    @functools.lru_cache(maxsize=None)
+    def _jitted(self, frozen: tuple):
+        params = dict(frozen)
+        return jax.jit(lambda *args: self.prim.bind(*args, **params))
+
+    def _eager_impl(self, *args, **params):
+        return self._jitted(_freeze(params))(*args)
+
+    # -- vmap ----------------------------------------------------------------
+    def _batch_rule(self, args: Sequence, dims: Sequence, **params):
+        """Folds the vmapped axis into every operand's episode axis (axis 0).
+
+        Operand episode axes have size B or 1 (shared). A mapped operand
+        becomes [V * B, ...]; an unmapped shared one stays [1, ...]; an
+        unmapped per-episode one is tiled V times (its data is copied).
+        """
+        size = next(x.shape[d] for x, d in zip(args, dims) if d is not NOT_MAPPED)
+        moved = [x if d is NOT_MAPPED else jnp.moveaxis(x, d, 0) for x, d in zip(args, dims)]
+        episodes = max(x.shape[1] if d is not NOT_MAPPED else x.shape[0]
+                       for x, d in zip(moved, dims))
+        folded = []
+        for x, d in zip(moved, dims):
+            if d is NOT_MAPPED:
+                if x.shape[0] == 1:
+                    folded.append(x)
+                    continue
+                x = jnp.broadcast_to(x[None], (size,) + x.shape)
+            elif x.shape[1] != episodes:
+                x = jnp.broadcast_to(x, (size, episodes) + x.shape[2:])
+            folded.append(x.reshape((size * episodes,) + x.shape[2:]))
+        outs = self.prim.bind(*folded, **params)
+        outs = [o.reshape((size, episodes) + o.shape[1:]) for o in outs]
+        return outs, [0] * len(outs)
+
+    # -- autodiff ------------------------------------------------------------
+    @functools.lru_cache(maxsize=None)
+    def _differentiable(self, frozen: tuple):
+        params = dict(frozen)
+
+        @jax.custom_jvp
+        def call(*args):
+            return tuple(self.prim.bind(*args, **params))
+
+        @call.defjvp
+        def call_jvp(primals, tangents):
+            outs = call(*primals)
+            _, out_tangents = jax.jvp(functools.partial(self.twin, **params), primals, tangents)
+            return outs, tuple(out_tangents)
+
+        return call
+
+    def bind(self, *args, **params):
+        """Binds the primitive; differentiable through the JVP of the jnp twin."""
+        return self._differentiable(_freeze(params))(*args)

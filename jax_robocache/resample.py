@@ -1,0 +1,211 @@
+"""``resample``: batched time series evaluated at new timestamps.
+
+Contract (see README's semantics table):
+
+* ``values [..., S, D]`` float32 / bfloat16 / float16 (float64 with x64);
+  ``times [..., S]`` float32 (float64 with x64), sorted ascending within the
+  first ``lengths`` samples; ``query_times [..., T]`` (or a plain ``[T]``
+  shared by every episode) in any order, same dtype as ``times``;
+  ``lengths [...]`` integer, default S. Leading dims broadcast (NumPy rules).
+* Output ``[..., T, D]`` in the dtype of ``values``; arithmetic in float32
+  (float64 for float64 values). With ``return_valid=True`` also
+  ``valid [..., T]`` bool: n > 0 and t_0 <= q <= t_{n-1} (and q not NaN).
+* For an episode with n valid samples and i the largest index with t_i <= q:
+  ``linear`` interpolates between t_i and t_{i+1} (q == t_i uses sample i
+  alone); ``previous`` holds values[i]; ``nearest`` takes argmin |q - t_j|,
+  ties (duplicate timestamps included) to the lowest index; ``slerp``
+  interpolates unit quaternions (x, y, z, w) along the shorter arc and
+  normalises (near-parallel pairs are lerped then normalised, never NaN).
+* Queries outside [t_0, t_{n-1}], for every method: ``"clamp"`` holds the
+  edge sample (values[0] before, values[n-1] after; ``nearest`` takes the
+  first of duplicated last timestamps), ``"nan"`` returns NaN,
+  ``"extrapolate"`` (linear only) extends the first/last segment; a
+  zero-length edge segment (duplicate timestamps, or n == 1) holds the edge
+  value. n == 0 gives NaN under ``"nan"`` and zeros otherwise. A NaN query
+  gives NaN. NaN in ``values`` reaches only outputs that use that sample.
+* ``lengths`` outside [0, S] are clamped into it; unsorted or NaN timestamps
+  give unspecified values but never an out-of-bounds access.
+  ``validate=True`` checks sortedness, finiteness and lengths: eagerly it
+  raises; under ``jit`` wrap the function with
+  ``jax.experimental.checkify.checkify``.
+* Host (numpy) float64 / int64 timestamps (epoch seconds, ROS nanoseconds)
+  are converted on the host to episode-relative seconds before anything is
+  cast to float32 (see ``jax_robocache.timestamps``).
+* Gradients: with respect to ``values`` for every method, and ``query_times``
+  (and ``times``) for ``linear`` (and ``slerp``); ``previous``/``nearest``
+  are piecewise constant in time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+from . import _interp
+from ._contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
+                        check_choice, check_dtype, check_min_rank, to_canonical)
+from ._primitive import FfiOp
+from .jax_compat import ShapedArray, x64_enabled
+from .timestamps import is_host_wide_timestamps, relative_timestamps
+
+__all__ = ["resample"]
+
+
+# -- the jnp twin (canonical operands) ---------------------------------------
+def _resample_twin(values, times, queries, lengths, *, method: int, out_of_range: int):
+    """values [B,S,D], times [Bt,S], queries [Bq,T], lengths [Bl] (Bx in {1,B})."""
+    B, S, _ = values.shape
+    n = jnp.clip(lengths, 0, S).astype(jnp.int32)
+
+    def one_episode(v, t, q, n_b):
+        plan = _interp.plan_queries(t, n_b, q, method=method, out_of_range=out_of_range)
+        return _interp.combine(v, plan, method=method), plan.valid
+
+    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (times, queries, n))
+    squeeze = [x if ax == 0 else x[0] for x, ax in zip((times, queries, n), axes)]
+    return tuple(jax.vmap(one_episode, in_axes=(0,) + axes)(values, *squeeze))
+
+
+def _resample_abstract_eval(values, times, queries, lengths, *, method, out_of_range):
+    B, _, D = values.shape
+    T = queries.shape[1]
+    return (ShapedArray((B, T, D), values.dtype),
+            ShapedArray((B, T), jnp.bool_))
+
+
+_resample_op = FfiOp(
+    "resample", twin=_resample_twin, abstract_eval=_resample_abstract_eval,
+    ffi_target="robocache_resample",
+    ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
+                                                out_of_range=np.int32(out_of_range)))
+
+
+# -- the public function -------------------------------------------------------
+def _prepare_timestamps(times, query_times, lengths):
+    """Host float64/int64 timestamps -> episode-relative seconds (float32 unless x64)."""
+    wide_t, wide_q = is_host_wide_timestamps(times), is_host_wide_timestamps(query_times)
+    if not (wide_t or wide_q):
+        return times, query_times
+    if x64_enabled() and all(np.asarray(x).dtype == np.float64 for x in (times, query_times)
+                             if isinstance(x, np.ndarray)) and wide_t and wide_q:
+        return jnp.asarray(times), jnp.asarray(query_times)  # float64 end to end
+    if not (wide_t and wide_q):
+        raise TypeError(
+            "times and query_times must both be host numpy arrays when either holds float64 or "
+            "int64 timestamps (they are converted together to episode-relative seconds); got "
+            f"times {type(times).__name__} {getattr(times, 'dtype', '')} and query_times "
+            f"{type(query_times).__name__} {getattr(query_times, 'dtype', '')}. Use "
+            "jax_robocache.relative_timestamps before jit.")
+    host_lengths = None if lengths is None or not isinstance(lengths, np.ndarray) else lengths
+    rel_t, rel_q, _ = relative_timestamps(np.asarray(times), np.asarray(query_times),
+                                          lengths=[host_lengths, None])
+    return rel_t, rel_q
+
+
+def _validate_check(times, lengths, S):
+    """checkify checks: lengths within [0, S]; valid times finite and non-decreasing."""
+    idx = jnp.arange(S)
+    n = lengths[..., None]
+    in_len = idx < n
+    finite = jnp.where(in_len, jnp.isfinite(times), True)
+    sorted_ = jnp.where(in_len[..., 1:], times[..., 1:] >= times[..., :-1], True)
+    try:
+        checkify.check(jnp.all((lengths >= 0) & (lengths <= S)),
+                       "resample: lengths must lie in [0, {S}] (min {lo}, max {hi})",
+                       S=jnp.int32(S), lo=jnp.min(lengths, initial=0),
+                       hi=jnp.max(lengths, initial=0))
+        checkify.check(jnp.all(finite), "resample: times has non-finite valid entries "
+                       "(first at flat index {i})", i=jnp.argmin(finite.reshape(-1)))
+        checkify.check(jnp.all(sorted_), "resample: times must be non-decreasing within "
+                       "lengths (first violation at flat index {i})",
+                       i=jnp.argmin(sorted_.reshape(-1)))
+    except ValueError as err:
+        if "functionalized" not in str(err):
+            raise
+        raise ValueError("resample(validate=True) under jit needs the jitted function wrapped "
+                         "in jax.experimental.checkify.checkify(...); see the docstring") from err
+
+
+def resample(values, times, query_times, *, lengths=None, method: str = "linear",
+             out_of_range: str = "clamp", return_valid: bool = False, validate: bool = False):
+    """Evaluates batched time series at new timestamps.
+
+    Args:
+      values: ``[..., S, D]`` samples (``[..., S, 4]`` quaternions xyzw for slerp).
+      times: ``[..., S]`` sample timestamps, non-decreasing within ``lengths``.
+      query_times: ``[..., T]`` or ``[T]`` timestamps to evaluate at, any order.
+      lengths: ``[...]`` number of valid samples per episode (default S).
+      method: ``"linear"``, ``"nearest"``, ``"previous"`` or ``"slerp"``.
+      out_of_range: ``"clamp"``, ``"nan"`` or ``"extrapolate"`` (linear only).
+      return_valid: also return ``valid [..., T]``.
+      validate: check timestamps and lengths (eager raise; checkify under jit).
+
+    Returns:
+      ``[..., T, D]`` in the dtype of ``values``, and ``valid`` if asked for.
+      See the module docstring for the complete semantics.
+    """
+    check_choice("method", method, METHODS)
+    check_choice("out_of_range", out_of_range, OUT_OF_RANGE)
+    if out_of_range == "extrapolate" and method != "linear":
+        raise ValueError(f"out_of_range='extrapolate' needs method='linear', got {method!r}")
+    times, query_times = _prepare_timestamps(times, query_times, lengths)
+    values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
+
+    check_min_rank("values", values, 2, "[..., S, D]")
+    check_min_rank("times", times, 1, "[..., S]")
+    check_min_rank("query_times", query_times, 1, "[..., T]")
+    check_dtype("values", values, VALUE_DTYPES)
+    hint = ("; integer timestamps must be numpy int64 nanoseconds (converted on the host) or "
+            "go through jax_robocache.relative_timestamps")
+    for name, x in (("times", times), ("query_times", query_times)):
+        check_dtype(name, x, TIME_DTYPES, hint if jnp.issubdtype(x.dtype, jnp.integer) else "")
+    if times.dtype != query_times.dtype:
+        raise TypeError(f"times and query_times must share a dtype, got {times.dtype.name} and "
+                        f"{query_times.dtype.name}")
+    S, D = values.shape[-2:]
+    if times.shape[-1] != S:
+        raise ValueError(f"times {tuple(times.shape)} must end in S={S}, the sample axis of "
+                         f"values {tuple(values.shape)}")
+    if method == "slerp" and D != 4:
+        raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
+                         f"values {tuple(values.shape)}")
+    if lengths is None:
+        lengths = jnp.full((), S, jnp.int32)
+    else:
+        lengths = jnp.asarray(lengths)
+        if not jnp.issubdtype(lengths.dtype, jnp.integer):
+            raise TypeError(f"lengths must be an integer array, got {lengths.dtype.name} "
+                            f"{tuple(lengths.shape)}")
+        lengths = lengths.astype(jnp.int32)
+
+    lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
+                              "query_times": query_times.shape[:-1],
+                              "lengths": lengths.shape})
+    if validate:
+        _validate_check(times, jnp.broadcast_to(lengths, times.shape[:-1]), S)
+
+    T = query_times.shape[-1]
+    B = math.prod(lead)
+    values = to_canonical(values, lead, values.ndim - 2)
+    if values.shape[0] != B:  # the kernel reads values per episode: no sharing
+        values = jnp.broadcast_to(values, (B,) + values.shape[1:])
+    operands = (values,
+                to_canonical(times, lead, times.ndim - 1),
+                to_canonical(query_times, lead, query_times.ndim - 1),
+                to_canonical(lengths, lead, lengths.ndim))
+    out, valid = _resample_op.bind(*operands, method=METHODS[method],
+                                   out_of_range=OUT_OF_RANGE[out_of_range])
+    out = out.reshape(tuple(lead) + (T, D))
+    if return_valid:
+        return out, valid.reshape(tuple(lead) + (T,))
+    return out
+
+
+def backend(platform: str | None = None) -> str:
+    """What ``resample`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
+    return _resample_op.backend(platform)
+

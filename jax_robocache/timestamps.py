@@ -1,0 +1,126 @@
+"""Precision-safe timestamps: epoch time on the host, episode-relative seconds on the device.
+
+Robot logs stamp samples with float64 epoch seconds (~1.7e9) or int64
+nanoseconds (ROS). As float32 those round to multiples of 128 s, which would
+silently destroy any resampling. The rule in jax_robocache:
+
+* ``relative_timestamps`` converts host (numpy) float64/int64 timestamps of
+  one or more arrays to seconds relative to a per-episode origin shared by all
+  of them, computed exactly (int64 subtraction, or float64 subtraction of
+  nearby values) before the cast to float32 (float64 when ``jax_enable_x64``).
+* ``resample`` and ``align`` call it themselves when they receive host
+  float64/int64 timestamps, so passing raw epoch arrays is safe.
+* Traced (on-device) integer timestamps are refused with a TypeError, because
+  they would have been truncated already.
+
+Resolution of float32 relative seconds: ~60 ns at 1 s, ~1 us at 10 s,
+~0.25 ms at 2048 s. Episodes longer than ~30 min should enable x64 (a warning
+is emitted).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from .jax_compat import x64_enabled
+
+_UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
+# Beyond this many seconds float32 resolves worse than 0.25 ms.
+_FLOAT32_SAFE_SPAN_S = 2048.0
+
+
+def is_host_wide_timestamps(x) -> bool:
+    """Whether ``x`` is host data whose dtype is float64 or a 64-bit integer."""
+    if isinstance(x, (list, tuple)):
+        x = np.asarray(x)
+    return isinstance(x, np.ndarray) and x.dtype in (np.float64, np.int64, np.uint64)
+
+
+def relative_timestamps(*timestamps, lengths: Sequence | None = None, unit: str = "ns",
+                        dtype=None):
+    """Converts host timestamps to seconds relative to a per-episode origin.
+
+    Args:
+      *timestamps: numpy arrays ``[..., N_k]`` (float64/float32 seconds, or
+        integers in ``unit``), all with the same leading (episode) shape, or
+        1-D ``[N_k]`` arrays shared by every episode (e.g. a query clock).
+      lengths: optional per-array valid lengths (``None`` entries mean all
+        valid); the origin is taken only from valid samples.
+      unit: unit of integer timestamps: ``"ns"`` (default, ROS), ``"us"``,
+        ``"ms"`` or ``"s"``. Float timestamps are seconds.
+      dtype: output dtype; default float32, or float64 when x64 is enabled.
+
+    Returns:
+      ``(*relative, origin)``: each relative array has the full leading shape
+      ``[..., N_k]`` (shared 1-D inputs are broadcast, because episodes differ
+      in origin); ``origin [...]`` holds the origin in the input's own units
+      (int64 or float64). The origin of an episode is the smallest finite
+      first valid timestamp over the arrays (0 if there is none).
+    """
+    if unit not in _UNIT_SECONDS:
+        raise ValueError(f"unit must be one of {sorted(_UNIT_SECONDS)}, got {unit!r}")
+    if not timestamps:
+        raise ValueError("relative_timestamps needs at least one timestamp array")
+    arrays = [np.asarray(t) for t in timestamps]
+    lengths = list(lengths) if lengths is not None else [None] * len(arrays)
+    if len(lengths) != len(arrays):
+        raise ValueError("lengths must have one entry per timestamp array")
+    integer = [np.issubdtype(a.dtype, np.integer) for a in arrays]
+    if any(integer) and not all(integer):
+        raise TypeError("timestamps mix integer and floating arrays; convert them to one "
+                        f"representation first (dtypes {[a.dtype.name for a in arrays]})")
+    for k, a in enumerate(arrays):
+        if a.ndim < 1:
+            raise ValueError(f"timestamps[{k}] must have shape [..., N], got a scalar")
+    lead_shapes = [a.shape[:-1] for a in arrays if a.ndim > 1]
+    lead = lead_shapes[0] if lead_shapes else ()
+    for k, a in enumerate(arrays):
+        if a.ndim > 1 and a.shape[:-1] != lead:
+            raise ValueError(f"timestamps[{k}] has leading shape {a.shape[:-1]}, expected "
+                             f"{lead} (or a 1-D array shared by all episodes)")
+
+    wide = np.int64 if integer[0] else np.float64
+    firsts = []
+    for a, n in zip(arrays, lengths):
+        a = np.broadcast_to(a, lead + a.shape[-1:]).astype(wide, copy=False)
+        if a.shape[-1] == 0:
+            continue
+        first = a[..., 0].astype(np.float64) if not integer[0] else a[..., 0]
+        ok = np.ones(lead, bool) if integer[0] else np.isfinite(first)
+        if n is not None:
+            ok &= np.broadcast_to(np.asarray(n), lead) > 0
+        firsts.append((first, ok))
+    if integer[0]:
+        big = np.iinfo(np.int64).max
+        origin = np.full(lead, big, np.int64)
+        for first, ok in firsts:
+            origin = np.where(ok, np.minimum(origin, first), origin)
+        origin = np.where(origin == big, 0, origin)
+    else:
+        origin = np.full(lead, np.inf)
+        for first, ok in firsts:
+            origin = np.where(ok, np.minimum(origin, first), origin)
+        origin = np.where(np.isinf(origin), 0.0, origin)
+
+    if dtype is None:
+        dtype = np.float64 if x64_enabled() else np.float32
+    scale = _UNIT_SECONDS[unit] if integer[0] else 1.0
+    out = []
+    for a in arrays:
+        a = np.broadcast_to(a, lead + a.shape[-1:])
+        if integer[0]:
+            rel = (a.astype(np.int64) - origin[..., None]).astype(np.float64) * scale
+        else:
+            rel = a.astype(np.float64) - origin[..., None]
+        out.append(rel.astype(dtype))
+        finite = np.abs(rel[np.isfinite(rel)])
+        if (np.dtype(dtype) == np.float32 and finite.size
+                and finite.max() > _FLOAT32_SAFE_SPAN_S):
+            warnings.warn(
+                f"relative timestamps span {finite.max():.0f} s; float32 resolves them only "
+                f"to {np.spacing(np.float32(finite.max())):.2g} s. Enable jax_enable_x64 "
+                "for long episodes.", stacklevel=2)
+    return (*out, origin)

@@ -1,0 +1,65 @@
+"""Shared test fixtures: platforms (CPU always; the CUDA path when a GPU is present)."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import jax
+import numpy as np
+import pytest
+
+import jax_robocache
+from jax_robocache import _extension
+
+
+def gpu_available() -> bool:
+    try:
+        return bool(jax.devices("gpu")) and _extension.STATUS.registered
+    except RuntimeError:
+        return False
+
+
+PLATFORMS = ("cpu", "gpu")
+
+
+def skip_unless_platform(testcase_or_none, platform: str) -> None:
+    """Skips (cleanly) a test for a platform this machine does not have."""
+    if platform == "gpu" and not gpu_available():
+        reason = "no GPU with jax_robocache CUDA kernels (%s)" % (
+            _extension.STATUS.reason or "no GPU device")
+        if testcase_or_none is not None:
+            testcase_or_none.skipTest(reason)
+        pytest.skip(reason)
+
+
+def device(platform: str):
+    return jax.devices(platform)[0]
+
+
+@pytest.fixture(params=PLATFORMS)
+def platform(request):
+    skip_unless_platform(None, request.param)
+    with jax.default_device(device(request.param)):
+        yield request.param
+
+
+#: Fresh random inputs every run; set ROBOCACHE_TEST_SEED to replay a run.
+RUN_SEED = int(os.environ.get("ROBOCACHE_TEST_SEED", np.random.SeedSequence().entropy % 2**31))
+
+
+def rng_for(name: str) -> np.random.Generator:
+    """A generator for one test: the run seed mixed with the test's name."""
+    return np.random.default_rng([RUN_SEED, zlib.crc32(name.encode())])
+
+
+@pytest.fixture
+def rng(request):
+    return rng_for(request.node.nodeid)
+
+
+def pytest_report_header(config):
+    info = jax_robocache.info()
+    return [f"ROBOCACHE_TEST_SEED={RUN_SEED}",
+            f"jax_robocache {info['version']} jax {info['jax']} backend {info['default_backend']} "
+            f"cuda kernels registered: {info['cuda_kernels_registered']} ops: {info['ops']}"]

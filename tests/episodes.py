@@ -1,0 +1,56 @@
+"""Random episode generators for the tests: irregular clocks, duplicates, ragged lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sorted_times(rng, shape, *, duplicates=True, start=None, mean_gap=0.01):
+    """Non-decreasing float64 timestamps [..., S] with jitter and optional repeats."""
+    gaps = rng.exponential(mean_gap, shape)
+    if duplicates and shape[-1] > 2:
+        gaps[..., 1:] *= rng.random(shape[:-1] + (shape[-1] - 1,)) > 0.15
+    if start is None:
+        start = rng.uniform(-1.0, 1.0, shape[:-1] + (1,))
+    return start + np.cumsum(gaps, axis=-1)
+
+
+def episodes(rng, B, S, D, T, *, value_dtype=np.float32, time_dtype=np.float32, ragged=True,
+             quaternions=False, duplicates=True):
+    """Returns values [B,S,D], times [B,S], queries [B,T], lengths [B] (numpy).
+
+    Samples past an episode's length hold garbage (large values, NaN and
+    unsorted times) that no output may use. Queries mix random instants
+    (some outside the range), exact sample times and segment midpoints.
+    """
+    times = sorted_times(rng, (B, S), duplicates=duplicates).astype(time_dtype)
+    times = np.sort(times, axis=-1)  # the cast may reorder nothing, but keep it certain
+    if quaternions:
+        values = rng.normal(size=(B, S, 4))
+        values /= np.linalg.norm(values, axis=-1, keepdims=True)
+    else:
+        values = rng.normal(size=(B, S, D)) * rng.uniform(0.5, 3.0)
+    values = values.astype(value_dtype)
+    lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
+    if ragged and B > 2:
+        lengths[0], lengths[1] = S, min(1, S)
+    queries = np.empty((B, T), np.float64)
+    for b in range(B):
+        n = lengths[b]
+        lo, hi = (times[b, 0], times[b, n - 1]) if n else (0.0, 1.0)
+        span = max(hi - lo, 1e-3)
+        q = rng.uniform(lo - 0.2 * span, hi + 0.2 * span, T)
+        if n and T:
+            k = rng.integers(0, T, max(T // 4, 1))
+            q[k] = times[b, rng.integers(0, n, k.size)]  # exact sample times
+            if n > 1:
+                m = rng.integers(0, T, max(T // 8, 1))
+                i = rng.integers(0, n - 1, m.size)
+                q[m] = 0.5 * (times[b, i].astype(np.float64) + times[b, i + 1])
+        queries[b] = q
+        # garbage past the valid length: must never be read
+        values[b, n:] = np.asarray(6e4, value_dtype)
+        if S > n:
+            values[b, n] = np.nan
+            times[b, n:] = rng.uniform(-5, 5, S - n)
+    return values, times, queries.astype(time_dtype), lengths
