@@ -315,3 +315,43 @@ def test_property_matches_reference(B, S, T, D, method, policy, seed):
     ref, ref_valid = reference.resample(values, times, queries, lengths, method, policy)
     np.testing.assert_array_equal(valid, ref_valid)
     assert_matches(out, ref, "float32", float(np.nanmax(np.abs(ref), initial=1.0)))
+
+
+def test_cuda_lowering_is_one_custom_call(monkeypatch, rng):
+    """On GPU: exactly one FFI custom call, no host sync; JAX_ROBOCACHE_FORCE_JNP removes it."""
+    skip_unless_platform(None, "gpu")
+    values, times, queries, lengths = episodes(rng, 4, 30, 8, 20)
+    with jax.default_device(device("gpu")):
+        f = lambda v, t, q, n: resample(v, t, q, lengths=n)  # noqa: E731
+        hlo = jax.jit(f).lower(values, times, queries, lengths).compile().as_text()
+        assert hlo.count('custom_call_target="robocache_resample"') == 1, hlo
+        monkeypatch.setenv("JAX_ROBOCACHE_FORCE_JNP", "1")
+        g = lambda v, t, q, n: resample(v, t, q, lengths=n)  # noqa: E731
+        hlo_jnp = jax.jit(g).lower(values, times, queries, lengths).as_text()
+        assert "robocache_resample" not in hlo_jnp
+
+
+def test_inside_scan(platform, rng):
+    """The op inside lax.scan (GPU: inside a while loop / command buffer)."""
+    values, times, queries, lengths = episodes(rng, 3, 40, 6, 12)
+    steps = rng.uniform(0, 0.05, 5).astype(np.float32)
+
+    def body(carry, dt):
+        out = resample(values, times, queries + dt, lengths=lengths)
+        return carry + jnp.nansum(out), out
+
+    _, outs = jax.jit(lambda s: jax.lax.scan(body, 0.0, s))(steps)
+    for k, dt in enumerate(steps):
+        ref, _ = reference.resample(values, times, queries + dt, lengths)
+        assert_matches(outs[k], ref, "float32", float(np.nanmax(np.abs(ref))))
+
+
+def test_info_reports_backends():
+    import jax_robocache
+    info = jax_robocache.info()
+    for key in ("version", "jax", "jaxlib", "cuda_kernels_compiled", "cuda_architectures",
+                "ops", "force_jnp"):
+        assert key in info
+    expected = "cuda-ffi" if (jax.default_backend() == "gpu" and info["cuda_kernels_registered"]
+                              and not info["force_jnp"]) else "jnp"
+    assert info["ops"]["resample"] == expected
