@@ -1,12 +1,15 @@
 """In-graph device timing for jax functions (dispatch amortised), and the copy roofline.
 
 ``time_in_graph(fn, args)`` runs ``fn`` K times inside one jitted
-``lax.fori_loop`` whose iterations depend on each other (the previous output
-feeds a ``+ 0 * x`` into the next call's first floating argument and the
-whole output is the loop carry), so XLA can neither hoist, skip nor slice
-the work. The time per call is the slope between two loop lengths, which
-removes the fixed launch/dispatch cost; the median over repeats is reported
-with all samples kept for statistics.
+``lax.fori_loop`` whose calls depend on each other (the previous output
+feeds a ``+ 0 * x`` into the next call's ``feed`` argument and the whole
+output is the loop carry), so XLA can neither hoist, skip nor slice the
+work. Each loop iteration makes ``UNROLL`` calls: on GPUs an XLA while loop
+costs several microseconds per iteration (the predicate goes to the host),
+which would otherwise floor every small op; each call's output is its own
+element of the carry, so it must be computed in full. The time per call is the slope
+between two loop lengths, which removes the fixed launch/dispatch cost; the
+median over repeats is reported, with all samples kept for statistics.
 """
 
 from __future__ import annotations
@@ -19,21 +22,37 @@ import jax.numpy as jnp
 import numpy as np
 
 
+#: Dependent calls per loop iteration.
+UNROLL = 16
+
+
 def _looped(fn: Callable, args: Sequence, iters: int, feed: int):
-    """jit(loop of `iters` dependent calls of fn(*args)); args[feed] receives the dependency."""
-    def body(_, carry):
-        first = jax.tree_util.tree_leaves(carry)[0]
-        poke = (first.reshape(-1)[0] * 0).astype(args[feed].dtype)
-        call_args = list(args)
-        call_args[feed] = args[feed] + poke
-        return fn(*call_args)
+    """jit(loop of `iters` x UNROLL dependent calls of fn(*args)); args[feed] gets the dependency.
 
-    def run(*_):
-        init = jax.eval_shape(fn, *args)
-        init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), init)
-        return jax.lax.fori_loop(0, iters, body, init)
+    The operands are arguments of the jitted function (never closure constants,
+    which XLA could constant-fold), and every call's output is its own element
+    of the loop carry, so each must be materialised in full: otherwise XLA may
+    fuse a jnp call into its successor and compute only the element it reads.
+    """
+    def run(*operands):
+        def body(_, carry):
+            outs = []
+            prev = carry[-1]
+            for _ in range(UNROLL):
+                first = jax.tree_util.tree_leaves(prev)[0]
+                poke = (first.reshape(-1)[0] * 0).astype(operands[feed].dtype)
+                call_args = list(operands)
+                call_args[feed] = operands[feed] + poke
+                prev = fn(*call_args)
+                outs.append(prev)
+            return tuple(outs)
 
-    return jax.jit(run)
+        shapes = jax.eval_shape(fn, *operands)
+        init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return jax.lax.fori_loop(0, iters, body, (init,) * UNROLL)  # all live: all computed
+
+    jitted = jax.jit(run)
+    return lambda: jitted(*args)
 
 
 def _wall(f, repeats: int) -> np.ndarray:
@@ -54,10 +73,10 @@ def time_in_graph(fn: Callable, args: Sequence, *, feed: int | None = None, repe
         feed = next(i for i, a in enumerate(args) if jnp.issubdtype(a.dtype, jnp.floating))
     args = [jnp.asarray(a) for a in args]
     # calibrate the loop length so that one loop takes ~target_s
-    probe = _looped(fn, args, 4, feed)
-    t4 = float(np.median(_wall(probe, 3)))
-    k_long = int(np.clip(target_s / max(t4 / 4, 1e-7), 16, 20000))
-    k_short = max(k_long // 4, 4)
+    probe = _looped(fn, args, 2, feed)
+    t_probe = float(np.median(_wall(probe, 3)))
+    k_long = int(np.clip(target_s / max(t_probe / 2, 1e-7), 8, 2000))
+    k_short = max(k_long // 4, 2)
     long_loop = _looped(fn, args, k_long, feed)
     short_loop = _looped(fn, args, k_short, feed)
     jax.block_until_ready(long_loop())
@@ -66,7 +85,7 @@ def time_in_graph(fn: Callable, args: Sequence, *, feed: int | None = None, repe
     for _ in range(repeats):
         t_long = float(np.median(_wall(long_loop, 1)))
         t_short = float(np.median(_wall(short_loop, 1)))
-        samples.append(max(t_long - t_short, 1e-12) / (k_long - k_short))
+        samples.append(max(t_long - t_short, 1e-12) / ((k_long - k_short) * UNROLL))
     return np.asarray(samples)
 
 
@@ -77,11 +96,17 @@ def time_standalone(fn: Callable, args: Sequence, *, repeats: int = 30) -> np.nd
     return _wall(lambda: jitted(*args), repeats)
 
 
-def copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 5) -> float:
-    """Device copy bandwidth in bytes/s (bytes read + bytes written), measured in-graph."""
+def copy_bandwidth(nbytes: int = 2 << 30, repeats: int = 20) -> float:
+    """Device copy bandwidth in bytes/s (bytes read + bytes written).
+
+    The best of two measurements of one elementwise pass over ``nbytes`` (read
+    once, written once): a standalone jitted call (ms long, so dispatch is
+    negligible) and the in-graph loop used for the ops.
+    """
     x = jnp.ones((nbytes // 4,), jnp.float32)
-    per_call = time_in_graph(lambda a: a + 1.0, [x], repeats=repeats, target_s=0.1)
-    return 2 * nbytes / float(np.median(per_call))
+    standalone = float(np.median(time_standalone(lambda a: a * 1.0001, [x], repeats=repeats)))
+    in_graph = float(np.median(time_in_graph(lambda a: a * 1.0001, [x], feed=0, repeats=5)))
+    return 2 * nbytes / min(standalone, in_graph)
 
 
 def summarize(samples: np.ndarray) -> dict:

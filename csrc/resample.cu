@@ -9,10 +9,12 @@
 //   valid   [B, T]     pred
 //
 // One block handles up to kQueriesPerBlock queries of one episode. Phase 1:
-// one binary search per query (PlanQuery) into shared memory. Phase 2: the
-// block streams the output rows, consecutive threads covering consecutive
-// 16-byte chunks of a row, so loads of value rows and stores of output rows
-// are coalesced and native width for bf16/f16.
+// the episode's timestamps are staged in shared memory (coalesced, when they
+// fit) and each query is planned by one binary search (PlanQuery); the plans
+// go to shared memory. Phase 2: each output row is streamed by a group of
+// `lanes` consecutive threads of a warp covering consecutive 16-byte chunks,
+// so loads of value rows and stores of output rows are coalesced and native
+// width for bf16/f16, and the plan is read once per row.
 #include "resample.h"
 
 #include <algorithm>
@@ -24,7 +26,8 @@ namespace robocache {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kQueriesPerBlock = 256;
+constexpr int kQueriesPerBlock = 128;
+constexpr int64_t kMaxStagedTimeBytes = 32 * 1024;
 
 struct ResampleArgs {
   const void* values;
@@ -36,6 +39,9 @@ struct ResampleArgs {
   int64_t S, D, T, tiles;
   int64_t times_stride, queries_stride, lengths_stride;  // 0 when shared
   int32_t method, oor;
+  int32_t chunks;      // vectors per row (D / N)
+  int32_t lane_shift;  // log2 of the threads that share one row (<= 5)
+  bool stage_times;    // copy the episode's timestamps to shared memory
 };
 
 template <typename Acc>
@@ -86,6 +92,7 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
   using Acc = typename E::Acc;
   using VecT = Vec<V, N>;
   __shared__ Plan plans[kQueriesPerBlock];
+  extern __shared__ unsigned char staged_raw[];
 
   const int64_t b = blockIdx.x / args.tiles;
   const int64_t q0 = (blockIdx.x % args.tiles) * kQueriesPerBlock;
@@ -98,6 +105,12 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
   const TT* qs = static_cast<const TT*>(args.queries) + b * args.queries_stride;
   int32_t n = args.lengths[b * args.lengths_stride];
   n = n < 0 ? 0 : (n > S ? static_cast<int32_t>(S) : n);
+  if (args.stage_times) {
+    TT* staged = reinterpret_cast<TT*>(staged_raw);
+    for (int32_t k = threadIdx.x; k < n; k += blockDim.x) staged[k] = t[k];
+    t = staged;
+    __syncthreads();
+  }
   for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
     const Plan p = PlanQuery(t, n, qs[q0 + j], args.method, args.oor);
     plans[j] = p;
@@ -121,29 +134,41 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
     }
     return;
   }
-  const int64_t chunks = D / N;
-  const int64_t work = static_cast<int64_t>(nq) * chunks;
-  for (int64_t k = threadIdx.x; k < work; k += blockDim.x) {
-    const int64_t j = k / chunks, c = k - j * chunks;
+  const int32_t lanes = 1 << args.lane_shift;
+  const int32_t lane = threadIdx.x & 31;
+  const int32_t first_chunk = lane & (lanes - 1);
+  const int32_t rows_per_warp = 32 >> args.lane_shift;
+  const int32_t row_step = (blockDim.x >> 5) * rows_per_warp;
+  const int32_t chunks = args.chunks;
+  for (int32_t j = (threadIdx.x >> 5) * rows_per_warp + (lane >> args.lane_shift); j < nq;
+       j += row_step) {
     const Plan p = plans[j];
-    VecT r;
+    const VecT* ra = reinterpret_cast<const VecT*>(vals + p.a * D);
+    const VecT* rb = reinterpret_cast<const VecT*>(vals + p.b * D);
+    VecT* o = reinterpret_cast<VecT*>(out + j * D);
     if (p.kind == kOne) {
-      r = *reinterpret_cast<const VecT*>(vals + p.a * D + c * N);
+#pragma unroll 4
+      for (int32_t c = first_chunk; c < chunks; c += lanes) o[c] = ra[c];
     } else if (p.kind == kTwo) {
-      const VecT va = *reinterpret_cast<const VecT*>(vals + p.a * D + c * N);
-      const VecT vb = *reinterpret_cast<const VecT*>(vals + p.b * D + c * N);
       const Acc w = static_cast<Acc>(p.w);
+#pragma unroll 4
+      for (int32_t c = first_chunk; c < chunks; c += lanes) {
+        const VecT va = ra[c], vb = rb[c];
+        VecT r;
 #pragma unroll
-      for (int e = 0; e < N; ++e) {
-        const Acc x = E::load(va.v[e]);
-        r.v[e] = E::store(x + w * (E::load(vb.v[e]) - x));
+        for (int e = 0; e < N; ++e) {
+          const Acc x = E::load(va.v[e]);
+          r.v[e] = E::store(x + w * (E::load(vb.v[e]) - x));
+        }
+        o[c] = r;
       }
     } else {
+      VecT r;
       const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
 #pragma unroll
       for (int e = 0; e < N; ++e) r.v[e] = fill;
+      for (int32_t c = first_chunk; c < chunks; c += lanes) o[c] = r;
     }
-    *reinterpret_cast<VecT*>(out + j * D + c * N) = r;
   }
 }
 
@@ -154,12 +179,19 @@ ffi::Error Launch(cudaStream_t stream, const ResampleArgs& args, int64_t B) {
     return ffi::Error::InvalidArgument("resample: too many episodes x query tiles");
   }
   constexpr int kVec = 16 / sizeof(V);
-  const bool vectorised = args.D % kVec == 0 && Aligned16(args.values) &&
-                          Aligned16(args.out) && args.method != kSlerp;
+  ResampleArgs a = args;
+  const bool vectorised = a.D % kVec == 0 && Aligned16(a.values) && Aligned16(a.out);
+  const int vec = vectorised ? kVec : 1;
+  a.chunks = static_cast<int32_t>(a.D / vec);
+  a.lane_shift = 0;
+  while (a.lane_shift < 5 && (1 << a.lane_shift) < a.chunks) ++a.lane_shift;
+  const int64_t time_bytes = a.S * static_cast<int64_t>(sizeof(TT));
+  a.stage_times = time_bytes <= kMaxStagedTimeBytes;
+  const size_t smem = a.stage_times ? static_cast<size_t>(time_bytes) : 0;
   if (vectorised) {
-    ResampleKernel<V, TT, kVec><<<blocks, kThreads, 0, stream>>>(args);
+    ResampleKernel<V, TT, kVec><<<blocks, kThreads, smem, stream>>>(a);
   } else {
-    ResampleKernel<V, TT, 1><<<blocks, kThreads, 0, stream>>>(args);
+    ResampleKernel<V, TT, 1><<<blocks, kThreads, smem, stream>>>(a);
   }
   return LastCudaError("resample kernel launch");
 }
@@ -197,7 +229,7 @@ ffi::Error ResampleImpl(cudaStream_t stream, ffi::AnyBuffer values,
   }
   if (method < kLinear || method > kSlerp || out_of_range < kClamp ||
       out_of_range > kExtrapolate || (method == kSlerp && D != 4) ||
-      S > 0x7fffffffLL) {
+      S > 0x7fffffffLL || D > 0x7fffffffLL) {
     return ffi::Error::InvalidArgument("resample: bad method/out_of_range/shape");
   }
   if (B == 0 || T == 0) return ffi::Error::Success();
@@ -207,7 +239,7 @@ ffi::Error ResampleImpl(cudaStream_t stream, ffi::AnyBuffer values,
                     out->untyped_data(), valid->typed_data(),
                     S, D, T, CeilDiv(T, kQueriesPerBlock),
                     Bt == B ? S : 0, Bq == B ? T : 0, Bl == B ? 1 : 0,
-                    method, out_of_range};
+                    method, out_of_range, 0, 0, false};
   ffi::Error result = ffi::Error::InvalidArgument("resample: unsupported dtypes");
   const bool time_ok = DispatchFloat(times.element_type(), [&](auto time_tag) {
     using TT = decltype(time_tag);

@@ -125,7 +125,9 @@ def test_grad_values(platform, rng, method):
 
 
 def test_grad_query_times_linear(platform, rng):
-    values, times, _, _ = episodes(rng, 3, 10, 5, 1, duplicates=False, ragged=False)
+    values = rng.normal(size=(3, 10, 5)).astype(np.float32)
+    # segments of 5-15 ms, so finite differences (eps=1e-4) never leave a segment
+    times = np.cumsum(rng.uniform(0.005, 0.015, (3, 10)), axis=1).astype(np.float32)
     # queries strictly inside segments (derivative is piecewise constant)
     i = rng.integers(0, 9, (3, 8))
     frac = rng.uniform(0.2, 0.8, (3, 8))
@@ -355,3 +357,15 @@ def test_info_reports_backends():
     expected = "cuda-ffi" if (jax.default_backend() == "gpu" and info["cuda_kernels_registered"]
                               and not info["force_jnp"]) else "jnp"
     assert info["ops"]["resample"] == expected
+
+
+@pytest.mark.parametrize("D,S,dtype", [(1, 50, "float32"), (3, 9000, "float32"),
+                                       (64, 40, "bfloat16"), (300, 30, "float32"),
+                                       (260, 20, "float16")])
+def test_row_widths_and_long_episodes(platform, rng, D, S, dtype):
+    """Vectorised and scalar row paths, rows wider than a warp, timestamps too long to stage."""
+    values, times, queries, lengths = episodes(rng, 3, S, D, 37, value_dtype=DTYPES[dtype])
+    for method in ("linear", "nearest"):
+        out = resample(values, times, queries, lengths=lengths, method=method)
+        ref, _ = reference.resample(values, times, queries, lengths, method, "clamp")
+        assert_matches(out, ref, dtype, float(np.nanmax(np.abs(ref))), f"{method} D={D} S={S}")
