@@ -78,7 +78,8 @@ def main():
              "jax_robocache": jax_robocache.__version__, "git": git_sha(),
              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
              "host": platform.node(), "info": jax_robocache.info()}
-    copy_bw = timing.copy_bandwidth(repeats=repeats)
+    copy_bw = timing.copy_bandwidth(
+        nbytes=(1 << 30) if jax.default_backend() == "gpu" else (64 << 20), repeats=repeats)
     print(f"# {stamp['device']} jax {stamp['jax']} {stamp['date']} copy bandwidth "
           f"{copy_bw / 1e12:.2f} TB/s (read+write)")
     rng = np.random.default_rng(0)

@@ -22,11 +22,13 @@ import jax.numpy as jnp
 import numpy as np
 
 
-#: Dependent calls per loop iteration.
+#: Dependent calls per loop iteration (fewer when the outputs are large).
 UNROLL = 16
+#: Most bytes the UNROLL live outputs may take.
+CARRY_BYTES = 4 << 30
 
 
-def _looped(fn: Callable, args: Sequence, iters: int, feed: int):
+def _looped(fn: Callable, args: Sequence, iters: int, feed: int, unroll: int = UNROLL):
     """jit(loop of `iters` x UNROLL dependent calls of fn(*args)); args[feed] gets the dependency.
 
     The operands are arguments of the jitted function (never closure constants,
@@ -38,7 +40,7 @@ def _looped(fn: Callable, args: Sequence, iters: int, feed: int):
         def body(_, carry):
             outs = []
             prev = carry[-1]
-            for _ in range(UNROLL):
+            for _ in range(unroll):
                 first = jax.tree_util.tree_leaves(prev)[0]
                 poke = (first.reshape(-1)[0] * 0).astype(operands[feed].dtype)
                 call_args = list(operands)
@@ -49,7 +51,7 @@ def _looped(fn: Callable, args: Sequence, iters: int, feed: int):
 
         shapes = jax.eval_shape(fn, *operands)
         init = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        return jax.lax.fori_loop(0, iters, body, (init,) * UNROLL)  # all live: all computed
+        return jax.lax.fori_loop(0, iters, body, (init,) * unroll)  # all live: all computed
 
     jitted = jax.jit(run)
     return lambda: jitted(*args)
@@ -72,20 +74,23 @@ def time_in_graph(fn: Callable, args: Sequence, *, feed: int | None = None, repe
     if feed is None:
         feed = next(i for i, a in enumerate(args) if jnp.issubdtype(a.dtype, jnp.floating))
     args = [jnp.asarray(a) for a in args]
+    out_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree_util.tree_leaves(
+        jax.eval_shape(fn, *args)))
+    unroll = int(np.clip(CARRY_BYTES // max(out_bytes, 1), 2, UNROLL))
     # calibrate the loop length so that one loop takes ~target_s
-    probe = _looped(fn, args, 2, feed)
+    probe = _looped(fn, args, 2, feed, unroll)
     t_probe = float(np.median(_wall(probe, 3)))
     k_long = int(np.clip(target_s / max(t_probe / 2, 1e-7), 8, 2000))
     k_short = max(k_long // 4, 2)
-    long_loop = _looped(fn, args, k_long, feed)
-    short_loop = _looped(fn, args, k_short, feed)
+    long_loop = _looped(fn, args, k_long, feed, unroll)
+    short_loop = _looped(fn, args, k_short, feed, unroll)
     jax.block_until_ready(long_loop())
     jax.block_until_ready(short_loop())
     samples = []
     for _ in range(repeats):
         t_long = float(np.median(_wall(long_loop, 1)))
         t_short = float(np.median(_wall(short_loop, 1)))
-        samples.append(max(t_long - t_short, 1e-12) / ((k_long - k_short) * UNROLL))
+        samples.append(max(t_long - t_short, 1e-12) / ((k_long - k_short) * unroll))
     return np.asarray(samples)
 
 
@@ -96,7 +101,7 @@ def time_standalone(fn: Callable, args: Sequence, *, repeats: int = 30) -> np.nd
     return _wall(lambda: jitted(*args), repeats)
 
 
-def copy_bandwidth(nbytes: int = 2 << 30, repeats: int = 20) -> float:
+def copy_bandwidth(nbytes: int = 1 << 30, repeats: int = 20) -> float:
     """Device copy bandwidth in bytes/s (bytes read + bytes written).
 
     The best of two measurements of one elementwise pass over ``nbytes`` (read
