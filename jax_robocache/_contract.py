@@ -55,18 +55,18 @@ def broadcast_leading(named_shapes: dict[str, tuple]) -> tuple:
         raise ValueError(f"leading (batch) dimensions do not match: {desc}") from None
 
 
-def to_canonical(x, lead: tuple, lead_rank_of_x: int):
+def to_canonical(x, lead: tuple, lead_rank_of_x: int, full: bool = False):
     """Reshapes ``x`` [*lead_x, *rest] to [B or 1, *rest] for broadcast-compatible lead_x.
 
     An operand that carries the full leading shape becomes [B, ...]; one whose
-    leading shape has a single element is shared ([1, ...]); anything else is
-    broadcast (copied) to the full leading shape.
+    leading shape has a single element is shared ([1, ...]) unless ``full``;
+    anything else is broadcast (copied) to the full leading shape.
     """
     lead_x = tuple(x.shape[:lead_rank_of_x])
     rest = tuple(x.shape[lead_rank_of_x:])
     if lead_x == tuple(lead):
         return x.reshape((math.prod(lead),) + rest)
-    if math.prod(lead_x) == 1:
+    if math.prod(lead_x) == 1 and not full:
         return x.reshape((1,) + rest)
     x = jnp.broadcast_to(x.reshape(lead_x + rest), tuple(lead) + rest)
     return x.reshape((math.prod(lead),) + rest)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jaxlib
 
-from .jax_compat import register_ffi_target
+from .jax_compat import register_batch_partitionable, register_ffi_target
 
 logger = logging.getLogger("jax_robocache")
 
@@ -53,6 +53,9 @@ def _load() -> tuple[ExtensionStatus, dict]:
     targets = dict(module.registrations())
     for name, capsule in targets.items():
         register_ffi_target(name, capsule, platform="CUDA", api_version=1)
+        # Axis 0 of every operand/result is the episode axis: with batch-sharded
+        # inputs XLA runs the custom call per shard instead of gathering.
+        register_batch_partitionable(name)
     return ExtensionStatus(True, True, archs, built, ""), targets
 
 

@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from . import _extension
-from .jax_compat import NOT_MAPPED, Primitive, batching, ffi_lowering, lower_fun, mlir
+from .jax_compat import (NOT_MAPPED, Primitive, batch_sharded_avals, batching, ffi_lowering,
+                         lower_fun, match_batch_sharding, mlir)
 
 logger = logging.getLogger("jax_robocache")
 
@@ -71,7 +72,8 @@ class FfiOp:
         self.ffi_attrs = ffi_attrs
         self.prim = Primitive(f"robocache_{name}")
         self.prim.multiple_results = True
-        self.prim.def_abstract_eval(abstract_eval)
+        self.prim.def_abstract_eval(
+            lambda *avals, **params: batch_sharded_avals(abstract_eval(*avals, **params), avals))
         self.prim.def_impl(self._eager_impl)
         self._jnp_lowering = lower_fun(twin, multiple_results=True)
         mlir.register_lowering(self.prim, self._jnp_lowering)
@@ -147,7 +149,9 @@ class FfiOp:
         @call.defjvp
         def call_jvp(primals, tangents):
             outs = call(*primals)
-            _, out_tangents = jax.jvp(functools.partial(self.twin, **params), primals, tangents)
+            primals, tangents = match_batch_sharding(primals), match_batch_sharding(tangents)
+            _, out_tangents = jax.jvp(functools.partial(self.twin, **params), tuple(primals),
+                                      tuple(tangents))
             return outs, tuple(out_tangents)
 
         return call

@@ -38,8 +38,6 @@ Contract (see README's semantics table):
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -189,14 +187,12 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         _validate_check(times, jnp.broadcast_to(lengths, times.shape[:-1]), S)
 
     T = query_times.shape[-1]
-    B = math.prod(lead)
-    values = to_canonical(values, lead, values.ndim - 2)
-    if values.shape[0] != B:  # the kernel reads values per episode: no sharing
-        values = jnp.broadcast_to(values, (B,) + values.shape[1:])
-    operands = (values,
-                to_canonical(times, lead, times.ndim - 1),
-                to_canonical(query_times, lead, query_times.ndim - 1),
-                to_canonical(lengths, lead, lengths.ndim))
+    # Every operand gets the full episode axis (cheap for times/queries/lengths):
+    # XLA then partitions the custom call along it when episodes are sharded.
+    operands = (to_canonical(values, lead, values.ndim - 2, full=True),
+                to_canonical(times, lead, times.ndim - 1, full=True),
+                to_canonical(query_times, lead, query_times.ndim - 1, full=True),
+                to_canonical(lengths, lead, lengths.ndim, full=True))
     out, valid = _resample_op.bind(*operands, method=METHODS[method],
                                    out_of_range=OUT_OF_RANGE[out_of_range])
     out = out.reshape(tuple(lead) + (T, D))

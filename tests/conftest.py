@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 import zlib
 
-import jax
-import numpy as np
-import pytest
+# Several CPU devices for the sharding tests (must precede jax's backend start).
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_force_host_platform_device_count=4").strip()
 
-import jax_robocache
-from jax_robocache import _extension
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import jax_robocache  # noqa: E402
+from jax_robocache import _extension  # noqa: E402
 
 
 def gpu_available() -> bool:
