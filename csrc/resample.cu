@@ -26,7 +26,8 @@ namespace robocache {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kQueriesPerBlock = 128;
+constexpr int kQueriesPerBlock = 128;  // <= kThreads: one planning thread per query
+static_assert(kQueriesPerBlock <= kThreads, "one thread plans one query");
 constexpr int64_t kMaxStagedTimeBytes = 32 * 1024;
 
 struct ResampleArgs {
@@ -105,22 +106,26 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
   const TT* qs = static_cast<const TT*>(args.queries) + b * args.queries_stride;
   int32_t n = args.lengths[b * args.lengths_stride];
   n = n < 0 ? 0 : (n > S ? static_cast<int32_t>(S) : n);
+  // This thread's query (kQueriesPerBlock <= blockDim.x), loaded before the
+  // staging barrier so that both global loads are in flight together.
+  const int32_t own = threadIdx.x;
+  const TT q = own < nq ? qs[q0 + own] : TT(0);
   if (args.stage_times) {
     TT* staged = reinterpret_cast<TT*>(staged_raw);
     for (int32_t k = threadIdx.x; k < n; k += blockDim.x) staged[k] = t[k];
     t = staged;
     __syncthreads();
   }
-  for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
-    const Plan p = PlanQuery(t, n, qs[q0 + j], args.method, args.oor);
-    plans[j] = p;
-    args.valid[b * args.T + q0 + j] = p.valid;
+  if (own < nq) {
+    const Plan p = PlanQuery(t, n, q, args.method, args.oor);
+    plans[own] = p;
+    args.valid[b * args.T + q0 + own] = p.valid;
   }
   __syncthreads();
 
   // Phase 2: write the output rows.
-  const V* vals = static_cast<const V*>(args.values) + b * S * D;
-  V* out = static_cast<V*>(args.out) + (b * args.T + q0) * D;
+  const V* __restrict__ vals = static_cast<const V*>(args.values) + b * S * D;
+  V* __restrict__ out = static_cast<V*>(args.out) + (b * args.T + q0) * D;
   if (args.method == kSlerp) {  // D == 4, one thread per query
     for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
       const Plan p = plans[j];
@@ -141,11 +146,11 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
   const int32_t row_step = (blockDim.x >> 5) * rows_per_warp;
   const int32_t chunks = args.chunks;
   for (int32_t j = (threadIdx.x >> 5) * rows_per_warp + (lane >> args.lane_shift); j < nq;
-       j += row_step) {
+       j += row_step) {  // one output row per thread group
     const Plan p = plans[j];
-    const VecT* ra = reinterpret_cast<const VecT*>(vals + p.a * D);
-    const VecT* rb = reinterpret_cast<const VecT*>(vals + p.b * D);
-    VecT* o = reinterpret_cast<VecT*>(out + j * D);
+    const VecT* __restrict__ ra = reinterpret_cast<const VecT*>(vals + p.a * D);
+    const VecT* __restrict__ rb = reinterpret_cast<const VecT*>(vals + p.b * D);
+    VecT* __restrict__ o = reinterpret_cast<VecT*>(out + j * D);
     if (p.kind == kOne) {
 #pragma unroll 4
       for (int32_t c = first_chunk; c < chunks; c += lanes) o[c] = ra[c];
