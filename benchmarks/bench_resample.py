@@ -99,12 +99,19 @@ def main():
         assert "robocache_resample" not in jax.jit(lambda v, t, q: resample(v, t, q)).lower(
             *operands).as_text(), "JAX_ROBOCACHE_FORCE_JNP did not take effect"
         del os.environ["JAX_ROBOCACHE_FORCE_JNP"]
-        k, j = timing.summarize(kernel), timing.summarize(twin)
-        row = dict(case=name, **case, bytes=nbytes, kernel=k, jnp=j, uses_kernel=uses_kernel,
+        # The per-call floor of this timing method: a trivial op with an output
+        # of the same size (one launch reading queries, writing [B, T, D]).
+        floor = timing.time_in_graph(
+            lambda v, t, q: jnp.broadcast_to(q[..., None], q.shape + (v.shape[-1],)).astype(
+                v.dtype), operands, feed=2, repeats=repeats)
+        k, j, fl = timing.summarize(kernel), timing.summarize(twin), timing.summarize(floor)
+        row = dict(case=name, **case, bytes=nbytes, kernel=k, jnp=j, floor=fl,
+                   uses_kernel=uses_kernel,
                    speedup=j["median"] / k["median"],
                    kernel_bw=nbytes / k["median"], bw_fraction=nbytes / k["median"] / copy_bw)
         rows.append(row)
         print(f"{name:12s} kernel {k['median'] * 1e6:9.1f} us  jnp {j['median'] * 1e6:9.1f} us  "
+              f"floor {fl['median'] * 1e6:6.1f} us  "
               f"speedup {row['speedup']:6.1f}x  {row['kernel_bw'] / 1e12:5.2f} TB/s "
               f"({100 * row['bw_fraction']:.0f}% of copy)")
     result = {"stamp": stamp, "copy_bandwidth": copy_bw, "rows": rows}

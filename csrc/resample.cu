@@ -145,8 +145,11 @@ __global__ void __launch_bounds__(kThreads) ResampleKernel(ResampleArgs args) {
   const int32_t rows_per_warp = 32 >> args.lane_shift;
   const int32_t row_step = (blockDim.x >> 5) * rows_per_warp;
   const int32_t chunks = args.chunks;
+  // One output row per thread group; unrolled so that the loads of the next
+  // row are issued before the stores of this one (the pointers are restrict).
+#pragma unroll 2
   for (int32_t j = (threadIdx.x >> 5) * rows_per_warp + (lane >> args.lane_shift); j < nq;
-       j += row_step) {  // one output row per thread group
+       j += row_step) {
     const Plan p = plans[j];
     const VecT* __restrict__ ra = reinterpret_cast<const VecT*>(vals + p.a * D);
     const VecT* __restrict__ rb = reinterpret_cast<const VecT*>(vals + p.b * D);
