@@ -41,3 +41,10 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     --markdown "$OUT/perf_tables.md" --time-budget-s $(( left - 60 )) "$@" 2>&1 \
     | tee "$OUT/bench.log" | tail -40
 fi
+
+# Per-op scripts not yet moved into benchmarks/suites/ (BENCHES="bench_align ..."; each adds
+# two files to $OUT, which returns at most 8).
+for bench in ${BENCHES:-}; do
+  (cd benchmarks && timeout ${BENCH_TIMEOUT:-300} $PY "$bench.py" --out "$OUT/$bench.json" \
+     2>&1 | tee "$OUT/$bench.log" | tail -20)
+done
