@@ -35,10 +35,9 @@ class GridSpec(NamedTuple):
 
 def grid_spec(voxel_size, point_range: Sequence[float]) -> GridSpec:
     """Validates ``voxel_size``/``point_range`` and returns the static grid (trace-time errors)."""
-    size = np.broadcast_to(np.asarray(voxel_size, np.float64), (3,)) if np.ndim(voxel_size) in (
-        0, 1) else None
-    if size is None or np.size(voxel_size) not in (1, 3):
+    if np.ndim(voxel_size) not in (0, 1) or np.size(voxel_size) not in (1, 3):
         raise ValueError(f"voxel_size must be a float or 3 floats, got {voxel_size!r}")
+    size = np.broadcast_to(np.asarray(voxel_size, np.float64), (3,))
     if not np.all(np.isfinite(size)) or np.any(size <= 0):
         raise ValueError(f"voxel_size must be positive and finite, got {voxel_size!r}")
     rng = np.asarray(point_range, np.float64)
@@ -66,7 +65,12 @@ def voxel_index(points, spec: GridSpec):
     lo = jnp.asarray(spec.lo, jnp.float32)
     hi = jnp.asarray(spec.hi, jnp.float32)
     size = jnp.asarray(spec.size, jnp.float32)
-    f = jnp.floor((p - lo) / size)
+    # XLA rewrites a division by a broadcast scalar into a multiplication by its
+    # reciprocal, which rounds differently from the IEEE division of the CUDA
+    # kernels (points on cell faces would change cells). A divisor that depends
+    # on the data cannot be rewritten; NaN points stay NaN and are dropped anyway.
+    divisor = jnp.where(jnp.isnan(p), p, size)
+    f = jnp.floor((p - lo) / divisor)
     dims = jnp.asarray(spec.shape, jnp.float32)
     keep = jnp.all((p >= lo) & (p < hi) & (f >= 0) & (f < dims), axis=-1)
     ijk = jnp.where(keep[..., None], f, 0).astype(jnp.int32)
