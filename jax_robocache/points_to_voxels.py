@@ -68,8 +68,8 @@ def _one_cloud(points, features, n, *, spec: GridSpec, M: int, P: int):
     idx = jnp.arange(N, dtype=jnp.int32)
     keep = keep & (idx < n)
     key = jnp.where(keep, vid, G)
-    # Sorting (voxel id, point index) pairs: points grouped by voxel, in input order.
-    skey, order = jax.lax.sort((key, idx), num_keys=2)
+    # A stable sort by voxel id: points grouped by voxel, each group in input order.
+    skey, order = jax.lax.sort((key, idx), num_keys=1, is_stable=True)
     starts = jnp.concatenate([jnp.ones((min(N, 1),), bool), skey[1:] != skey[:-1]])
     run_start = jax.lax.cummax(jnp.where(starts, idx, 0))
     rank = idx - run_start  # rank of each sorted point within its voxel
