@@ -172,6 +172,11 @@ def test_vmap_matches_loop(platform, rng):
     swapped = jax.vmap(f, in_axes=(1, 1))(points.swapaxes(0, 1), features.swapaxes(0, 1))
     assert_matches(swapped, reference_p2v.points_to_voxels(points, features, None, SIZE, RANGE,
                                                            20, 4))
+    # only lengths mapped: one cloud shared by every batch element
+    only_lengths = jax.vmap(lambda n: f(points[0], features[0], lengths=n))(lengths)
+    assert_matches(only_lengths, reference_p2v.points_to_voxels(
+        np.broadcast_to(points[0], (B, N, 3)), np.broadcast_to(np.asarray(features[0]), (B, N, C)),
+        lengths, SIZE, RANGE, 20, 4))
 
 
 def test_jit_with_traced_lengths_and_scan(platform, rng):
