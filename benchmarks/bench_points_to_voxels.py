@@ -123,16 +123,18 @@ def main():
                                        np.asarray(b).view(np.uint32) if b.dtype == np.float32
                                        else np.asarray(b))
                         for a, b in zip(out, twin_out))
+        moved = int((np.asarray(out.point_to_voxel) != np.asarray(twin_out.point_to_voxel)).sum())
         k, j = timing.summarize(kernel), timing.summarize(twin)
         nbytes = min_bytes(N, 1, setup)
         row = dict(case=name, N=N, **{key: setup[key] for key in setup}, voxels_used=used,
                    points_kept=kept, bytes=nbytes, kernel=k, jnp=j, uses_kernel=uses_kernel,
-                   kernel_equals_twin=identical, speedup=j["median"] / k["median"],
+                   kernel_equals_twin=identical, points_assigned_differently=moved, speedup=j["median"] / k["median"],
                    bw_fraction=nbytes / k["median"] / copy_bw)
         rows.append(row)
         print(f"| {name} | {N} | {used} / {setup['max_voxels']} | {k['median'] * 1e6:.1f} | "
               f"{j['median'] * 1e6:.1f} | {row['speedup']:.1f}x | "
-              f"{100 * row['bw_fraction']:.0f}% |" + ("" if identical else " MISMATCH"))
+              f"{100 * row['bw_fraction']:.0f}% |"
+              + ("" if identical else f" MISMATCH vs twin ({moved} points)"))
     result = {"stamp": stamp, "copy_bandwidth": copy_bw, "rows": rows}
     if args.out:
         with open(args.out, "w") as fh:

@@ -21,6 +21,10 @@ Contract (see also README's semantics section):
   (x, y, z), -1 in unused rows, ``num_points [..., M]`` int32 (kept points per
   row, 0 in unused rows), ``num_voxels [...]`` int32 (used rows, <= M), and
   ``point_to_voxel [..., N]`` int32 (row of each point, -1 when dropped).
+* ``voxels`` holds xyz and features in one dtype: float32, because bfloat16
+  would round coordinates to 25 cm at 50 m. bfloat16 / float16 features are
+  accepted and widened exactly; cast ``voxels`` afterwards if a narrower
+  network input is wanted.
 * Bitwise identical from run to run and between the CUDA kernel and the jnp
   twin (everything but copying floats is integer arithmetic).
 * Differentiation: ``voxels`` is differentiable with respect to ``points`` and
