@@ -7,8 +7,10 @@ same semantics. Set ``JAX_ROBOCACHE_FORCE_JNP=1`` to use the twins on GPUs too.
 
 from ._info import info
 from ._version import __version__
+from .points_to_voxels import VoxelBatch, points_to_voxels
 from .resample import resample
 from ._self_test import self_test
 from .timestamps import relative_timestamps
 
-__all__ = ["__version__", "info", "relative_timestamps", "resample", "self_test"]
+__all__ = ["VoxelBatch", "__version__", "info", "points_to_voxels", "relative_timestamps",
+           "resample", "self_test"]
