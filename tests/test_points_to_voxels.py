@@ -242,9 +242,6 @@ def test_wide_keys_and_many_tiles(platform, rng):
                                                        40, 6))
 
 
-@pytest.mark.xfail(reason="the shared jnp cell rule (_voxel_grid.voxel_index) divides by a "
-                   "broadcast voxel size, which XLA rewrites into a multiply by its reciprocal: "
-                   "not the IEEE division the CUDA rule uses", strict=False)
 def test_cell_faces_follow_ieee_division(platform):
     """Points on and one ulp around every cell face of the KITTI grid: IEEE float32 division."""
     size, rng_ = (0.05, 0.05, 0.1), (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
