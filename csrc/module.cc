@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "resample.h"
+#include "voxelize.h"
 
 namespace nb = nanobind;
 
@@ -24,6 +25,8 @@ NB_MODULE(_robocache_cuda, m) {
   m.def("registrations", []() {
     nb::dict targets;
     targets["robocache_resample"] = Capsule(RobocacheResample);
+    targets["robocache_voxelize"] = Capsule(RobocacheVoxelize);
+    targets["robocache_voxelize_sorted"] = Capsule(RobocacheVoxelizeSorted);
     return targets;
   });
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });

@@ -9,5 +9,6 @@ from ._info import info
 from ._version import __version__
 from .resample import resample
 from .timestamps import relative_timestamps
+from .voxelize import voxelize
 
-__all__ = ["__version__", "info", "relative_timestamps", "resample"]
+__all__ = ["__version__", "info", "relative_timestamps", "resample", "voxelize"]

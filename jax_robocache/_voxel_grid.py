@@ -20,6 +20,7 @@ from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 
 class GridSpec(NamedTuple):
@@ -66,7 +67,13 @@ def voxel_index(points, spec: GridSpec):
     lo = jnp.asarray(spec.lo, jnp.float32)
     hi = jnp.asarray(spec.hi, jnp.float32)
     size = jnp.asarray(spec.size, jnp.float32)
-    f = jnp.floor((p - lo) / size)
+    # XLA rewrites x / c and x / broadcast(c) into x * (1 / c), which rounds
+    # differently (p / 0.4f != p * 2.5f). This divisor has p's shape and
+    # depends on p (so it stays full-shape under vmap), and the barrier hides
+    # that it is constant: XLA keeps an elementwise IEEE division, like the
+    # CUDA kernels (__fdiv_rn).
+    divisor = lax.optimization_barrier(jnp.where(jnp.isnan(p), size, size))
+    f = jnp.floor((p - lo) / divisor)
     dims = jnp.asarray(spec.shape, jnp.float32)
     keep = jnp.all((p >= lo) & (p < hi) & (f >= 0) & (f < dims), axis=-1)
     ijk = jnp.where(keep[..., None], f, 0).astype(jnp.int32)
