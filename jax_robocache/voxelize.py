@@ -49,6 +49,9 @@ MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 FEATURE_MODES = ("sum", "mean", "max")
 FEATURE_DTYPES = (jnp.float32, jnp.bfloat16)
 _SORTED_MODES = (MODES["sum"], MODES["mean"])
+_FEATURE_REDUCTIONS = {MODES["sum"]: _voxel_reduce.feature_sum,
+                       MODES["mean"]: _voxel_reduce.feature_mean,
+                       MODES["max"]: _voxel_reduce.feature_max}
 
 
 def _num_clouds(*operands) -> int:
@@ -72,17 +75,15 @@ def _voxelize_twin(points, features, lengths, *, mode: int, grid: GridSpec):
             return _voxel_reduce.count(seg, V).reshape(grid.shape)
         if mode == MODES["occupancy"]:
             return _voxel_reduce.occupancy(seg, V).reshape(grid.shape)
-        reduce = {MODES["sum"]: _voxel_reduce.feature_sum, MODES["mean"]: _voxel_reduce.feature_mean,
-                  MODES["max"]: _voxel_reduce.feature_max}[mode]
-        out = reduce(seg, f, V).astype(f.dtype)
+        out = _FEATURE_REDUCTIONS[mode](seg, f, V).astype(f.dtype)
         return out.reshape(grid.shape + (f.shape[-1],))
 
-    operands = (points, features, lengths)
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in operands)
-    squeezed = [x if ax == 0 else x[0] for x, ax in zip(operands, axes)]
     if B == 0:
         (aval,) = _voxelize_abstract_eval(points, features, lengths, mode=mode, grid=grid)
         return (jnp.zeros(aval.shape, aval.dtype),)
+    operands = (points, features, lengths)
+    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in operands)
+    squeezed = [x if ax == 0 else x[0] for x, ax in zip(operands, axes)]
     return (jax.vmap(one_cloud, in_axes=axes, axis_size=B)(*squeezed),)
 
 

@@ -152,6 +152,12 @@ def test_vmap_matches_loop(platform, rng, mode):
     exp = reference(pts, np.broadcast_to(np.asarray(feats[:1], np.float32), feats.shape), None,
                     mode)
     assert_matches(shared, exp, mode)
+    # vmap over lengths only: one cloud (shared points and features), several prefixes
+    prefixes = jax.vmap(lambda n: f(pts[0], feats[0], lengths=n))(lengths)
+    exp_p = reference(np.broadcast_to(pts[:1], pts.shape),
+                      np.broadcast_to(np.asarray(feats[:1], np.float32), feats.shape), lengths,
+                      mode)
+    assert_matches(prefixes, exp_p, mode)
     nested = jax.vmap(jax.vmap(f))(pts.reshape(5, 1, 90, 3), feats.reshape(5, 1, 90, 2))
     assert_matches(np.asarray(nested).reshape(exp.shape), reference(pts, feats, None, mode),
                    mode)
