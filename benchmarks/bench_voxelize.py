@@ -65,7 +65,8 @@ def min_bytes(mode, N, C, V):
 
 
 def lowered_targets(fn, operands):
-    text = jax.jit(fn).lower(*operands).as_text()
+    """Our FFI targets in fn's lowering (a fresh jit: lowerings are cached per function)."""
+    text = jax.jit(lambda *a: fn(*a)).lower(*operands).as_text()
     return [t for t in TARGETS if f"@{t}(" in text or f'"{t}"' in text]
 
 

@@ -305,7 +305,7 @@ def test_gpu_repeatable_and_equal_to_cpu(rng):
     skip_unless_platform(None, "gpu")
     B, N, C = 2, 200_000, 4
     pts, feats, lengths = clouds(rng, B, N, C, voxel=0.25, prange=(-1, -1, -1, 1, 1, 1))
-    kw = dict(voxel_size=0.25, point_range=(-1, -1, -1, 1, 1, 1), lengths=lengths)  # ~400/voxel
+    kw = dict(voxel_size=0.25, point_range=(-1, -1, -1, 1, 1, 1), lengths=lengths)  # ~150/voxel
     for dtype in DTYPES.values():
         x = jnp.asarray(feats, dtype)
         for mode in MODES:
@@ -318,10 +318,10 @@ def test_gpu_repeatable_and_equal_to_cpu(rng):
                 cpu = np.asarray(fn(pts, x))
             if mode in ("count", "occupancy", "max"):
                 assert runs[0].tobytes() == cpu.tobytes(), f"{mode} {dtype} GPU != CPU"
-            else:
-                tol = 1e-5 if dtype == np.float32 else 1e-2
+            else:  # ~150 points per voxel, |feature| ~ 3: float32 sums of magnitude ~40
+                rtol, atol = (1e-4, 1e-3) if dtype == np.float32 else (1e-2, 1e-2)
                 np.testing.assert_allclose(np.asarray(runs[0], np.float32),
-                                           np.asarray(cpu, np.float32), rtol=tol, atol=tol)
+                                           np.asarray(cpu, np.float32), rtol=rtol, atol=atol)
 
 
 def test_cuda_lowering_custom_calls(monkeypatch, rng):
