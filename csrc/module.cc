@@ -7,6 +7,7 @@
 
 #include "points_to_voxels.h"
 #include "resample.h"
+#include "voxelize.h"
 
 namespace nb = nanobind;
 
@@ -26,6 +27,8 @@ NB_MODULE(_robocache_cuda, m) {
     nb::dict targets;
     targets["robocache_resample"] = Capsule(RobocacheResample);
     targets["robocache_points_to_voxels"] = Capsule(RobocachePointsToVoxels);
+    targets["robocache_voxelize"] = Capsule(RobocacheVoxelize);
+    targets["robocache_voxelize_sorted"] = Capsule(RobocacheVoxelizeSorted);
     return targets;
   });
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });

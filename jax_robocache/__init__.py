@@ -11,6 +11,7 @@ from .points_to_voxels import VoxelBatch, points_to_voxels
 from .resample import resample
 from ._self_test import self_test
 from .timestamps import relative_timestamps
+from .voxelize import voxelize
 
 __all__ = ["VoxelBatch", "__version__", "info", "points_to_voxels", "relative_timestamps",
-           "resample", "self_test"]
+           "resample", "self_test", "voxelize"]

@@ -61,15 +61,22 @@ class FfiOp:
       abstract_eval: ``abstract_eval(*avals, **params) -> tuple of ShapedArray``.
       ffi_target: name of the CUDA FFI target, or None for a jnp-only op.
       ffi_attrs: maps the primitive's params to the FFI attributes.
+      ffi_target_for: optional ``ffi_target_for(**params) -> target name``
+        for an op with several FFI targets (say, one handler that is
+        command-buffer compatible and one that needs scratch memory);
+        ``ffi_target`` is then the op's primary target, reported by
+        ``backend()``. Default: always ``ffi_target``.
     """
 
     def __init__(self, name: str, *, twin: Callable, abstract_eval: Callable,
                  ffi_target: str | None = None,
-                 ffi_attrs: Callable[..., dict] = lambda **params: {}):
+                 ffi_attrs: Callable[..., dict] = lambda **params: {},
+                 ffi_target_for: Callable[..., str] | None = None):
         self.name = name
         self.twin = twin
         self.ffi_target = ffi_target
         self.ffi_attrs = ffi_attrs
+        self.ffi_target_for = ffi_target_for
         self.prim = Primitive(f"robocache_{name}")
         self.prim.multiple_results = True
         self.prim.def_abstract_eval(
@@ -82,10 +89,10 @@ class FfiOp:
         REGISTRY[name] = self
 
     # -- backend selection -------------------------------------------------
-    def kernel_available(self) -> bool:
-        """Whether the CUDA kernel is compiled in, registered and not disabled."""
-        return (self.ffi_target is not None and _extension.has_target(self.ffi_target)
-                and not force_jnp())
+    def kernel_available(self, target: str | None = None) -> bool:
+        """Whether the CUDA kernel (``target``, default the primary one) is usable."""
+        target = target or self.ffi_target
+        return target is not None and _extension.has_target(target) and not force_jnp()
 
     def backend(self, platform: str | None = None) -> str:
         """``"cuda-ffi"`` or ``"jnp"``: what this op lowers to on ``platform`` (default backend)."""
@@ -95,10 +102,10 @@ class FfiOp:
         return "jnp"
 
     def _cuda_lowering(self, ctx, *args, **params):
-        if self.kernel_available():
-            logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name,
-                         self.ffi_target)
-            return ffi_lowering(self.ffi_target)(ctx, *args, **self.ffi_attrs(**params))
+        target = self.ffi_target_for(**params) if self.ffi_target_for else self.ffi_target
+        if self.kernel_available(target):
+            logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name, target)
+            return ffi_lowering(target)(ctx, *args, **self.ffi_attrs(**params))
         logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
         return self._jnp_lowering(ctx, *args, **params)
 
