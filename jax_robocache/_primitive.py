@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from . import _extension
-from .jax_compat import (NOT_MAPPED, Primitive, batch_sharded_avals, batching, ffi_lowering,
-                         lower_fun, match_batch_sharding, mlir)
+from .jax_compat import (NOT_MAPPED, Primitive, ShapedArray, batch_sharded_avals, batching,
+                         ffi_lowering, lower_fun, match_batch_sharding, mlir)
 
 logger = logging.getLogger("jax_robocache")
 
@@ -61,6 +61,12 @@ class FfiOp:
       abstract_eval: ``abstract_eval(*avals, **params) -> tuple of ShapedArray``.
       ffi_target: name of the CUDA FFI target, or None for a jnp-only op.
       ffi_attrs: maps the primitive's params to the FFI attributes.
+      workspace_bytes: optional ``workspace_bytes(*avals_in, **params) -> int``,
+        the device scratch one episode needs. The FFI call then gets one more
+        result, ``uint8[B, workspace_bytes]`` (the handler's last ``Ret``), that
+        is dropped after the call: scratch without ``ffi::ScratchAllocator``
+        (which XLA does not serve on every runtime) and without breaking
+        command buffers, and it is partitioned with the batch like the rest.
       ffi_target_for: optional ``ffi_target_for(**params) -> target name``
         for an op with several FFI targets (say, one handler that is
         command-buffer compatible and one that needs scratch memory);
@@ -71,8 +77,10 @@ class FfiOp:
     def __init__(self, name: str, *, twin: Callable, abstract_eval: Callable,
                  ffi_target: str | None = None,
                  ffi_attrs: Callable[..., dict] = lambda **params: {},
-                 ffi_target_for: Callable[..., str] | None = None):
+                 ffi_target_for: Callable[..., str] | None = None,
+                 workspace_bytes: Callable[..., int] | None = None):
         self.name = name
+        self.workspace_bytes = workspace_bytes
         self.twin = twin
         self.ffi_target = ffi_target
         self.ffi_attrs = ffi_attrs
@@ -105,7 +113,12 @@ class FfiOp:
         target = self.ffi_target_for(**params) if self.ffi_target_for else self.ffi_target
         if self.kernel_available(target):
             logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name, target)
-            return ffi_lowering(target)(ctx, *args, **self.ffi_attrs(**params))
+            if self.workspace_bytes is None:
+                return ffi_lowering(target)(ctx, *args, **self.ffi_attrs(**params))
+            per_episode = int(self.workspace_bytes(*ctx.avals_in, **params))
+            workspace = ShapedArray((ctx.avals_out[0].shape[0], max(per_episode, 1)), jnp.uint8)
+            call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
+            return ffi_lowering(target)(call_ctx, *args, **self.ffi_attrs(**params))[:-1]
         logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
         return self._jnp_lowering(ctx, *args, **params)
 
