@@ -118,7 +118,7 @@ class FfiOp:
             per_episode = int(self.workspace_bytes(*ctx.avals_in, **params))
             workspace = ShapedArray((ctx.avals_out[0].shape[0], max(per_episode, 1)), jnp.uint8)
             call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
-            return ffi_lowering(target)(call_ctx, *args, **self.ffi_attrs(**params))[:-1]
+            return list(ffi_lowering(target)(call_ctx, *args, **self.ffi_attrs(**params)))[:-1]
         logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
         return self._jnp_lowering(ctx, *args, **params)
 
