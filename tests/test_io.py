@@ -320,6 +320,8 @@ def test_unknown_type_names_topic_and_type(tmp_path):
         read_bag(path, topics=["/chatter"], on_unsupported="skip")
     assert set(read_bag(path, on_unsupported="skip").topics) == {"/ft"}
     assert set(read_bag(path, topics=["/ft"]).topics) == {"/ft"}
+    only_chatter = write_bag(tmp_path / "c", chatter)
+    assert read_bag(only_chatter, on_unsupported="skip").topics == {}
 
 
 def test_missing_bag_and_topic(tmp_path):

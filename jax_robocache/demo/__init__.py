@@ -10,6 +10,12 @@ Run ``python -m jax_robocache.demo --help``. Modules:
 * ``sena_bag``: the shipped recording written as a ROS 2 bag.
 """
 
-from .cli import main
+
+def main(argv=None):
+    """Runs the demo with command-line arguments ``argv`` (see ``--help``); returns its numbers."""
+    from .cli import main as run
+
+    return run(argv)
+
 
 __all__ = ["main"]

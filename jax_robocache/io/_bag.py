@@ -24,7 +24,7 @@ class UnsupportedMessageError(BagError):
     """A topic whose message type ``jax_robocache.io`` cannot convert."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class TopicData:
     """One topic of a bag, sorted by stamp (stable: bag order among equal stamps).
 
@@ -86,7 +86,7 @@ class TopicData:
                       tolerance=tolerance, window=window)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Bag:
     """The topics read from one bag; every topic's ``times`` share ``origin_ns``.
 
@@ -238,6 +238,8 @@ def _choose_connections(path, connections, topics, on_unsupported):
 
 
 def _read_messages(path, reader, chosen, point_fields, stamps):
+    if not chosen:  # (an empty connection filter would mean "every topic" to rosbags)
+        return {}
     converters = {t: make_converter(cs[0].msgtype, point_fields) for t, cs in chosen.items()}
     stamp_lists: dict[str, list[int]] = {t: [] for t in chosen}
     counts: dict[int, int] = {}
