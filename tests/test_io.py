@@ -1,4 +1,4 @@
-"""jax_robocache.io: real ROS 2 bags written with rosbags' writer and typestore, read back exactly."""
+"""jax_robocache.io: real ROS 2 bags (rosbags' writer and typestore), read back exactly."""
 
 from __future__ import annotations
 

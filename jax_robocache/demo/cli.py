@@ -1,4 +1,4 @@
-"""``python -m jax_robocache.demo``: learn robot motion from LiDAR, preprocessing in-graph vs numpy."""
+"""``python -m jax_robocache.demo``: learn robot motion from LiDAR (in-graph vs numpy)."""
 
 from __future__ import annotations
 
@@ -77,9 +77,10 @@ def main(argv=None) -> dict | None:
     print(f"  data:   {episode.source}")
     print(f"  device: {_describe_device()}, jax {jax.__version__}; ops: {backends}")
     print(f"  task:   {len(clock)} query times on a {cfg.rate_hz:g} Hz clock ({n_train} train, "
-          f"{len(eval_q)} eval: every 5th 5 s block); latest scan (hold, tolerance {cfg.scan_tolerance_s:.3f} s) -> "
-          f"{X}x{Y} occupancy grid at {cfg.voxel_m} m + past {cfg.horizon_s} s motion -> "
-          f"motion over the next {cfg.horizon_s} s")
+          f"{len(eval_q)} eval: every 5th 5 s block)")
+    print(f"          latest scan (hold, tolerance {cfg.scan_tolerance_s:.3f} s) -> {X}x{Y} "
+          f"occupancy grid at {cfg.voxel_m} m + past {cfg.horizon_s} s motion -> motion over "
+          f"the next {cfg.horizon_s} s")
     print(f"  train:  {args.steps} steps, batch {args.batch_size}, Adam lr {args.lr}, "
           f"identical batches for both variants", flush=True)
 
@@ -112,7 +113,6 @@ def main(argv=None) -> dict | None:
               "the training steps per second of numpy preprocessing")
     print(f"eval baselines: predict the mean motion {zero:.4f}, repeat the past motion "
           f"{repeat:.4f}")
-    print("GPU numbers: see README 'Run the demo'")
     plot_line = "plot: skipped (--no-plot)" if args.no_plot else plot(results, args.plot)
     print(plot_line)
     total = time.perf_counter() - t_start

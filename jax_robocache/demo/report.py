@@ -24,7 +24,10 @@ def table(results: Sequence[RunResult]) -> str:
         rows.append((r.name, f"{r.steps_per_s:.1f}", f"{r.preprocess_ms:.3f}{note}", _util(r),
                      f"{r.final_loss:.4f}", f"{r.eval_loss:.4f}", f"{r.compile_s:.1f}"))
     widths = [max(len(row[k]) for row in rows) for k in range(len(head))]
-    line = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+
+    def line(row):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"
+
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(rows[0]), sep] + [line(r) for r in rows[1:]])
 

@@ -17,7 +17,7 @@ POINT_FIELD_TYPES = {1: "i1", 2: "u1", 3: "i2", 4: "u2", 5: "i4", 6: "u4", 7: "f
 
 
 def decode_points(msg, names: tuple[str, ...]) -> np.ndarray:
-    """Returns the fields ``names`` of every point of ``msg`` as ``[height * width, len(names)]``."""
+    """The fields ``names`` of every point of ``msg``: ``[height * width, len(names)]``."""
     fields = {f.name: f for f in msg.fields}
     missing = [n for n in names if n not in fields]
     if missing:
