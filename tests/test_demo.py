@@ -1,0 +1,143 @@
+"""The demo: its preprocessing (in-graph vs numpy vs a float64 reference), a smoke run, --bag."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jax_robocache._voxel_grid import grid_spec
+from jax_robocache.demo import main
+from jax_robocache.demo.episode import eval_blocks, load_sena, sena_arrays
+from jax_robocache.demo.task import TaskConfig, preprocess_jax, preprocess_numpy
+
+
+@pytest.fixture(scope="module")
+def sena():
+    episode = load_sena()
+    cfg = TaskConfig.for_episode(episode)
+    return episode, cfg, episode.query_clock(cfg.rate_hz, cfg.horizon_s)
+
+
+def reference_motions(q: np.ndarray, h: float):
+    """float64, written from the task's definition: past and future (dx, dy, dyaw) at q."""
+    data = sena_arrays()
+    t = data["odo_t"] - min(data["odo_t"][0], data["scan_t"][0])
+    x = y = yaw = 0.0
+    poses = []
+    for dx, dy, dphi in data["odo_inc"].astype(np.float64):
+        x, y = x + np.cos(yaw) * dx - np.sin(yaw) * dy, y + np.sin(yaw) * dx + np.cos(yaw) * dy
+        yaw += dphi
+        poses.append((x, y, yaw))
+    poses = np.asarray(poses)
+    at = lambda s: np.stack([np.interp(s, t, poses[:, k]) for k in range(3)], -1)  # noqa: E731
+
+    def rel(a, b):
+        c, s = np.cos(a[:, 2]), np.sin(a[:, 2])
+        d = b - a
+        return np.stack([c * d[:, 0] + s * d[:, 1], -s * d[:, 0] + c * d[:, 1], d[:, 2]], -1)
+
+    q = q.astype(np.float64)
+    return rel(at(q - h), at(q)), rel(at(q), at(q + h))
+
+
+def boundary_cells(episode, idx, cfg, eps=1e-4):
+    """(query, x, y) cells that a point within eps voxels of a cell boundary may land in."""
+    spec = grid_spec(cfg.voxel_size, cfg.point_range)
+    r = episode.scan_ranges[idx].astype(np.float64)
+    ok = (r >= cfg.range_limits[0]) & (r <= cfg.range_limits[1])
+    u = [(r * beam - spec.lo[a]) / spec.size[a]
+         for a, beam in ((0, episode.beam_cos), (1, episode.beam_sin))]
+    near = [np.abs(c - np.round(c)) < eps for c in u]
+
+    def options(c, is_near):
+        return (int(np.round(c)) - 1, int(np.round(c))) if is_near else (int(np.floor(c)),)
+
+    cells = set()
+    for b, k in zip(*np.nonzero(ok & (near[0] | near[1]))):
+        for i in options(u[0][b, k], near[0][b, k]):
+            for j in options(u[1][b, k], near[1][b, k]):
+                cells.add((b, i, j))
+    return cells
+
+
+def test_in_graph_preprocessing_matches_numpy_and_reference(sena):
+    episode, cfg, clock = sena
+    got = jax.jit(preprocess_jax, static_argnames="cfg")(
+        jax.device_put(episode.device_streams()), jnp.asarray(clock), cfg)
+    host = preprocess_numpy(episode, clock, cfg)
+
+    np.testing.assert_array_equal(np.asarray(got.weight), host.weight)
+    assert 0.85 < host.weight.mean() < 1.0  # the recording's dropouts are flagged, not more
+    for name in ("past", "target"):
+        np.testing.assert_allclose(np.asarray(getattr(got, name)), getattr(host, name),
+                                   atol=2e-5, err_msg=name)
+    past, future = reference_motions(clock, cfg.horizon_s)
+    np.testing.assert_allclose(host.past, past, atol=2e-4)
+    np.testing.assert_allclose(host.target, future, atol=2e-4)
+
+    grid = np.asarray(got.grid)
+    assert grid.shape == host.grid.shape == (len(clock),) + cfg.grid_shape
+    assert set(np.unique(grid)) <= {0.0, 1.0} and host.grid.sum() > 50 * len(clock)
+    idx = np.searchsorted(episode.scan_times, clock, side="right") - 1
+    differ = {tuple(c) for c in np.argwhere(grid != host.grid)}
+    assert differ <= boundary_cells(episode, idx, cfg), "cells differ away from voxel boundaries"
+
+
+def test_demo_smoke(tmp_path, capsys):
+    out = tmp_path / "numbers.json"
+    plot = tmp_path / "plot.png"
+    summary = main(["--steps", "5", "--batch-size", "8", "--json", str(out), "--plot", str(plot)])
+    printed = capsys.readouterr().out
+    for text in ("steps/s", "preprocessing ms/step", "device utilisation", "final train loss",
+                 "in-graph (jax_robocache)", "host numpy per batch", "n/a (CPU)"):
+        assert text in printed
+    assert json.loads(out.read_text())["steps"] == 5
+    runs = summary["results"]
+    assert [r["name"] for r in runs] == ["in-graph (jax_robocache)", "host numpy per batch"]
+    for r in runs:
+        assert len(r["losses"]) == 5 and np.all(np.isfinite(r["losses"]))
+        assert r["steps_per_s"] > 0 and r["preprocess_ms_per_step"] > 0
+    # identical batches and initial weights: the two runs learn the same thing
+    np.testing.assert_allclose(runs[0]["losses"], runs[1]["losses"], rtol=0.05)
+    pytest.importorskip("matplotlib")
+    assert plot.stat().st_size > 10_000
+
+
+def test_demo_on_an_exported_ros2_bag(sena, tmp_path, capsys):
+    pytest.importorskip("rosbags")
+    from jax_robocache.demo.episode import load_bag
+
+    bag = tmp_path / "sena_bag"
+    main(["--export-sena-bag", str(bag)])
+    assert "--bag" in capsys.readouterr().out
+    episode, cfg, clock = sena
+    from_bag = load_bag(bag, "/scan", "/odom")
+    assert from_bag.odom_kind == "pose"
+    np.testing.assert_array_equal(from_bag.scan_ranges, episode.scan_ranges)
+    np.testing.assert_allclose(from_bag.scan_times, episode.scan_times, atol=1e-6)
+    np.testing.assert_allclose(from_bag.beam_cos, episode.beam_cos, atol=1e-6)
+
+    bag_cfg = TaskConfig.for_episode(from_bag)
+    a = preprocess_numpy(episode, clock, cfg)
+    b = preprocess_numpy(from_bag, clock, bag_cfg)
+    np.testing.assert_array_equal(a.weight, b.weight)
+    np.testing.assert_allclose(a.target, b.target, atol=1e-4)
+    assert np.mean(a.grid != b.grid) < 1e-3
+
+    summary = main(["--bag", str(bag), "--steps", "3", "--batch-size", "4", "--variants",
+                    "in-graph", "--no-plot"])
+    assert "ROS 2 bag" in summary["data"] and len(summary["results"]) == 1
+
+
+def test_eval_blocks():
+    held = eval_blocks(578, 10.0)
+    assert held.sum() == 100 and held[:200].sum() == 0
+    assert held[200:250].all()
+    short = eval_blocks(30, 10.0)
+    assert 0 < short.sum() < 30
+    with pytest.raises(ValueError, match="too few"):
+        eval_blocks(1, 10.0)
