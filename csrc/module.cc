@@ -5,6 +5,7 @@
 
 #include <type_traits>
 
+#include "align.h"
 #include "resample.h"
 
 namespace nb = nanobind;
@@ -24,6 +25,7 @@ NB_MODULE(_robocache_cuda, m) {
   m.def("registrations", []() {
     nb::dict targets;
     targets["robocache_resample"] = Capsule(RobocacheResample);
+    targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
   });
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });
