@@ -545,6 +545,12 @@ def test_gpu_compiled_hlo_has_one_custom_call(monkeypatch, rng):
     with jax.default_device(device("gpu")):
         hlo = jax.jit(align).lower(streams, q).compile().as_text()
         assert hlo.count('custom_call_target="robocache_align"') == 1, hlo
+        # fuse_multimodal: the kernel writes the concatenated rows, XLA concatenates nothing
+        v, t, _ = make_stream(rng, 4, 30, 8, ragged=False)
+        fused = jax.jit(fuse_multimodal).lower(v.astype(jnp.bfloat16), t, v[..., :3], t,
+                                               v[..., :2], t, q).compile().as_text()
+        assert fused.count('custom_call_target="robocache_align"') == 1, fused
+        assert "concatenate(" not in fused, fused
         monkeypatch.setenv("JAX_ROBOCACHE_FORCE_JNP", "1")
         again = jax.jit(lambda s, q: align(s, q)).lower(streams, q).as_text()
         assert "robocache_align" not in again
