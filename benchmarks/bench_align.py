@@ -8,8 +8,9 @@ linearly interpolated onto 250 targets (50 Hz) and onto a training-style clock
 of T=50 (10 Hz), concatenated to [B, T, 532] float32 (``fuse_multimodal``).
 Goal: >= 12x faster than the jnp twin (``JAX_ROBOCACHE_FORCE_JNP=1``) on the
 same GPU. Also timed: three ``resample`` calls + an XLA concatenation (what one
-would write without align; kernels, and forced jnp: the second baseline), and a mixed case (linear vision with a
-tolerance, previous-sample proprio, 20 ms window_mean force). ``--cpu-smoke``
+would write without align; with the kernels, and forced jnp: a second baseline),
+and a mixed case (linear vision with a tolerance, previous-sample proprio, 20 ms
+window_mean force). ``--cpu-smoke``
 runs every case at B=4 on any backend (both columns are then the jnp twin).
 """
 

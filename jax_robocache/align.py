@@ -37,6 +37,17 @@ Contract (README "Semantics of align" has the full table):
   in the time dtype then cast to float32; +inf when there is none (q before
   the first sample, or no samples); NaN for a NaN query. It ignores
   ``out_of_range``, ``tolerance`` and ``window``.
+* Empty streams (n == 0 or S == 0) give zeros (NaN under ``"nan"``), invalid,
+  age +inf; a NaN query gives NaN values, invalid, age NaN; ``lengths`` are
+  clamped into [0, S]; samples past them are never read.
+* Result: ``AlignResult`` keyed by stream name (sorted: the order JAX gives
+  dict keys); ``concatenated()`` in the promoted dtype. With ``concatenate``
+  the kernel writes the concatenated rows itself (values rounded to their
+  stream's dtype first: equal to concatenating the per-stream outputs).
+* One primitive; on CUDA one kernel launch for every stream (at most
+  ``MAX_STREAMS``; csrc/align.cu), elsewhere the jnp twin (_align_twin.py).
+  ``window_mean`` sums are sequential per window in the kernel and from a
+  segment tree in the twin: equal to float rounding, not bitwise.
 * Gradients: with respect to every stream's ``values``, and ``query_times``
   (and ``times``) through ``linear``/``slerp`` streams and ``age``; from the
   jnp twin's JVP (forward and reverse mode).

@@ -528,7 +528,7 @@ def _three_streams(rng):
 
 
 def test_cuda_lowering_is_one_custom_call(rng):
-    """Lowered for CUDA (no GPU needed, only the compiled kernels): ONE custom call for 3 streams."""
+    """Lowered for CUDA (needs the compiled kernels, not a GPU): ONE custom call, 3 streams."""
     if not _extension.has_target("robocache_align"):
         pytest.skip("CUDA kernels not compiled in: " + (_extension.STATUS.reason or "no target"))
     streams, q = _three_streams(rng)
