@@ -5,6 +5,7 @@
 
 #include <type_traits>
 
+#include "align.h"
 #include "points_to_voxels.h"
 #include "resample.h"
 #include "voxelize.h"
@@ -29,6 +30,7 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_points_to_voxels"] = Capsule(RobocachePointsToVoxels);
     targets["robocache_voxelize"] = Capsule(RobocacheVoxelize);
     targets["robocache_voxelize_sorted"] = Capsule(RobocacheVoxelizeSorted);
+    targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
   });
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });
