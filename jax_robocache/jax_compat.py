@@ -24,10 +24,9 @@ try:
 except ImportError:  # pragma: no cover - newer jax
     from jax.extend.core import ShapedArray  # type: ignore[no-redef]
 
-try:
-    from jax import shard_map  # jax >= 0.7
-except ImportError:  # pragma: no cover
-    from jax.experimental.shard_map import shard_map  # type: ignore[no-redef]
+__all__ = ["NOT_MAPPED", "Primitive", "ShapedArray", "batch_sharded_avals", "batching",
+           "ffi_lowering", "lower_fun", "match_batch_sharding", "mlir",
+           "register_batch_partitionable", "register_ffi_target", "x64_enabled"]
 
 #: Value of a batch dimension that is not mapped (``batching.not_mapped``).
 NOT_MAPPED = None

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jax_robocache._voxel_grid import grid_spec
 from jax_robocache.demo import main
 from jax_robocache.demo.episode import eval_blocks, load_sena, sena_arrays
 from jax_robocache.demo.task import TaskConfig, preprocess_jax, preprocess_numpy
@@ -44,26 +43,6 @@ def reference_motions(q: np.ndarray, h: float):
     return rel(at(q - h), at(q)), rel(at(q), at(q + h))
 
 
-def boundary_cells(episode, idx, cfg, eps=1e-4):
-    """(query, x, y) cells that a point within eps voxels of a cell boundary may land in."""
-    spec = grid_spec(cfg.voxel_size, cfg.point_range)
-    r = episode.scan_ranges[idx].astype(np.float64)
-    ok = (r >= cfg.range_limits[0]) & (r <= cfg.range_limits[1])
-    u = [(r * beam - spec.lo[a]) / spec.size[a]
-         for a, beam in ((0, episode.beam_cos), (1, episode.beam_sin))]
-    near = [np.abs(c - np.round(c)) < eps for c in u]
-
-    def options(c, is_near):
-        return (int(np.round(c)) - 1, int(np.round(c))) if is_near else (int(np.floor(c)),)
-
-    cells = set()
-    for b, k in zip(*np.nonzero(ok & (near[0] | near[1]))):
-        for i in options(u[0][b, k], near[0][b, k]):
-            for j in options(u[1][b, k], near[1][b, k]):
-                cells.add((b, i, j))
-    return cells
-
-
 def test_in_graph_preprocessing_matches_numpy_and_reference(sena):
     episode, cfg, clock = sena
     got = jax.jit(preprocess_jax, static_argnames="cfg")(
@@ -82,9 +61,8 @@ def test_in_graph_preprocessing_matches_numpy_and_reference(sena):
     grid = np.asarray(got.grid)
     assert grid.shape == host.grid.shape == (len(clock),) + cfg.grid_shape
     assert set(np.unique(grid)) <= {0.0, 1.0} and host.grid.sum() > 50 * len(clock)
-    idx = np.searchsorted(episode.scan_times, clock, side="right") - 1
-    differ = {tuple(c) for c in np.argwhere(grid != host.grid)}
-    assert differ <= boundary_cells(episode, idx, cfg), "cells differ away from voxel boundaries"
+    # voxelize follows IEEE float32 division like numpy: the grids agree exactly
+    np.testing.assert_array_equal(grid, host.grid)
 
 
 def test_demo_smoke(tmp_path, capsys):

@@ -84,7 +84,6 @@ class ResampleReferenceTest(chex.TestCase):
 @pytest.mark.parametrize("method", METHODS)
 def test_vmap_matches_loop(platform, rng, method):
     values, times, queries, lengths = episodes(rng, 6, 25, 4, 33, quaternions=method == "slerp")
-    full = np.full_like(lengths, 25)
     f = functools.partial(resample, method=method)
     batched = jax.vmap(lambda v, t, q: f(v, t, q, lengths=None))(values, times, queries)
     looped = np.stack([f(values[b], times[b], queries[b]) for b in range(6)])

@@ -10,7 +10,6 @@ import jax
 import numpy as np
 
 from .. import info
-from ._ops import SHIMMED
 from .episode import eval_blocks, load_bag, load_sena
 from .model import Normaliser, adam_init, init_params
 from .report import plot, table
@@ -70,8 +69,7 @@ def main(argv=None) -> dict | None:
     n_train = len(train_q)
 
     ops = info()["ops"]
-    backends = ", ".join(f"{op} {'TEMPORARY shim' if op in SHIMMED else ops.get(op, 'jnp')}"
-                         for op in ("align", "voxelize", "resample"))
+    backends = ", ".join(f"{op} {ops.get(op, 'jnp')}" for op in ("align", "voxelize", "resample"))
     X, Y = cfg.grid_shape
     print("jax_robocache demo: learn robot motion from LiDAR")
     print(f"  data:   {episode.source}")

@@ -34,7 +34,8 @@ import numpy as np
 
 from .._voxel_grid import grid_spec
 from ..stream import Stream
-from ._ops import align, voxelize
+from ..align import align
+from ..voxelize import voxelize
 from .episode import ODOM_KINDS, Episode
 
 
