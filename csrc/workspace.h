@@ -77,7 +77,8 @@ inline int64_t CeilDivWorkspace(int64_t a, int64_t b) { return (a + b - 1) / b; 
 // bytes, tiles of at least 2048 items (the smallest onesweep tile of CCCL 3.0
 // is 256 threads x 11 items = 2816 items: 64-bit keys, sm_70 policy). A
 // single-tile sort asks for 1 byte, below this bound. Checked against cub's
-// own size query for every policy of sm_75 ... sm_120 on the host (CUDA 13.0).
+// own size query for every policy of sm_75 ... sm_120 on the host (CUDA 13.0,
+// scripts/check_sort_workspace_bound.cu).
 // Sub-additive in items: Bound(k * n) <= k * Bound(n). About 0.5 byte per
 // item plus a few KiB; the handlers still compare cub's real size query with
 // the workspace they get.
