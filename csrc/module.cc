@@ -33,6 +33,18 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
   });
+  // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is
+  // their last result: the Python lowerings size it per cloud with these.
+  m.def("voxelize_sorted_workspace_bytes", &robocache::VoxelizeSortedWorkspaceBytes,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"));
+  m.def("voxelize_sorted_workspace_per_cloud", &robocache::VoxelizeSortedWorkspacePerCloud,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"));
+  m.def("points_to_voxels_workspace_bytes", &robocache::PointsToVoxelsWorkspaceBytes,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("max_voxels"),
+        nb::arg("grid_voxels"));
+  m.def("points_to_voxels_workspace_per_cloud", &robocache::PointsToVoxelsWorkspacePerCloud,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("max_voxels"),
+        nb::arg("grid_voxels"));
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });
   m.def("built_against_jaxlib", []() { return ROBOCACHE_BUILT_JAXLIB; });
 }

@@ -31,9 +31,11 @@
 //      every output element is written exactly once, coalesced.
 // Which point lands where is decided by integer sorting and scanning only
 // (no atomics), so results are bitwise reproducible. O(N) work plus the sort.
-// Scratch comes from the XLA allocator (ffi::ScratchAllocator). The handler
-// is not marked command-buffer compatible: scratch allocated while a command
-// buffer is traced would be released before the graph is replayed.
+// Scratch (keys, values, flags, scans, row starts/lengths, cub's temporary
+// storage) is carved from the workspace, the handler's last result
+// uint8[B, bytes per cloud], sized at lowering time by
+// PointsToVoxelsWorkspacePerCloud (workspace.h). It is an ordinary XLA
+// buffer, so the handler is command-buffer compatible.
 #include "points_to_voxels.h"
 
 #include <cub/block/block_load.cuh>
@@ -46,6 +48,7 @@
 
 #include "ffi_common.h"
 #include "voxel_grid.cuh"
+#include "workspace.h"
 
 namespace robocache {
 namespace {
@@ -263,17 +266,30 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-int32_t BitsFor(uint64_t v) {
-  int32_t bits = 1;
-  while (bits < 64 && (v >> bits) != 0) ++bits;
-  return bits;
+// Keys of B clouds of G voxels (the sentinel B * G fits 32 bits: 32-bit keys).
+bool NarrowKeys(int64_t B, int64_t G) {
+  return static_cast<uint64_t>(B) * static_cast<uint64_t>(G) <= 0xffffffffULL;
+}
+int SortBits(int64_t B, int64_t G) {
+  return SortEndBit(static_cast<uint64_t>(B) * static_cast<uint64_t>(G));
 }
 
-size_t AlignUp(size_t n) { return (n + 255) & ~static_cast<size_t>(255); }
+// Workspace of T points in `rows` voxel rows, in carving order (see Run).
+size_t P2VWorkspace(int64_t T, int64_t rows, size_t key_bytes, size_t sort_temp_bytes) {
+  const size_t t = static_cast<size_t>(T), r = static_cast<size_t>(rows);
+  const size_t i32 = sizeof(int32_t);
+  const size_t tiles = static_cast<size_t>(CeilDiv(T, kTile));
+  return WorkspaceBytes({key_bytes * t, key_bytes * t,  // keys (double buffer)
+                         i32 * t, i32 * t,              // point indices (double buffer)
+                         i32 * t, i32 * t,              // first-point flags, tile scans
+                         i32 * tiles,                   // tile offsets
+                         i32 * r, i32 * r,              // row starts, row lengths
+                         sort_temp_bytes});
+}
 
 template <typename K>
-ffi::Error Run(cudaStream_t stream, ffi::ScratchAllocator& scratch, const P2VArgs& a,
-               float* voxels, int32_t* coords, int32_t* num_points, int32_t* num_voxels,
+ffi::Error Run(cudaStream_t stream, ffi::AnyBuffer workspace, const P2VArgs& a, float* voxels,
+               int32_t* coords, int32_t* num_points, int32_t* num_voxels,
                int32_t* point_to_voxel) {
   const int32_t T = a.B * a.N;
   const int64_t rows = static_cast<int64_t>(a.B) * a.M;
@@ -284,7 +300,7 @@ ffi::Error Run(cudaStream_t stream, ffi::ScratchAllocator& scratch, const P2VArg
   int32_t* row_start = nullptr;
   int32_t* row_len = nullptr;
   if (T > 0) {
-    const int32_t end_bit = BitsFor(static_cast<uint64_t>(sentinel));
+    const int32_t end_bit = SortBits(a.B, a.G);
     size_t sort_bytes = 0;
     cub::DoubleBuffer<K> key_buf(nullptr, nullptr);
     cub::DoubleBuffer<int32_t> val_buf(nullptr, nullptr);
@@ -295,33 +311,26 @@ ffi::Error Run(cudaStream_t stream, ffi::ScratchAllocator& scratch, const P2VArg
       return e;
     }
     const int32_t tiles = static_cast<int32_t>(CeilDiv(T, kTile));
-    const size_t key_bytes = AlignUp(sizeof(K) * T), int_bytes = AlignUp(sizeof(int32_t) * T);
-    const size_t row_bytes = AlignUp(sizeof(int32_t) * rows);
-    const size_t tile_bytes = AlignUp(sizeof(int32_t) * tiles);
-    const size_t total = 2 * key_bytes + 4 * int_bytes + 2 * row_bytes + tile_bytes +
-                         AlignUp(sort_bytes);
-    std::optional<void*> mem = scratch.Allocate(total, 256);
-    if (!mem.has_value()) {
-      return ffi::Error(ffi::ErrorCode::kResourceExhausted,
-                        "points_to_voxels: could not allocate " + std::to_string(total) +
-                            " bytes of scratch");
+    if (auto e = CheckWorkspace(
+            workspace, a.B, P2VWorkspace(T, rows, sizeof(K), sort_bytes), "points_to_voxels",
+            std::to_string(a.B) + " clouds x " + std::to_string(a.N) + " points, max_voxels " +
+                std::to_string(a.M),
+            "points_to_voxels_workspace_per_cloud");
+        e.failure()) {
+      return e;
     }
-    char* next = static_cast<char*>(*mem);
-    auto take = [&next](size_t bytes) {
-      char* p = next;
-      next += bytes;
-      return p;
-    };
-    K* keys_a = reinterpret_cast<K*>(take(key_bytes));
-    K* keys_b = reinterpret_cast<K*>(take(key_bytes));
-    int32_t* vals_a = reinterpret_cast<int32_t*>(take(int_bytes));
-    int32_t* vals_b = reinterpret_cast<int32_t*>(take(int_bytes));
-    int32_t* flags = reinterpret_cast<int32_t*>(take(int_bytes));
-    int32_t* local = reinterpret_cast<int32_t*>(take(int_bytes));
-    int32_t* tile_offset = reinterpret_cast<int32_t*>(take(tile_bytes));
-    row_start = reinterpret_cast<int32_t*>(take(row_bytes));
-    row_len = reinterpret_cast<int32_t*>(take(row_bytes));
-    void* temp = take(AlignUp(sort_bytes));
+    const size_t t = static_cast<size_t>(T), i32 = sizeof(int32_t);
+    WorkspaceCarver carve(workspace.untyped_data());
+    K* keys_a = carve.Take<K>(sizeof(K) * t);
+    K* keys_b = carve.Take<K>(sizeof(K) * t);
+    int32_t* vals_a = carve.Take<int32_t>(i32 * t);
+    int32_t* vals_b = carve.Take<int32_t>(i32 * t);
+    int32_t* flags = carve.Take<int32_t>(i32 * t);
+    int32_t* local = carve.Take<int32_t>(i32 * t);
+    int32_t* tile_offset = carve.Take<int32_t>(i32 * static_cast<size_t>(tiles));
+    row_start = carve.Take<int32_t>(i32 * static_cast<size_t>(rows));
+    row_len = carve.Take<int32_t>(i32 * static_cast<size_t>(rows));
+    void* temp = carve.Take<char>(sort_bytes);
 
     const int32_t blocks = static_cast<int32_t>(CeilDiv(T, kThreads));
     KeysKernel<K><<<blocks, kThreads, 0, stream>>>(a, keys_a, vals_a, flags, T);
@@ -359,14 +368,15 @@ ffi::Error Run(cudaStream_t stream, ffi::ScratchAllocator& scratch, const P2VArg
   return LastCudaError("points_to_voxels write kernel");
 }
 
-ffi::Error PointsToVoxelsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch,
-                              ffi::Buffer<ffi::F32> points, ffi::Buffer<ffi::F32> features,
+ffi::Error PointsToVoxelsImpl(cudaStream_t stream, ffi::Buffer<ffi::F32> points,
+                              ffi::Buffer<ffi::F32> features,
                               ffi::Buffer<ffi::S32> lengths,
                               ffi::Result<ffi::Buffer<ffi::F32>> voxels,
                               ffi::Result<ffi::Buffer<ffi::S32>> coords,
                               ffi::Result<ffi::Buffer<ffi::S32>> num_points,
                               ffi::Result<ffi::Buffer<ffi::S32>> num_voxels,
                               ffi::Result<ffi::Buffer<ffi::S32>> point_to_voxel,
+                              ffi::Result<ffi::AnyBuffer> workspace,
                               ffi::Span<const float> lo, ffi::Span<const float> hi,
                               ffi::Span<const float> size, ffi::Span<const int32_t> dims) {
   const auto pd = points.dimensions(), fd = features.dimensions();
@@ -416,23 +426,48 @@ ffi::Error PointsToVoxelsImpl(cudaStream_t stream, ffi::ScratchAllocator scratch
   }
   if (a.G > 0x7fffffffLL) return ffi::Error::InvalidArgument("points_to_voxels: grid too large");
   if (B == 0) return ffi::Error::Success();
-  const bool narrow = static_cast<uint64_t>(B) * static_cast<uint64_t>(a.G) <= 0xffffffffULL;
   auto run = [&](auto key_tag) {
-    return Run<decltype(key_tag)>(stream, scratch, a, voxels->typed_data(), coords->typed_data(),
-                                  num_points->typed_data(), num_voxels->typed_data(),
-                                  point_to_voxel->typed_data());
+    return Run<decltype(key_tag)>(stream, *workspace, a, voxels->typed_data(),
+                                  coords->typed_data(), num_points->typed_data(),
+                                  num_voxels->typed_data(), point_to_voxel->typed_data());
   };
-  return narrow ? run(uint32_t{}) : run(uint64_t{});
+  return NarrowKeys(B, a.G) ? run(uint32_t{}) : run(uint64_t{});
 }
 
+// The workspace of `clouds` clouds with keys and sort bits chosen for a batch
+// of `batch` clouds (>= clouds: wider or equal keys, as many or more bits), cub's
+// temporary storage bounded by SortTempBound.
+size_t P2VWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t M, int64_t G) {
+  const int64_t T = clouds * N;
+  const size_t key_bytes = NarrowKeys(batch, G) ? sizeof(uint32_t) : sizeof(uint64_t);
+  return P2VWorkspace(T, clouds * M, key_bytes, SortTempBound(T, SortBits(batch, G)));
+}
+
+int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
+
 }  // namespace
+
+size_t PointsToVoxelsWorkspaceBytes(int64_t num_clouds, int64_t num_points, int64_t max_voxels,
+                                    int64_t grid_voxels) {
+  const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
+  const int64_t M = NonNegative(max_voxels), G = NonNegative(grid_voxels);
+  return P2VWorkspaceBound(B, B, N, M, G);
+}
+
+size_t PointsToVoxelsWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
+                                       int64_t max_voxels, int64_t grid_voxels) {
+  const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
+  const int64_t M = NonNegative(max_voxels), G = NonNegative(grid_voxels);
+  return WorkspacePerCloud(
+      [&](int64_t clouds) { return P2VWorkspaceBound(clouds, B, N, M, G); });
+}
+
 }  // namespace robocache
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     RobocachePointsToVoxels, robocache::PointsToVoxelsImpl,
     xla::ffi::Ffi::Bind()
         .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
-        .Ctx<xla::ffi::ScratchAllocator>()
         .Arg<xla::ffi::Buffer<xla::ffi::F32>>()   // points
         .Arg<xla::ffi::Buffer<xla::ffi::F32>>()   // features
         .Arg<xla::ffi::Buffer<xla::ffi::S32>>()   // lengths
@@ -441,7 +476,9 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(
         .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // num_points
         .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // num_voxels
         .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // point_to_voxel
+        .Ret<xla::ffi::AnyBuffer>()               // workspace uint8[B, bytes per cloud]
         .Attr<xla::ffi::Span<const float>>("lo")
         .Attr<xla::ffi::Span<const float>>("hi")
         .Attr<xla::ffi::Span<const float>>("size")
-        .Attr<xla::ffi::Span<const int32_t>>("dims"));
+        .Attr<xla::ffi::Span<const int32_t>>("dims"),
+    {xla::ffi::Traits::kCmdBufferCompatible});

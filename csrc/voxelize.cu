@@ -22,8 +22,10 @@
 //              keys into values. Integer max is order-free and the key fixes
 //              the value's bits, so ties cannot change the result (the jnp twin
 //              names the lowest-index winner for gradients).
-//   sum, mean  (separate handler: it needs scratch memory, so it is not
-//              command-buffer compatible) every point gets the key
+//   sum, mean  (separate handler, robocache_voxelize_sorted, with a scratch
+//              workspace as its last result: uint8[B, bytes per cloud], sized
+//              at lowering time by VoxelizeSortedWorkspacePerCloud; see
+//              workspace.h) every point gets the key
 //              cloud * V + voxel (a dropped point gets a spread key
 //              cloud * V + i % V and index -1, which keeps the key range at
 //              B * V), a stable cub radix sort orders the (key, point index)
@@ -40,6 +42,7 @@
 
 #include "ffi_common.h"
 #include "voxel_grid.cuh"
+#include "workspace.h"
 
 namespace robocache {
 namespace {
@@ -240,15 +243,6 @@ __global__ void __launch_bounds__(kThreads) RunSumKernel(const K* keys, const in
   }
 }
 
-int BitWidth(uint64_t x) {
-  int bits = 0;
-  while (x) {
-    ++bits;
-    x >>= 1;
-  }
-  return bits;
-}
-
 // Blocks of a grid-stride kernel over `work` items.
 int64_t Blocks(int64_t work) {
   return std::max<int64_t>(1, std::min(CeilDiv(work, kThreads), kMaxBlocks));
@@ -257,21 +251,31 @@ int64_t Blocks(int64_t work) {
 // Blocks of a per-point kernel (see ThisPoint).
 int64_t PointBlocks(const VoxelArgs& a) { return a.B * a.tiles; }
 
+// Keys (B * V <= 2^32: 32-bit) and sort bits of the sorted sum of B clouds.
+bool NarrowSortKeys(int64_t B, int64_t V) {
+  return static_cast<uint64_t>(B) * static_cast<uint64_t>(V) <= (uint64_t{1} << 32);
+}
+int SortedSumEndBit(int64_t B, int64_t V) {
+  const uint64_t keys = static_cast<uint64_t>(B) * static_cast<uint64_t>(V);
+  return SortEndBit(keys > 0 ? keys - 1 : 0);
+}
+
+// Workspace of the sorted sum of `items` points: keys and point indices
+// (double buffers for the radix sort), then cub's temporary storage.
+size_t SortedSumWorkspace(int64_t items, size_t key_bytes, size_t sort_temp_bytes) {
+  const size_t n = static_cast<size_t>(items);
+  return WorkspaceBytes({n * key_bytes, n * key_bytes, n * sizeof(int32_t), n * sizeof(int32_t),
+                         sort_temp_bytes});
+}
+
 template <typename K, typename F>
-ffi::Error SortedSum(cudaStream_t stream, ffi::ScratchAllocator& scratch, const VoxelArgs& a,
+ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
                      bool mean) {
   const int64_t total = a.B * a.N;
   const size_t n = static_cast<size_t>(total);
-  auto key0 = scratch.Allocate(n * sizeof(K), 256);
-  auto key1 = scratch.Allocate(n * sizeof(K), 256);
-  auto idx0 = scratch.Allocate(n * sizeof(int32_t), 256);
-  auto idx1 = scratch.Allocate(n * sizeof(int32_t), 256);
-  if (!key0 || !key1 || !idx0 || !idx1) {
-    return ffi::Error::Internal("voxelize: could not allocate the sort buffers");
-  }
-  cub::DoubleBuffer<K> keys(static_cast<K*>(*key0), static_cast<K*>(*key1));
-  cub::DoubleBuffer<int32_t> index(static_cast<int32_t*>(*idx0), static_cast<int32_t*>(*idx1));
-  const int end_bit = std::max(1, BitWidth(static_cast<uint64_t>(a.B * a.V - 1)));
+  const int end_bit = SortedSumEndBit(a.B, a.V);
+  cub::DoubleBuffer<K> keys(nullptr, nullptr);
+  cub::DoubleBuffer<int32_t> index(nullptr, nullptr);
   size_t temp_bytes = 0;
   if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, index,
                                                          total, 0, end_bit, stream),
@@ -279,13 +283,27 @@ ffi::Error SortedSum(cudaStream_t stream, ffi::ScratchAllocator& scratch, const 
       e.failure()) {
     return e;
   }
-  auto temp = scratch.Allocate(std::max<size_t>(temp_bytes, 1), 256);
-  if (!temp) return ffi::Error::Internal("voxelize: could not allocate the sort scratch");
+  if (auto e = CheckWorkspace(
+          workspace, a.B, SortedSumWorkspace(total, sizeof(K), temp_bytes), "voxelize",
+          "sum/mean of " + std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
+              " points on " + std::to_string(a.V) + " voxels",
+          "voxelize_sorted_workspace_per_cloud");
+      e.failure()) {
+    return e;
+  }
+  WorkspaceCarver carve(workspace.untyped_data());
+  K* key0 = carve.Take<K>(n * sizeof(K));
+  K* key1 = carve.Take<K>(n * sizeof(K));
+  int32_t* idx0 = carve.Take<int32_t>(n * sizeof(int32_t));
+  int32_t* idx1 = carve.Take<int32_t>(n * sizeof(int32_t));
+  void* temp = carve.Take<char>(temp_bytes);
+  keys = cub::DoubleBuffer<K>(key0, key1);
+  index = cub::DoubleBuffer<int32_t>(idx0, idx1);
 
   SortKeysKernel<K><<<PointBlocks(a), kThreads, 0, stream>>>(a, keys.Current(),
                                                                index.Current());
   if (auto e = LastCudaError("voxelize sort keys kernel launch"); e.failure()) return e;
-  if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(*temp, temp_bytes, keys, index, total,
+  if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, index, total,
                                                          0, end_bit, stream),
                          "voxelize: radix sort");
       e.failure()) {
@@ -396,10 +414,11 @@ ffi::Error VoxelizeImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuff
   }
 }
 
-ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch,
-                              ffi::AnyBuffer points, ffi::AnyBuffer features,
-                              ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
-                              int32_t mode, ffi::Span<const float> lo,
+ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::AnyBuffer points,
+                              ffi::AnyBuffer features, ffi::Buffer<ffi::S32> lengths,
+                              ffi::Result<ffi::AnyBuffer> out,
+                              ffi::Result<ffi::AnyBuffer> workspace, int32_t mode,
+                              ffi::Span<const float> lo,
                               ffi::Span<const float> hi, ffi::Span<const float> size) {
   VoxelArgs a;
   if (auto e = ParseArgs(points, features, lengths, *out, mode, lo, hi, size, &a);
@@ -413,17 +432,43 @@ ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::ScratchAllocator scratch
   if (auto e = ZeroGrid(stream, *out); e.failure()) return e;
   if (a.B * a.N == 0) return ffi::Error::Success();
   const bool mean = mode == kMean;
-  const bool narrow = static_cast<uint64_t>(a.B * a.V) <= (uint64_t{1} << 32);
   const bool f32 = features.element_type() == ffi::DataType::F32;
-  if (narrow) {
-    return f32 ? SortedSum<uint32_t, float>(stream, scratch, a, mean)
-               : SortedSum<uint32_t, __nv_bfloat16>(stream, scratch, a, mean);
+  if (NarrowSortKeys(a.B, a.V)) {
+    return f32 ? SortedSum<uint32_t, float>(stream, *workspace, a, mean)
+               : SortedSum<uint32_t, __nv_bfloat16>(stream, *workspace, a, mean);
   }
-  return f32 ? SortedSum<uint64_t, float>(stream, scratch, a, mean)
-             : SortedSum<uint64_t, __nv_bfloat16>(stream, scratch, a, mean);
+  return f32 ? SortedSum<uint64_t, float>(stream, *workspace, a, mean)
+             : SortedSum<uint64_t, __nv_bfloat16>(stream, *workspace, a, mean);
 }
 
+// The workspace of `clouds` clouds with keys and sort bits chosen for a batch
+// of `batch` clouds (>= clouds: wider or equal keys, as many or more bits), cub's
+// temporary storage bounded by SortTempBound.
+size_t SortedSumWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t V) {
+  const int64_t items = clouds * N;
+  const size_t key_bytes = NarrowSortKeys(batch, V) ? sizeof(uint32_t) : sizeof(uint64_t);
+  return SortedSumWorkspace(items, key_bytes, SortTempBound(items, SortedSumEndBit(batch, V)));
+}
+
+int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
+
 }  // namespace
+
+size_t VoxelizeSortedWorkspaceBytes(int64_t num_clouds, int64_t num_points,
+                                    int64_t num_voxels) {
+  const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
+  const int64_t V = NonNegative(num_voxels);
+  return SortedSumWorkspaceBound(B, B, N, V);
+}
+
+size_t VoxelizeSortedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
+                                       int64_t num_voxels) {
+  const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
+  const int64_t V = NonNegative(num_voxels);
+  return WorkspacePerCloud(
+      [&](int64_t clouds) { return SortedSumWorkspaceBound(clouds, B, N, V); });
+}
+
 }  // namespace robocache
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
@@ -440,18 +485,19 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(
         .Attr<xla::ffi::Span<const float>>("size"),
     {xla::ffi::Traits::kCmdBufferCompatible});
 
-// Scratch memory is released when the handler returns, so this handler must
-// not be captured into a command buffer (no kCmdBufferCompatible trait).
+// Its scratch is an ordinary XLA buffer (the workspace result), so it can be
+// captured into command buffers like the other handlers.
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
     RobocacheVoxelizeSorted, robocache::VoxelizeSortedImpl,
     xla::ffi::Ffi::Bind()
         .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
-        .Ctx<xla::ffi::ScratchAllocator>()
         .Arg<xla::ffi::AnyBuffer>()                // points
         .Arg<xla::ffi::AnyBuffer>()                // features
         .Arg<xla::ffi::Buffer<xla::ffi::S32>>()    // lengths
         .Ret<xla::ffi::AnyBuffer>()                // out
+        .Ret<xla::ffi::AnyBuffer>()                // workspace uint8[B, bytes per cloud]
         .Attr<int32_t>("mode")
         .Attr<xla::ffi::Span<const float>>("lo")
         .Attr<xla::ffi::Span<const float>>("hi")
-        .Attr<xla::ffi::Span<const float>>("size"));
+        .Attr<xla::ffi::Span<const float>>("size"),
+    {xla::ffi::Traits::kCmdBufferCompatible});

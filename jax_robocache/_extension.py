@@ -38,30 +38,40 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def _load() -> tuple[ExtensionStatus, dict]:
+def _load() -> tuple[ExtensionStatus, dict, object]:
     try:
         module = importlib.import_module("jax_robocache._robocache_cuda")
     except ImportError as err:
-        return ExtensionStatus(False, False, "", "", f"CUDA module not built ({err})"), {}
+        return ExtensionStatus(False, False, "", "", f"CUDA module not built ({err})"), {}, None
     built = module.built_against_jaxlib()
     archs = module.cuda_architectures()
     if _version_tuple(jaxlib.__version__) < _version_tuple(built):
         reason = (f"kernels were compiled against jaxlib {built} but jaxlib "
                   f"{jaxlib.__version__} is running; rebuild jax_robocache with this jaxlib")
         logger.warning("jax_robocache: %s; using the jax.numpy lowerings", reason)
-        return ExtensionStatus(True, False, archs, built, reason), {}
+        return ExtensionStatus(True, False, archs, built, reason), {}, None
     targets = dict(module.registrations())
     for name, capsule in targets.items():
         register_ffi_target(name, capsule, platform="CUDA", api_version=1)
         # Axis 0 of every operand/result is the episode axis: with batch-sharded
         # inputs XLA runs the custom call per shard instead of gathering.
         register_batch_partitionable(name)
-    return ExtensionStatus(True, True, archs, built, ""), targets
+    return ExtensionStatus(True, True, archs, built, ""), targets, module
 
 
-STATUS, TARGETS = _load()
+STATUS, TARGETS, _MODULE = _load()
 
 
 def has_target(name: str) -> bool:
     """Whether the CUDA FFI target ``name`` is compiled in and registered."""
     return name in TARGETS
+
+
+def module_function(name: str):
+    """A host function of the registered CUDA module (say, a workspace size function).
+
+    Only called from CUDA lowerings, which run only when the targets are registered.
+    """
+    if _MODULE is None:
+        raise RuntimeError(f"jax_robocache: the CUDA module is not usable ({STATUS.reason})")
+    return getattr(_MODULE, name)

@@ -62,14 +62,16 @@ class FfiOp:
       ffi_target: name of the CUDA FFI target, or None for a jnp-only op.
       ffi_attrs: maps the primitive's params to the FFI attributes.
       workspace_bytes: optional ``workspace_bytes(*avals_in, **params) -> int``,
-        the device scratch one episode needs. The FFI call then gets one more
-        result, ``uint8[B, workspace_bytes]`` (the handler's last ``Ret``), that
-        is dropped after the call: scratch without ``ffi::ScratchAllocator``
+        the device scratch one episode needs, or None when the call needs none
+        (say, the params select a target without workspace); called only in
+        the CUDA lowering. The FFI call then gets one more result,
+        ``uint8[B, workspace_bytes]`` (the handler's last ``Ret``), that is
+        dropped after the call: scratch without ``ffi::ScratchAllocator``
         (which XLA does not serve on every runtime) and without breaking
         command buffers, and it is partitioned with the batch like the rest.
       ffi_target_for: optional ``ffi_target_for(**params) -> target name``
-        for an op with several FFI targets (say, one handler that is
-        command-buffer compatible and one that needs scratch memory);
+        for an op with several FFI targets (say, one handler per group of
+        modes, one of them with a workspace);
         ``ffi_target`` is then the op's primary target, reported by
         ``backend()``. Default: always ``ffi_target``.
     """
@@ -113,9 +115,11 @@ class FfiOp:
         target = self.ffi_target_for(**params) if self.ffi_target_for else self.ffi_target
         if self.kernel_available(target):
             logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name, target)
-            if self.workspace_bytes is None:
+            per_episode = (None if self.workspace_bytes is None
+                           else self.workspace_bytes(*ctx.avals_in, **params))
+            if per_episode is None:
                 return ffi_lowering(target)(ctx, *args, **self.ffi_attrs(**params))
-            per_episode = int(self.workspace_bytes(*ctx.avals_in, **params))
+            per_episode = int(per_episode)
             workspace = ShapedArray((ctx.avals_out[0].shape[0], max(per_episode, 1)), jnp.uint8)
             call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
             return list(ffi_lowering(target)(call_ctx, *args, **self.ffi_attrs(**params)))[:-1]

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _extension
 from ._contract import broadcast_leading, check_dtype, check_min_rank, to_canonical
 from ._primitive import FfiOp
 from ._voxel_grid import GridSpec, grid_spec, voxel_index
@@ -130,8 +131,16 @@ def _p2v_attrs(spec, max_voxels, max_points):
                 size=np.asarray(spec.size, np.float32), dims=np.asarray(spec.shape, np.int32))
 
 
+def _p2v_workspace_bytes(points, features, lengths, *, spec, max_voxels, max_points):
+    """Device scratch per cloud of the CUDA handler (sort buffers, scans; host-side size)."""
+    per_cloud = _extension.module_function("points_to_voxels_workspace_per_cloud")
+    return per_cloud(_batch_size(points, features, lengths), points.shape[1], max_voxels,
+                     spec.num_voxels)
+
+
 _p2v_op = FfiOp("points_to_voxels", twin=_p2v_twin, abstract_eval=_p2v_abstract_eval,
-                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs)
+                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs,
+                workspace_bytes=_p2v_workspace_bytes)
 
 
 # -- the public function -------------------------------------------------------

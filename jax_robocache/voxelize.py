@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _voxel_reduce
+from . import _extension, _voxel_reduce
 from ._contract import broadcast_leading, check_choice, check_dtype, check_min_rank, to_canonical
 from ._primitive import FfiOp
 from ._voxel_grid import GridSpec, grid_spec, voxel_index
@@ -101,12 +101,21 @@ def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
                 hi=np.asarray(grid.hi, np.float32), size=np.asarray(grid.size, np.float32))
 
 
+def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
+    """Device scratch per cloud of the sum/mean handler (sort buffers); None for the others."""
+    if mode not in _SORTED_MODES:
+        return None
+    per_cloud = _extension.module_function("voxelize_sorted_workspace_per_cloud")
+    return per_cloud(_num_clouds(points, features, lengths), points.shape[1], grid.num_voxels)
+
+
 _voxelize_op = FfiOp(
     "voxelize", twin=_voxelize_twin, abstract_eval=_voxelize_abstract_eval,
     ffi_target="robocache_voxelize", ffi_attrs=_ffi_attrs,
-    # sum/mean sort the points (scratch memory): a separate, non-command-buffer handler.
+    # sum/mean sort the points: a separate handler, with a scratch workspace.
     ffi_target_for=lambda mode, grid: ("robocache_voxelize_sorted" if mode in _SORTED_MODES
-                                       else "robocache_voxelize"))
+                                       else "robocache_voxelize"),
+    workspace_bytes=_workspace_bytes)
 
 
 # -- the public function -------------------------------------------------------

@@ -98,7 +98,8 @@ class PointsToVoxelsReferenceTest(chex.TestCase):
         if case == "overflow_points":
             assert (ref["num_points"] == P).any()  # the case does overflow
         if case == "overflow_voxels":
-            assert (ref["num_voxels"] == M).all() and (ref["point_to_voxel"][0] == -1).any()
+            # cloud 0 is full (lengths[0] = N); the others may hold too few points to overflow
+            assert ref["num_voxels"][0] == M and (ref["point_to_voxel"][0] == -1).any()
 
 
 def test_padded_batch_and_broadcasting(platform, rng):
