@@ -30,7 +30,7 @@ echo "build: $(( $(date +%s) - start )) s"
 (cd /tmp && $PY -c "import jax_robocache as r, json; print(json.dumps(r.info(), indent=1))") | tee -a "$OUT/env.txt"
 
 # Tests (from tests/ so that the installed package, not the source tree, is imported).
-[ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q -x -p no:cacheprovider \
+[ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q --maxfail=${MAXFAIL:-20} -p no:cacheprovider \
    -W ignore::DeprecationWarning "${PYTEST_ARGS:-.}" 2>&1 | tee "$OUT/tests.log" | tail -15)
 
 # Benchmarks: every op's suite in one run (benchmarks/run.py), stopped in time.
