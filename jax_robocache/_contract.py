@@ -70,3 +70,20 @@ def to_canonical(x, lead: tuple, lead_rank_of_x: int, full: bool = False):
         return x.reshape((1,) + rest)
     x = jnp.broadcast_to(x.reshape(lead_x + rest), tuple(lead) + rest)
     return x.reshape((math.prod(lead),) + rest)
+
+
+def valid_lengths(lengths, n: int, name: str = "lengths"):
+    """Checks a ``lengths`` argument and returns it as int32 clamped into [0, n].
+
+    ``None`` means all ``n`` valid (an int32 scalar). Integer arrays of any
+    width are clamped before the cast to int32, so huge int64 values cannot
+    wrap around; a non-integer dtype raises TypeError naming the argument.
+    """
+    if lengths is None:
+        return jnp.full((), n, jnp.int32)
+    lengths = jnp.asarray(lengths)
+    if not jnp.issubdtype(lengths.dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array, got {lengths.dtype.name} "
+                        f"{tuple(lengths.shape)}")
+    top = min(n, int(jnp.iinfo(lengths.dtype).max))
+    return jnp.clip(lengths, 0, top).astype(jnp.int32)

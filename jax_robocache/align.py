@@ -64,7 +64,7 @@ import numpy as np
 
 from ._align_twin import WINDOW_MEAN, align_twin
 from ._contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                        check_choice, check_dtype, check_min_rank, to_canonical)
+                        check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
 from ._primitive import FfiOp
 from .jax_compat import ShapedArray, x64_enabled
 from .stream import Stream
@@ -302,14 +302,7 @@ def _stream_arrays(name, stream, times):
     if stream.method == "slerp" and D != 4:
         raise ValueError(f"{label} has method='slerp', which needs quaternion values "
                          f"[..., S, 4] (x, y, z, w), got values {tuple(values.shape)}")
-    if stream.lengths is None:
-        lengths = jnp.full((), S, jnp.int32)
-    else:
-        lengths = jnp.asarray(stream.lengths)
-        if not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise TypeError(f"{label}.lengths must be an integer array, got "
-                            f"{lengths.dtype.name} {tuple(lengths.shape)}")
-        lengths = lengths.astype(jnp.int32)
+    lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
     return values, times, lengths
 
 

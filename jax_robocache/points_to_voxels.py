@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _extension
-from ._contract import broadcast_leading, check_dtype, check_min_rank, to_canonical
+from ._contract import broadcast_leading, check_dtype, check_min_rank, to_canonical, valid_lengths
 from ._primitive import FfiOp
 from ._voxel_grid import GridSpec, grid_spec, voxel_index
 from .jax_compat import ShapedArray
@@ -195,15 +195,7 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
         raise ValueError(f"features {tuple(features.shape)} must have N={N} points like points "
                          f"{tuple(points.shape)}")
     features = features.astype(jnp.float32)  # exact for bfloat16 / float16
-    if lengths is None:
-        lengths = jnp.full((), N, jnp.int32)
-    else:
-        lengths = jnp.asarray(lengths)
-        if not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise TypeError(f"lengths must be an integer array, got {lengths.dtype.name} "
-                            f"{tuple(lengths.shape)}")
-        top = min(N, int(jnp.iinfo(lengths.dtype).max))
-        lengths = jnp.clip(lengths, 0, top).astype(jnp.int32)  # clamp before narrowing
+    lengths = valid_lengths(lengths, N)
     lead = tuple(broadcast_leading({"points": points.shape[:-2],
                                     "features": features.shape[:-2],
                                     "lengths": lengths.shape}))

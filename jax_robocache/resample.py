@@ -45,7 +45,7 @@ from jax.experimental import checkify
 
 from . import _interp
 from ._contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                        check_choice, check_dtype, check_min_rank, to_canonical)
+                        check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
 from ._primitive import FfiOp
 from .jax_compat import ShapedArray, x64_enabled
 from .timestamps import is_host_wide_timestamps, relative_timestamps
@@ -171,20 +171,15 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     if method == "slerp" and D != 4:
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")
-    if lengths is None:
-        lengths = jnp.full((), S, jnp.int32)
-    else:
-        lengths = jnp.asarray(lengths)
-        if not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise TypeError(f"lengths must be an integer array, got {lengths.dtype.name} "
-                            f"{tuple(lengths.shape)}")
-        lengths = lengths.astype(jnp.int32)
+    raw_lengths = None if lengths is None else jnp.asarray(lengths)
+    lengths = valid_lengths(lengths, S)
 
     lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
                               "query_times": query_times.shape[:-1],
                               "lengths": lengths.shape})
-    if validate:
-        _validate_check(times, jnp.broadcast_to(lengths, times.shape[:-1]), S)
+    if validate:  # on the lengths as given: out-of-range values are reported, not clamped
+        checked = lengths if raw_lengths is None else raw_lengths
+        _validate_check(times, jnp.broadcast_to(checked, times.shape[:-1]), S)
 
     T = query_times.shape[-1]
     # Every operand gets the full episode axis (cheap for times/queries/lengths):

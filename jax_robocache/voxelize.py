@@ -37,7 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _extension, _voxel_reduce
-from ._contract import broadcast_leading, check_choice, check_dtype, check_min_rank, to_canonical
+from ._contract import (broadcast_leading, check_choice, check_dtype, check_min_rank, to_canonical,
+                        valid_lengths)
 from ._primitive import FfiOp
 from ._voxel_grid import GridSpec, grid_spec, voxel_index
 from .jax_compat import ShapedArray
@@ -164,10 +165,7 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
                              f"-2, like points {tuple(points.shape)}")
         named["features"] = features.shape[:-2]
     if lengths is not None:
-        lengths = jnp.asarray(lengths)
-        if not jnp.issubdtype(lengths.dtype, jnp.integer):
-            raise TypeError(f"lengths must be an integer array, got {lengths.dtype.name} "
-                            f"{tuple(lengths.shape)}")
+        lengths = valid_lengths(lengths, N)
         named["lengths"] = lengths.shape
     lead = tuple(broadcast_leading(named))
 
@@ -181,8 +179,6 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
     if lengths is None:
         operands.append(jnp.full((1,), N, jnp.int32))
     else:
-        top = min(N, int(jnp.iinfo(lengths.dtype).max))  # clamp before the cast: no wrap-around
-        lengths = jnp.clip(lengths, 0, top).astype(jnp.int32)
         operands.append(to_canonical(lengths, lead, lengths.ndim))
     (out,) = _voxelize_op.bind(*operands, mode=MODES[mode], grid=grid)
     tail = grid.shape if C is None else grid.shape + (C,)
