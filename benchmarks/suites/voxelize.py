@@ -128,7 +128,7 @@ GOALS = {"count": ("roofline_max", 1.3), "mean": ("vs_jnp_min", 4.0)}
 
 
 def case(name, N, grid, mode, C=4, with_goal=True):
-    params = dict(N=N, grid=f"{grid}^3", C=C if mode in FEATURE_MODES else 0, mode=mode)
+    params = dict(N=N, grid=f"{grid}^3", mode=mode, **({"C": C} if mode in FEATURE_MODES else {}))
     kw = dict(mode=mode, grid=grid)
     return Case(
         op="voxelize", name=name, params=params,
