@@ -50,6 +50,8 @@ class Case:
       timing device / numpy arrays (bf16 upcast to float32) and returning arrays.
     tolerance: largest accepted max|baseline - ours| / max(1, max|ours|), on the
       first output leaf (baselines that compute something else are flagged).
+    goal: the op issue's target for this case, ``(kind, threshold)`` (``GOALS``):
+      checked on the ``ours`` row and shown in the tables.
     """
 
     op: str
@@ -63,6 +65,33 @@ class Case:
     torch_fn: Callable[..., Any] | None = None
     numpy_fn: Callable[..., Any] | None = None
     tolerance: float = 1e-3
+    goal: tuple[str, float] | None = None
+
+
+#: Goal kinds: kind -> (value from the case's rows by impl, met(value, threshold), text).
+GOALS = {
+    "vs_jnp_min": (lambda r: r["jnp"]["ours_speedup"] if "jnp" in r else None,
+                   lambda v, t: v >= t, lambda v, t: f"{v:.1f}x vs jnp (goal >= {t:g}x)"),
+    "copy_fraction_min": (lambda r: r["ours"]["bw_fraction"], lambda v, t: v >= t,
+                          lambda v, t: f"{100 * v:.0f}% of copy (goal >= {100 * t:.0f}%)"),
+    "roofline_max": (lambda r: 1 / r["ours"]["bw_fraction"] if r["ours"]["bw_fraction"] else None,
+                     lambda v, t: v <= t,
+                     lambda v, t: f"{v:.2f}x the copy time (goal <= {t:g}x)"),
+    "p50_max_s": (lambda r: r["ours"]["median"], lambda v, t: v <= t,
+                  lambda v, t: f"p50 {v * 1e3:.3f} ms (goal <= {t * 1e3:g} ms)"),
+}
+
+
+def check_goal(goal: tuple[str, float] | None, rows_by_impl: dict) -> dict:
+    """``goal`` (text) and ``goal_met`` (None: no goal, or not measurable) for the ours row."""
+    if goal is None:
+        return dict(goal=None, goal_met=None)
+    kind, threshold = goal
+    value_of, met, text = GOALS[kind]
+    value = value_of(rows_by_impl)
+    if value is None:
+        return dict(goal=f"{kind} {threshold:g}: not measured", goal_met=None)
+    return dict(goal=text(value, threshold), goal_met=bool(met(value, threshold)))
 
 
 @dataclasses.dataclass
@@ -158,8 +187,12 @@ def _time_ours(case: Case, inputs: list, settings: Settings, target: str | None,
 
 
 def measure(case: Case, settings: Settings, copy_bw: float, seed: int = 0,
-            log: Callable[[str], None] = print) -> list[dict]:
-    """Every implementation's row for one case (see the module docstring)."""
+            log: Callable[[str], None] = print, errors: list | None = None) -> list[dict]:
+    """Every implementation's row for one case (see the module docstring).
+
+    A baseline that raises is left out and its error appended to ``errors`` (raised
+    when ``errors`` is None): a broken baseline must not cost the case its own rows.
+    """
     t_start = time.perf_counter()
     target = case.ffi_target or default_ffi_target(case.op)
     host_inputs = [case.make_inputs(np.random.default_rng([seed, s]))
@@ -192,7 +225,14 @@ def measure(case: Case, settings: Settings, copy_bw: float, seed: int = 0,
     for name, fn in (("torch", case.torch_fn), ("numpy", case.numpy_fn)):
         if fn is None or not getattr(settings, name):
             continue
-        result = baselines.run(name, fn, host_inputs, settings, copies=loop["input_copies"])
+        try:
+            result = baselines.run(name, fn, host_inputs, settings, copies=loop["input_copies"])
+        except Exception as e:  # noqa: BLE001
+            if errors is None:
+                raise
+            log(f"ERROR {case.op}/{case.name}: the {name} baseline failed: {e!r}")
+            errors.append(f"{case.op}/{case.name} ({name} baseline): {type(e).__name__}: {e}")
+            continue
         if result is None:
             continue
         err = relative_error(reference, result.output)
@@ -206,5 +246,6 @@ def measure(case: Case, settings: Settings, copy_bw: float, seed: int = 0,
     for row in rows:
         row["ours_speedup"] = row["median"] / ours  # > 1: ours is that many times faster
         row["seconds_spent"] = None
+    rows[0].update(check_goal(case.goal, {row["impl"]: row for row in rows}))
     rows[0]["seconds_spent"] = time.perf_counter() - t_start
     return rows

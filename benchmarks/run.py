@@ -6,9 +6,12 @@ Per case: our op's in-graph device time (the CUDA kernel on GPUs), the same
 as one jitted call from Python, our jnp twin's in-graph time, and the PyTorch
 and numpy baselines; median, p99, mean with a 95% CI over N input draws x R
 repeats; speedups; bandwidth on the bytes that must move, as a fraction of
-the copy bandwidth measured in this run. Writes DIR/bench.json, bench.csv and
-report.html after every op (a run cut short keeps what it measured), and the
+the copy bandwidth measured in this run. Writes DIR/bench.json and bench.csv
+after every case (a run cut short keeps what it measured: ``report.py``
+rebuilds the rest from bench.json), and at the end report.html and the
 markdown tables (between the markers of an existing file, e.g. docs/perf.md).
+``full`` runs every op's ``quick`` cases first, so that a run stopped by its
+time budget (``--time-budget-s``) still covers every op.
 ``--suite smoke`` is the seconds-long CPU check that CI runs (no thresholds).
 ``--profile-calls N`` only calls each case's op N times (for benchmarks/profile.sh).
 """
@@ -69,6 +72,17 @@ def selected_cases(args, skipped: list):
         yield op, [c for c in module.cases(args.suite) if args.filter in c.name]
 
 
+def run_order(args, skipped: list) -> list:
+    """The selected cases in the order they run: ``full`` runs every op's ``quick`` cases
+    first, then the rest op by op, so a run stopped by its time budget still has every op."""
+    per_op = list(selected_cases(args, skipped))
+    if args.suite != "full":
+        return [c for _, cases in per_op for c in cases]
+    first = {(op, c.name) for op, _ in per_op for c in suites.load(op).cases("quick")}
+    ordered = [c for _, cases in per_op for c in cases if (c.op, c.name) in first]
+    return ordered + [c for _, cases in per_op for c in cases if (c.op, c.name) not in first]
+
+
 def profile(args) -> int:
     """Calls each selected case's op (kernel path) a few times; nothing is timed."""
     for _, cases in selected_cases(args, []):
@@ -90,16 +104,20 @@ def print_case(rows: list[dict]) -> None:
         if impl in r:
             parts.append(f"{impl} {report.fmt_time(r[impl]['median'])} "
                          f"({r[impl]['ours_speedup']:.1f}x)")
-    print("  ".join(parts) + f"  [{o['seconds_spent']:.0f} s]", flush=True)
+    goal = f"  goal: {report.fmt_goal(o)}" if o.get("goal") else ""
+    print("  ".join(parts) + f"  [{o['seconds_spent']:.0f} s]{goal}", flush=True)
 
 
-def write_outputs(result: dict, args) -> None:
+def write_outputs(result: dict, args, reports: bool = True) -> None:
+    """bench.json and bench.csv; with ``reports`` also report.html and the markdown
+    (slower: plots)."""
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         report.write_json(result, os.path.join(args.out, "bench.json"))
         report.write_csv(result, os.path.join(args.out, "bench.csv"))
-        report.write_html(result, os.path.join(args.out, "report.html"))
-    if args.markdown:
+        if reports:
+            report.write_html(result, os.path.join(args.out, "report.html"))
+    if args.markdown and reports:
         report.write_markdown(result, args.markdown)
 
 
@@ -121,20 +139,21 @@ def main(argv=None) -> int:
     result["copy_bandwidth_Bps"] = timing.copy_bandwidth(nbytes, max(settings.repeats, 3),
                                                           unroll=settings.unroll)
     print(f"# copy bandwidth {result['copy_bandwidth_Bps'] / 1e9:.0f} GB/s (read + write)")
-    for op, cases in selected_cases(args, result["skipped"]):
-        for case in cases:
-            if budget and time.perf_counter() - t0 > budget:
-                result["skipped"].append(f"{op}/{case.name}: time budget of {budget:.0f} s spent")
-                continue
-            try:
-                rows = harness.measure(case, settings, result["copy_bandwidth_Bps"])
-            except Exception as e:  # noqa: BLE001  (one broken case must not sink the run)
-                traceback.print_exc()
-                result["errors"].append(f"{op}/{case.name}: {type(e).__name__}: {e}")
-                continue
-            result["rows"] += rows
-            print_case(rows)
-        write_outputs(result, args)
+    for case in run_order(args, result["skipped"]):
+        if budget and time.perf_counter() - t0 > budget:
+            result["skipped"].append(f"{case.op}/{case.name}: time budget of {budget:.0f} s "
+                                     "spent")
+            continue
+        try:
+            rows = harness.measure(case, settings, result["copy_bandwidth_Bps"],
+                                   errors=result["errors"])
+        except Exception as e:  # noqa: BLE001  (one broken case must not sink the run)
+            traceback.print_exc()
+            result["errors"].append(f"{case.op}/{case.name}: {type(e).__name__}: {e}")
+            continue
+        result["rows"] += rows
+        print_case(rows)
+        write_outputs(result, args, reports=False)
     write_outputs(result, args)
     for what in ("skipped", "errors"):
         for item in result[what]:
@@ -143,8 +162,28 @@ def main(argv=None) -> int:
     return 1 if result["errors"] else 0
 
 
-if __name__ == "__main__":
-    # JAX and torch share the GPU in this process: leave torch half of the memory
-    # (read when jax first touches the GPU, after these imports).
+def share_gpu_memory() -> None:
+    """JAX and torch share the GPU in this process: leave torch half of the memory
+    (read when jax first touches the GPU, after the imports)."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
+
+
+def op_main(op: str, argv=None) -> int:
+    """``main`` of a per-op script (``bench_<op>.py``): ``run.py --ops OP`` and its flags, plus
+    ``--quick`` (one input draw x 3 repeats) and ``--cpu-smoke`` / ``--smoke`` (the smoke
+    suite: tiny shapes, any backend)."""
+    share_gpu_memory()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--quick" in argv:
+        argv.remove("--quick")
+        argv += ["--seeds", "1", "--repeats", "3"]
+    for flag in ("--cpu-smoke", "--smoke"):
+        if flag in argv:
+            argv.remove(flag)
+            argv += ["--suite", "smoke"]
+    return main(["--ops", op, *argv])
+
+
+if __name__ == "__main__":
+    share_gpu_memory()
     sys.exit(main())

@@ -37,7 +37,9 @@ def _nbytes(tree) -> int:
 
 
 def _looped(fn: Callable, n_args: int, copies: int, iters: int, feed: int, unroll: int):
-    """jit(loop of `iters` x unroll dependent calls of fn); operand `feed` gets the dependency.
+    """jit(loop of `iters` x unroll dependent calls of fn); operand `feed` gets the dependency
+    (from the first element of the previous call's first output leaf, of any dtype: an integer
+    grid or a pytree works too).
 
     The jitted function takes ``copies`` sets of ``n_args`` operands, flattened;
     call j of an iteration reads set ``j % copies`` (so inputs larger in total
@@ -56,7 +58,10 @@ def _looped(fn: Callable, n_args: int, copies: int, iters: int, feed: int, unrol
             for j in range(unroll):
                 operands = list(sets[j % copies])
                 first = jax.tree_util.tree_leaves(prev)[0]
-                poke = (first.reshape(-1)[0] * 0).astype(operands[feed].dtype)
+                # Through float32: XLA folds an integer x * 0 to 0 (an int32 count grid
+                # would then feed nothing, and the calls would be hoisted or merged).
+                poke = (first.reshape(-1)[0].astype(jnp.float32) * 0).astype(
+                    operands[feed].dtype)
                 operands[feed] = operands[feed] + poke
                 prev = fn(*operands)
                 outs.append(prev)

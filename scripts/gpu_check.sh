@@ -33,7 +33,8 @@ echo "build: $(( $(date +%s) - start )) s"
 [ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q --maxfail=${MAXFAIL:-20} -p no:cacheprovider \
    -W ignore::DeprecationWarning "${PYTEST_ARGS:-.}" 2>&1 | tee "$OUT/tests.log" | tail -15)
 
-# Benchmarks: every op's suite in one run (benchmarks/run.py), stopped in time.
+# Benchmarks: every op's suite in one run (benchmarks/run.py: resample, align, voxelize,
+# points_to_voxels), stopped in time (full runs each op's quick case(s) first).
 if [ -z "${SKIP_BENCH:-}" ]; then
   left=$(( ${DEADLINE_S:-540} - ($(date +%s) - t_start) ))
   left=$(( left < 120 ? 120 : left ))  # (tests ran long: the 10 minutes are not kept then)
@@ -41,10 +42,3 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     --markdown "$OUT/perf_tables.md" --time-budget-s $(( left - 60 )) "$@" 2>&1 \
     | tee "$OUT/bench.log" | tail -40
 fi
-
-# Per-op scripts not yet moved into benchmarks/suites/ (BENCHES="bench_align ..."; each adds
-# two files to $OUT, which returns at most 8).
-for bench in ${BENCHES:-}; do
-  (cd benchmarks && timeout ${BENCH_TIMEOUT:-300} $PY "$bench.py" --out "$OUT/$bench.json" \
-     2>&1 | tee "$OUT/$bench.log" | tail -20)
-done

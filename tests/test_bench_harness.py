@@ -1,5 +1,6 @@
-"""The benchmark harness: the smoke suite end to end (in-process, CPU), the reports,
-compare.py's verdicts and exit codes, and the Nsight Compute CSV summary. No timed assertions."""
+"""The benchmark harness: the smoke suite of every op end to end (in-process, CPU), the run
+order, the loop dependency, goals, the reports, compare.py's verdicts and exit codes, and the
+Nsight Compute CSV summary. No timed assertions."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ import os
 import sys
 
 import jax
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
 import compare  # noqa: E402
+import harness  # noqa: E402
 import ncu_summary  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
+import suites  # noqa: E402
+import timing  # noqa: E402
+
+OPS = {"resample", "align", "voxelize", "points_to_voxels"}
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +38,13 @@ def smoke(tmp_path_factory):
 
 def test_smoke_measures_every_implementation(smoke):
     status, _, result = smoke
-    assert status == 0 and not result["errors"]
-    impls = {r["impl"] for r in result["rows"] if r["op"] == "resample"}
-    assert {"ours", "ours_standalone", "jnp", "numpy"} <= impls
+    assert status == 0 and not result["errors"] and not result["skipped"]
+    assert OPS <= set(suites.available_ops())
+    cases = {(r["op"], r["case"]) for r in result["rows"]}
+    assert {op for op, _ in cases} == set(suites.available_ops())  # every op, OPS included
+    for op, name in cases:
+        impls = {r["impl"] for r in result["rows"] if (r["op"], r["case"]) == (op, name)}
+        assert {"ours", "ours_standalone", "jnp", "numpy"} <= impls, (op, name)
     for r in result["rows"]:
         assert r["n"] == len(r["samples"]) >= 2
         assert 0 < r["median"] <= r["p99"] and r["ci95_low"] <= r["mean"] <= r["ci95_high"]
@@ -60,7 +71,8 @@ def test_every_output_is_stamped(smoke):
     assert "<table>" in page and "abc123" in page and jax.__version__ in page
     doc = (out / "perf.md").read_text()
     assert doc.startswith("# Perf\nintro\n") and doc.endswith("outro\n")
-    assert "stale table" not in doc and "### resample" in doc and "abc123" in doc
+    assert "stale table" not in doc and "abc123" in doc
+    assert all(f"### {op}\n" in doc for op in OPS)
 
 
 def test_report_regenerates_without_matplotlib(smoke, tmp_path, monkeypatch):
@@ -70,6 +82,62 @@ def test_report_regenerates_without_matplotlib(smoke, tmp_path, monkeypatch):
                  "--markdown", str(tmp_path / "t.md")])
     assert "need matplotlib" in (tmp_path / "r.html").read_text()
     assert (tmp_path / "t.md").read_text().startswith(report.BEGIN)
+
+
+def test_full_runs_every_ops_quick_cases_first():
+    args = run.parse_args(["--suite", "full"])
+    order = run.run_order(args, [])
+    quick = [(c.op, c.name) for op in suites.available_ops()
+             for c in suites.load(op).cases("quick")]
+    assert [(c.op, c.name) for c in order[:len(quick)]] == quick
+    assert {c.op for c in order[:len(quick)]} == set(suites.available_ops())
+    assert len(order) > len(quick) and len({(c.op, c.name) for c in order}) == len(order)
+
+
+def test_integer_outputs_still_chain_the_loop():
+    """An int32 grid as the first output (voxelize count) must feed the next call: otherwise
+    XLA folds ``x * 0`` to 0 and merges the unrolled calls into one."""
+    from jax_robocache import voxelize
+    fn = lambda p, n: voxelize(p, voxel_size=0.25, point_range=(-1, -1, -1, 1, 1, 1),  # noqa
+                               lengths=n)
+    points = np.random.default_rng(0).uniform(-1, 1, (1, 500, 3)).astype(np.float32)
+    lengths = np.array([500], np.int32)
+    with jax.default_device(jax.devices("cpu")[0]):
+        hlo = timing._looped(fn, 2, 1, 3, 1, 4).lower(points, lengths).compile().as_text()
+    assert hlo.count(" scatter(") == 4
+
+
+@pytest.mark.parametrize("goal, rows, text, met", [
+    (("vs_jnp_min", 10.0), dict(jnp=dict(ours_speedup=12.0)), "12.0x vs jnp (goal >= 10x)", True),
+    (("vs_jnp_min", 12.0), dict(jnp=dict(ours_speedup=3.0)), "3.0x vs jnp (goal >= 12x)", False),
+    (("roofline_max", 1.3), dict(ours=dict(bw_fraction=0.8)), "1.25x the copy time (goal <= 1.3x)",
+     True),
+    (("copy_fraction_min", 0.8), dict(ours=dict(bw_fraction=0.5)),
+     "50% of copy (goal >= 80%)", False),
+    (("p50_max_s", 2e-4), dict(ours=dict(median=1.5e-4)), "p50 0.150 ms (goal <= 0.2 ms)", True),
+    (("vs_jnp_min", 4.0), dict(ours=dict()), "vs_jnp_min 4: not measured", None),
+    (None, {}, None, None),
+])
+def test_goal_verdicts(goal, rows, text, met):
+    verdict = harness.check_goal(goal, rows)
+    assert verdict == dict(goal=text, goal_met=met)
+    shown = report.fmt_goal(verdict)
+    assert (shown == "–") if text is None else shown.startswith(text)
+    assert ("NOT met" in shown) == (met is False)
+
+
+def test_a_failing_baseline_is_an_error_not_a_lost_case():
+    def broken(*_):
+        raise RuntimeError("baseline bug")
+    case = harness.Case(op="resample", name="t", params={},
+                        make_inputs=lambda rng: [rng.standard_normal(8).astype(np.float32)],
+                        fn=lambda x: x * 2, bytes_moved=lambda x: 64, numpy_fn=broken)
+    errors = []
+    with jax.default_device(jax.devices("cpu")[0]):
+        rows = harness.measure(case, harness.SUITE_SETTINGS["smoke"], 1e9, errors=errors,
+                               log=lambda _: None)
+    assert [r["impl"] for r in rows] == ["ours", "ours_standalone", "jnp"]
+    assert len(errors) == 1 and "numpy baseline" in errors[0] and "baseline bug" in errors[0]
 
 
 def _write_run(path, p50=1.0, p99=1.0, jnp=1.0, device="NVIDIA H100 80GB HBM3"):

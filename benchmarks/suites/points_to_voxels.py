@@ -1,0 +1,162 @@
+"""points_to_voxels cases: hard voxelization of LiDAR clouds, vs the same rules in numpy/torch.
+
+Issue #5's targets, on synthetic spinning-LiDAR clouds (64 rings, ground plane
+and obstacles, the rear half outside the range as in KITTI), features =
+intensity (C = 1):
+
+* KITTI-like voxels: range (0, -40, -3) .. (70.4, 40, 1) m at 0.05 x 0.05 x
+  0.1 m (1408 x 1600 x 40 cells), max_voxels 40000, P = 32; 250k and 1M
+  points. Goal: 250k points in <= 0.2 ms.
+* PointPillars: range (0, -39.68, -3) .. (69.12, 39.68, 1) m, 0.16 m pillars
+  (432 x 496 x 1), 12000 pillars, P = 32; 250k points.
+
+Baselines (the contract's order: voxels by their first point, points in input
+order, the first P kept) written with sorts: numpy ``np.unique`` + stable
+``argsort``; torch ``torch.unique`` + ``scatter_reduce_`` (amin) + stable
+``sort`` (its boolean masks sync with the host, as every torch voxelizer
+does). Both compute the voxel index with IEEE float32 division, so all five
+outputs equal ours bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from harness import Case
+from jax_robocache import points_to_voxels
+
+KITTI = dict(voxel_size=(0.05, 0.05, 0.1), point_range=(0.0, -40.0, -3.0, 70.4, 40.0, 1.0),
+             max_voxels=40000, max_points_per_voxel=32)
+PILLARS = dict(voxel_size=(0.16, 0.16, 4.0), point_range=(0.0, -39.68, -3.0, 69.12, 39.68, 1.0),
+               max_voxels=12000, max_points_per_voxel=32)
+
+
+def lidar_cloud(rng, N, rings=64, height=1.73, max_range=80.0):
+    """points [N, 3], intensity [N, 1], lengths (a scalar, N): a spinning-LiDAR-like cloud of
+    N returns over ``rings`` beams, ground plane and obstacles."""
+    elev = np.deg2rad(np.linspace(-24.8, 2.0, rings))[rng.integers(0, rings, N)]
+    azim = rng.uniform(-np.pi, np.pi, N)
+    ground = np.where(elev < 0, height / np.maximum(np.sin(-elev), 1e-6), np.inf)
+    obstacle = np.where(rng.random(N) < 0.4, rng.gamma(2.0, 8.0, N) + 2.0, np.inf)
+    r = np.minimum(np.minimum(ground, obstacle), max_range) + rng.normal(0, 0.02, N)
+    xyz = np.stack([r * np.cos(elev) * np.cos(azim), r * np.cos(elev) * np.sin(azim),
+                    r * np.sin(elev)], axis=-1)
+    intensity = rng.uniform(0, 1, (N, 1))
+    return xyz.astype(np.float32), intensity.astype(np.float32), np.asarray(N, np.int32)
+
+
+def bytes_moved(operands, *, setup):
+    """Fewest bytes: read points and features, write every output once."""
+    points, features, _ = operands
+    N, C = features.shape
+    M, P = setup["max_voxels"], setup["max_points_per_voxel"]
+    return N * (3 + C) * 4 + M * P * (3 + C) * 4 + M * 3 * 4 + M * 4 + 4 + N * 4
+
+
+def ours(points, features, lengths, *, setup):
+    return points_to_voxels(points, features, lengths=lengths, **setup)
+
+
+# -- the same rules written with sorts -----------------------------------------
+def _grid(setup):
+    """float32 lo, hi, size and the (X, Y, Z) shape, as jax_robocache._voxel_grid rounds them."""
+    rng = np.asarray(setup["point_range"], np.float64)
+    size = np.broadcast_to(np.asarray(setup["voxel_size"], np.float64), (3,))
+    shape = np.maximum(1, np.round((rng[3:] - rng[:3]) / size)).astype(np.int64)
+    return (rng[:3].astype(np.float32), rng[3:].astype(np.float32), size.astype(np.float32),
+            shape)
+
+
+def numpy_points_to_voxels(points, features, lengths, *, setup):
+    lo, hi, size, (X, Y, Z) = _grid(setup)
+    M, P = setup["max_voxels"], setup["max_points_per_voxel"]
+    N = len(points)
+    f = np.floor((points - lo) / size)
+    keep = ((points >= lo) & (points < hi) & (f >= 0) & (f < (X, Y, Z))).all(-1)
+    keep &= np.arange(N) < lengths
+    ids = np.flatnonzero(keep)  # kept points, in input order
+    ijk = f[ids].astype(np.int64)
+    vid = (ijk[:, 0] * Y + ijk[:, 1]) * Z + ijk[:, 2]
+    uniq, first, inverse = np.unique(vid, return_index=True, return_inverse=True)
+    by_first = np.argsort(first)  # row r is voxel uniq[by_first[r]]
+    row_of = np.empty_like(by_first)
+    row_of[by_first] = np.arange(len(uniq))
+    row = row_of[inverse]
+    order = np.argsort(row, kind="stable")  # grouped by row, input order within a row
+    srow = row[order]
+    starts = np.flatnonzero(np.r_[True, srow[1:] != srow[:-1]])
+    rank = np.empty_like(row)
+    rank[order] = np.arange(len(row)) - np.repeat(starts, np.diff(np.r_[starts, len(row)]))
+    ok = (row < M) & (rank < P)
+    voxels = np.zeros((M, P, 3 + features.shape[1]), np.float32)
+    voxels[row[ok], rank[ok]] = np.concatenate([points, features], axis=1)[ids[ok]]
+    used = min(len(uniq), M)
+    coords = np.full((M, 3), -1, np.int32)
+    coords[:used] = ijk[first[by_first[:used]]]
+    num_points = np.bincount(row[ok], minlength=M).astype(np.int32)
+    point_to_voxel = np.full(N, -1, np.int32)
+    point_to_voxel[ids[ok]] = row[ok]
+    return voxels, coords, num_points, np.int32(used), point_to_voxel
+
+
+def torch_points_to_voxels(points, features, lengths, *, setup):
+    import torch
+    lo, hi, size, (X, Y, Z) = (torch.as_tensor(a, device=points.device) for a in _grid(setup))
+    M, P = setup["max_voxels"], setup["max_points_per_voxel"]
+    N, dev = points.shape[0], points.device
+    f = torch.floor((points - lo) / size)
+    keep = ((points >= lo) & (points < hi) & (f >= 0) & (f < torch.stack([X, Y, Z]))).all(-1)
+    keep &= torch.arange(N, device=dev) < lengths
+    ids = keep.nonzero().squeeze(1)  # kept points, in input order (a host sync)
+    ijk = f[ids].long()
+    vid = (ijk[:, 0] * Y + ijk[:, 1]) * Z + ijk[:, 2]
+    uniq, inverse = torch.unique(vid, return_inverse=True)
+    U, K = uniq.shape[0], ids.shape[0]
+    pos = torch.arange(K, device=dev)
+    first = torch.full((U,), K, device=dev).scatter_reduce_(0, inverse, pos, "amin")
+    by_first = torch.argsort(first)
+    row_of = torch.empty_like(by_first)
+    row_of[by_first] = torch.arange(U, device=dev)
+    row = row_of[inverse]
+    srow, order = torch.sort(row, stable=True)
+    start = torch.searchsorted(srow, srow)  # first position of each point's row
+    rank = torch.empty_like(row)
+    rank[order] = pos - start
+    ok = (row < M) & (rank < P)
+    voxels = points.new_zeros(M, P, 3 + features.shape[1])
+    voxels[row[ok], rank[ok]] = torch.cat([points, features], 1)[ids[ok]]
+    used = min(U, M)
+    coords = torch.full((M, 3), -1, dtype=torch.int32, device=dev)
+    coords[:used] = ijk[first[by_first[:used]]].int()
+    num_points = torch.bincount(row[ok], minlength=M).int()
+    point_to_voxel = torch.full((N,), -1, dtype=torch.int32, device=dev)
+    point_to_voxel[ids[ok]] = row[ok].int()
+    return (voxels, coords, num_points, torch.tensor(used, dtype=torch.int32, device=dev),
+            point_to_voxel)
+
+
+def case(name, N, setup, goal=None):
+    params = dict(N=N, M=setup["max_voxels"], P=setup["max_points_per_voxel"],
+                  voxel=" x ".join(f"{s:g}" for s in np.broadcast_to(setup["voxel_size"], (3,))))
+    return Case(
+        op="points_to_voxels", name=name, params=params,
+        make_inputs=functools.partial(lidar_cloud, N=N),
+        fn=functools.partial(ours, setup=setup),
+        bytes_moved=functools.partial(bytes_moved, setup=setup),
+        feed=2,  # lengths (a scalar) carries the loop dependency; points are MBs
+        torch_fn=functools.partial(torch_points_to_voxels, setup=setup),
+        numpy_fn=functools.partial(numpy_points_to_voxels, setup=setup),
+        tolerance=0.0,  # bitwise: the same integer rules and float copies
+        goal=goal)
+
+
+def cases(suite: str) -> list[Case]:
+    if suite == "smoke":
+        return [case("smoke_kitti", 2000, dict(KITTI, max_voxels=300, max_points_per_voxel=4))]
+    quick = [case("kitti_250k", 250_000, KITTI, goal=("p50_max_s", 0.2e-3))]
+    if suite == "quick":
+        return quick
+    return quick + [case("kitti_1m", 1_000_000, KITTI),
+                    case("pillars_250k", 250_000, PILLARS)]
