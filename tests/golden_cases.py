@@ -47,6 +47,8 @@ def named_outputs(out) -> dict[str, Any]:
         return named
     if hasattr(out, "_fields"):  # NamedTuple (VoxelBatch)
         return {field: getattr(out, field) for field in out._fields}
+    if isinstance(out, (tuple, list)):  # e.g. resample(..., return_valid=True)
+        return {str(k): leaf for k, leaf in enumerate(out)}
     return {"": out}
 
 
