@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from . import _extension
-from .jax_compat import (NOT_MAPPED, Primitive, ShapedArray, batch_sharded_avals, batching,
-                         ffi_lowering, lower_fun, match_batch_sharding, mlir)
+from .jax_compat import (NOT_MAPPED, Primitive, ShapedArray, batch_partitioned_ffi_call,
+                         batch_sharded_avals, batching, lower_fun, match_batch_sharding, mlir)
 
 logger = logging.getLogger("jax_robocache")
 
@@ -115,14 +115,15 @@ class FfiOp:
         target = self.ffi_target_for(**params) if self.ffi_target_for else self.ffi_target
         if self.kernel_available(target):
             logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name, target)
+            attrs = self.ffi_attrs(**params)
             per_episode = (None if self.workspace_bytes is None
                            else self.workspace_bytes(*ctx.avals_in, **params))
             if per_episode is None:
-                return ffi_lowering(target)(ctx, *args, **self.ffi_attrs(**params))
+                return batch_partitioned_ffi_call(target, ctx, *args, **attrs)
             per_episode = int(per_episode)
             workspace = ShapedArray((ctx.avals_out[0].shape[0], max(per_episode, 1)), jnp.uint8)
             call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
-            return list(ffi_lowering(target)(call_ctx, *args, **self.ffi_attrs(**params)))[:-1]
+            return batch_partitioned_ffi_call(target, call_ctx, *args, **attrs)[:-1]
         logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
         return self._jnp_lowering(ctx, *args, **params)
 
@@ -173,7 +174,7 @@ class FfiOp:
         @call.defjvp
         def call_jvp(primals, tangents):
             outs = call(*primals)
-            primals, tangents = match_batch_sharding(primals), match_batch_sharding(tangents)
+            primals, tangents = match_batch_sharding(primals, tangents)
             _, out_tangents = jax.jvp(functools.partial(self.twin, **params), tuple(primals),
                                       tuple(tangents))
             return outs, tuple(out_tangents)

@@ -74,6 +74,113 @@ def _check_resample(rng):
     return out, expected, 1e-5
 
 
+
+@register_check("align")
+def _check_align(rng):
+    from .align import align
+    from .stream import Stream
+    B, T, window = 2, 20, np.float32(0.05)
+    sizes = {"joints": (50, 3), "gripper": (15, 1), "force": (120, 2)}
+    data = {}
+    for name, (S, D) in sizes.items():
+        times = np.cumsum(rng.uniform(0.005, 0.02, (B, S)), axis=1).astype(np.float32)
+        data[name] = rng.normal(size=(B, S, D)).astype(np.float32), times
+    lo = max(t[:, 0].max() for _, t in data.values()) + window
+    hi = min(t[:, -1].min() for _, t in data.values())
+    queries = rng.uniform(lo, hi, (B, T)).astype(np.float32)  # inside every stream
+    result = align({"joints": Stream(*data["joints"]),
+                    "gripper": Stream(*data["gripper"], method="previous"),
+                    "force": Stream(*data["force"], method="window_mean", window=float(window))},
+                   queries)
+    expected = {name: np.zeros((B, T, D)) for name, (_, D) in sizes.items()}
+    ages = {name: np.zeros((B, T)) for name in sizes}
+    for b in range(B):
+        for name, (values, times) in data.items():
+            t, v = times[b].astype(np.float64), values[b].astype(np.float64)
+            latest = np.searchsorted(t, queries[b], side="right") - 1  # t[latest] <= q
+            ages[name][b] = queries[b] - t[latest]
+            if name == "joints":
+                expected[name][b] = np.stack([np.interp(queries[b], t, v[:, d])
+                                              for d in range(v.shape[1])], -1)
+            elif name == "gripper":
+                expected[name][b] = v[latest]
+            else:  # the mean of the samples in (q - window, q], q - window in float32
+                for j, q in enumerate(queries[b]):
+                    inside = (times[b] > q - window) & (times[b] <= q)
+                    expected[name][b, j] = v[inside].mean(axis=0)
+    names = sorted(sizes)
+    out = np.concatenate([np.asarray(result.values[n], np.float64).ravel() for n in names]
+                         + [np.asarray(result.valid[n], np.float64).ravel() for n in names]
+                         + [np.asarray(result.age[n], np.float64).ravel() for n in names])
+    want = np.concatenate([expected[n].ravel() for n in names] + [np.ones(B * T * len(names))]
+                          + [ages[n].ravel() for n in names])
+    return out, want, 1e-5
+
+
+def _voxel_cells(points, lo, size, shape):
+    """float32 (p - lo) / size floored per axis; (cell index per point, kept mask)."""
+    ijk = np.floor((points - lo) / size)  # float32 arithmetic, as the contract says
+    keep = np.all((ijk >= 0) & (ijk < np.asarray(shape)), axis=-1)
+    ijk = np.where(keep[..., None], ijk, 0).astype(np.int64)
+    return (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2], keep
+
+
+@register_check("voxelize")
+def _check_voxelize(rng):
+    from .voxelize import voxelize
+    B, N, C, shape = 2, 400, 2, (4, 5, 3)
+    lo, size = np.float32([-1.0, -1.0, 0.0]), np.float32([0.5, 0.4, 0.5])
+    prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
+    points = rng.uniform(lo - 0.3, lo + size * np.float32(shape) + 0.3, (B, N, 3))
+    points = points.astype(np.float32)
+    features = rng.normal(size=(B, N, C)).astype(np.float32)
+    count = voxelize(points, voxel_size=size.tolist(), point_range=prange)
+    mean = voxelize(points, features, voxel_size=size.tolist(), point_range=prange,
+                    mode="mean")
+    cells, keep = _voxel_cells(points, lo, size, shape)
+    V = int(np.prod(shape))
+    want_count, want_sum = np.zeros((B, V)), np.zeros((B, V, C))
+    for b in range(B):
+        np.add.at(want_count[b], cells[b][keep[b]], 1)
+        np.add.at(want_sum[b], cells[b][keep[b]], features[b][keep[b]])
+    want_mean = want_sum / np.maximum(want_count, 1)[..., None]
+    out = np.concatenate([np.asarray(count, np.float64).ravel(),
+                          np.asarray(mean, np.float64).ravel()])
+    return out, np.concatenate([want_count.ravel(), want_mean.ravel()]), 1e-5
+
+
+@register_check("points_to_voxels")
+def _check_points_to_voxels(rng):
+    from .points_to_voxels import points_to_voxels
+    B, N, C, M, P, shape = 2, 300, 1, 20, 4, (4, 4, 2)
+    lo, size = np.float32([0.0, 0.0, 0.0]), np.float32([0.25, 0.25, 0.5])
+    prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
+    points = rng.uniform(-0.2, 1.2, (B, N, 3)).astype(np.float32)
+    features = rng.normal(size=(B, N, C)).astype(np.float32)
+    out = points_to_voxels(points, features, voxel_size=size.tolist(), point_range=prange,
+                           max_voxels=M, max_points_per_voxel=P)
+    cells, keep = _voxel_cells(points, lo, size, shape)
+    want = {"voxels": np.zeros((B, M, P, 3 + C)), "coords": -np.ones((B, M, 3)),
+            "num_points": np.zeros((B, M)), "num_voxels": np.zeros(B),
+            "point_to_voxel": -np.ones((B, N))}
+    for b in range(B):  # rows in order of each voxel's first point; points in input order
+        rows = {}
+        for i in np.flatnonzero(keep[b]):
+            cell = cells[b, i]
+            if cell not in rows and len(rows) < M:
+                rows[cell] = len(rows)
+                want["coords"][b, rows[cell]] = np.unravel_index(cell, shape)
+            r = rows.get(cell)
+            if r is not None and want["num_points"][b, r] < P:
+                slot = int(want["num_points"][b, r])
+                want["voxels"][b, r, slot] = np.concatenate([points[b, i], features[b, i]])
+                want["num_points"][b, r] += 1
+                want["point_to_voxel"][b, i] = r
+        want["num_voxels"][b] = len(rows)
+    fields = ("voxels", "coords", "num_points", "num_voxels", "point_to_voxel")
+    got = np.concatenate([np.asarray(getattr(out, f), np.float64).ravel() for f in fields])
+    return got, np.concatenate([want[f].ravel() for f in fields]), 0.0
+
 def _platforms() -> list[str]:
     platforms = ["cpu"]
     try:

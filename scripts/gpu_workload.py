@@ -1,7 +1,11 @@
 """Runs every op once per shape on the default device: the workload of sanitize.sh and soak.py.
 
 ``workloads()`` yields (name, jitted function, arguments) for a spread of shapes
-including edge sizes; new ops add their entries here.
+including edge sizes (empty batches, clouds and streams, S = 1, T = 0,
+all-out-of-range points, overflowing voxels, NaN/inf inputs, garbage past
+``lengths``) and every method / mode / policy of every op; new ops add their
+generator to ``GENERATORS``. Each entry is one compiled shape; the total stays
+moderate (about 120) so that soak.py's warm-up is short.
 """
 
 from __future__ import annotations
@@ -16,14 +20,21 @@ import jax_robocache as rc
 
 
 def _episodes(rng, B, S, D, T, dtype=np.float32):
+    """values [B,S,D] (dtype), times [B,S], queries [B,T], lengths [B] in [0, S] (numpy);
+    past each length: NaN / huge values and unsorted times that must never be read."""
     times = np.cumsum(rng.uniform(0.001, 0.02, (B, S)), axis=1).astype(np.float32)
-    values = jnp.asarray(rng.normal(size=(B, S, D)).astype(np.float32)).astype(dtype)
-    queries = rng.uniform(-0.1, times[:, -1:].max() + 0.1, (B, T)).astype(np.float32)
+    values = rng.normal(size=(B, S, D)).astype(np.float32)
+    queries = rng.uniform(-0.1, times[:, -1:].max(initial=0.0) + 0.1, (B, T)).astype(np.float32)
     lengths = rng.integers(0, S + 1, B).astype(np.int32)
-    return values, times, queries, lengths
+    for b in range(B):
+        values[b, lengths[b]:] = np.float32(6e4)
+        if S > lengths[b]:
+            values[b, lengths[b]] = np.nan
+            times[b, lengths[b]:] = rng.uniform(-5, 5, S - lengths[b])
+    return jnp.asarray(values).astype(dtype), times, queries, lengths
 
 
-def workloads(rng):
+def resample_workloads(rng):
     shapes = [(1, 1, 1, 1), (3, 17, 5, 9), (16, 500, 32, 50), (4, 2000, 256, 300),
               (2, 9000, 3, 64), (5, 40, 4, 0)]
     for B, S, D, T in shapes:
@@ -37,17 +48,151 @@ def workloads(rng):
                            fn, (v, t, q, n))
 
 
+#: One stream per align method (window_mean windowed, some with tolerances and offsets).
+ALL_METHODS = (dict(method="linear", offset=0.003), dict(method="nearest", tolerance=0.01),
+               dict(method="previous", offset=-0.002, tolerance=0.02),
+               dict(method="slerp", tolerance=0.05),
+               dict(method="window_mean", window=0.03, tolerance=0.02))
+
+
+def _align_entry(rng, B, sizes, T, *, metas=ALL_METHODS, dtypes=None, out_of_range="clamp",
+                 concatenate=False, shared_clock=False):
+    """One align call over streams of (S, D) ``sizes`` with ``metas``; (name, fn, args)."""
+    arrays, metas = [], [dict(m) for m in metas]
+    for k, ((S, D), meta) in enumerate(zip(sizes, metas)):
+        D = 4 if meta["method"] == "slerp" else D
+        dtype = (dtypes or [np.float32] * len(sizes))[k]
+        v, t, _, n = _episodes(rng, B, S, D, 0, dtype)
+        arrays += [v, t, n]
+    _, _, queries, _ = _episodes(rng, 1 if shared_clock else B, 50, 1, T)
+    if shared_clock:
+        queries = queries[0]
+
+    def fn(queries, *arrays):
+        streams = {f"s{k:02d}": rc.Stream(*arrays[3 * k:3 * k + 3], **meta)
+                   for k, meta in enumerate(metas)}
+        return rc.align(streams, queries, out_of_range=out_of_range, concatenate=concatenate)
+
+    methods = "+".join(sorted({m["method"] for m in metas}))
+    S = "/".join(str(s) for s, _ in sizes)
+    return (f"align/{methods}/{out_of_range}{'/concat' if concatenate else ''}/B{B}/S{S}/T{T}",
+            jax.jit(fn), (queries, *arrays))
+
+
+def align_workloads(rng):
+    bf16 = jnp.bfloat16
+    yield _align_entry(rng, 1, [(1, 1)] * 5, 1)  # S = 1 in every method
+    yield _align_entry(rng, 3, [(17, 5), (9, 1), (33, 3), (5, 4), (60, 2)], 9, out_of_range="nan")
+    yield _align_entry(rng, 16, [(500, 32), (50, 8), (200, 6), (30, 4), (1000, 6)], 50,
+                       dtypes=[bf16, np.float32, np.float16, np.float32, np.float32],
+                       concatenate=True)
+    yield _align_entry(rng, 4, [(0, 3), (1, 2), (0, 4), (7, 4), (0, 2)], 7,  # empty streams
+                       out_of_range="nan", shared_clock=True)
+    yield _align_entry(rng, 5, [(20, 3)] * 5, 0)  # T = 0
+    yield _align_entry(rng, 0, [(20, 3)] * 5, 6)  # no episodes
+    yield _align_entry(rng, 4, [(int(s), 3) for s in rng.integers(1, 300, 16)], 64,  # 16 streams
+                       metas=[ALL_METHODS[k % 5] for k in range(16)], out_of_range="nan")
+    yield _align_entry(rng, 8, [(2000, 64), (3, 2)], 300, metas=[dict(method="linear")] * 2,
+                       out_of_range="extrapolate", shared_clock=True)
+    # fuse_multimodal: vision bf16 30 Hz, proprio 500 Hz, force 1 kHz, per-episode clock
+    v, vt, _, _ = _episodes(rng, 32, 30, 64, 0, bf16)
+    p, pt, _, _ = _episodes(rng, 32, 500, 14, 0)
+    f, ft, q, _ = _episodes(rng, 32, 1000, 6, 50)
+    yield ("align/fuse_multimodal/B32/T50", jax.jit(rc.fuse_multimodal), (v, vt, p, pt, f, ft, q))
+
+
+def _clouds(rng, B, N, C, prange, voxel, *, outside=False, dtype=np.float32):
+    """points [B,N,3] with points on voxel faces and on the range's max, NaN/inf coordinates
+    (all outside the range if ``outside``), features [B,N,C] with a few NaN, lengths [B]."""
+    lo, hi = np.asarray(prange[:3]), np.asarray(prange[3:])
+    span = hi - lo
+    if outside:
+        pts = hi + rng.uniform(0.0, 1.0, (B, N, 3)) * span  # every point beyond max
+    else:
+        pts = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, (B, N, 3))
+        faces = lo + rng.integers(0, np.round(span / voxel).astype(int) + 1, (B, N, 3)) * voxel
+        pts = np.where(rng.random((B, N, 3)) < 0.2, faces, pts)
+        special = rng.random((B, N))
+        pts[special < 0.01] = np.nan
+        pts[(special >= 0.01) & (special < 0.02), 0] = np.inf
+    features = rng.normal(size=(B, N, C)).astype(np.float32)
+    features[rng.random((B, N, C)) < 0.005] = np.nan
+    lengths = rng.integers(0, N + 1, B).astype(np.int32)
+    lengths[:1] = N
+    return (pts.astype(np.float32), jnp.asarray(features).astype(dtype), lengths)
+
+
+VOXEL_MODES = ("count", "occupancy", "sum", "mean", "max")
+
+
+def voxelize_workloads(rng):
+    small = dict(voxel_size=(0.25, 0.5, 0.2), point_range=(-1.0, -2.0, 0.0, 1.0, 2.0, 1.0))
+    lidar = dict(voxel_size=(0.4, 0.4, 0.5), point_range=(-40.0, -40.0, -3.0, 40.0, 40.0, 1.0))
+    cases = [  # (label, B, N, C, grid kwargs, modes, outside, feature dtype)
+        ("empty-clouds", 2, 0, 3, small, VOXEL_MODES, False, np.float32),
+        ("small", 3, 1000, 4, small, VOXEL_MODES, False, np.float32),
+        ("lidar", 2, 60000, 2, lidar, ("count", "mean", "max"), False, np.float32),
+        ("all-out-of-range", 2, 500, 2, small, ("count", "mean"), True, np.float32),
+        ("bf16-features", 4, 3000, 3, small, ("sum", "max"), False, jnp.bfloat16),
+        ("no-clouds", 0, 100, 2, small, ("count", "sum"), False, np.float32),
+    ]
+    for label, B, N, C, grid, modes, outside, dtype in cases:
+        p, f, n = _clouds(rng, B, N, C, grid["point_range"], np.asarray(grid["voxel_size"]),
+                          outside=outside, dtype=dtype)
+        for mode in modes:
+            fn = jax.jit(lambda p, f, n, m=mode, g=grid: rc.voxelize(p, f, mode=m, lengths=n, **g))
+            yield f"voxelize/{mode}/{label}/B{B}xN{N}xC{C}", fn, (p, f, n)
+
+
+def points_to_voxels_workloads(rng):
+    grid = dict(voxel_size=(0.3, 0.5, 0.4), point_range=(-1.0, -2.0, -0.5, 1.4, 2.0, 0.7))
+    pillars = dict(voxel_size=(0.16, 0.16, 4.0), point_range=(0.0, -40.0, -3.0, 70.4, 40.0, 1.0))
+    cases = [  # (label, B, N, C, grid kwargs, M, P, outside, feature dtype)
+        ("empty-clouds", 2, 0, 1, grid, 10, 4, False, np.float32),
+        ("small", 3, 2000, 2, grid, 500, 8, False, np.float32),
+        ("overflowing", 2, 5000, 1, grid, 20, 4, False, np.float32),  # rows and slots run out
+        ("all-out-of-range", 2, 300, 1, grid, 16, 4, True, np.float32),
+        ("pillars", 2, 60000, 1, pillars, 12000, 32, False, np.float32),
+        ("one-slot", 2, 700, 3, grid, 1, 1, False, jnp.float16),
+        ("xyz-only", 3, 800, 0, grid, 64, 5, False, jnp.bfloat16),
+        ("no-clouds", 0, 100, 1, grid, 8, 2, False, np.float32),
+    ]
+    for label, B, N, C, g, M, P, outside, dtype in cases:
+        p, f, n = _clouds(rng, B, N, C, g["point_range"], np.asarray(g["voxel_size"]),
+                          outside=outside, dtype=dtype)
+        fn = jax.jit(lambda p, f, n, g=g, M=M, P=P, C=C: rc.points_to_voxels(
+            p, f if C else None, lengths=n, max_voxels=M, max_points_per_voxel=P, **g))
+        yield f"points_to_voxels/{label}/B{B}xN{N}xC{C}/M{M}xP{P}", fn, (p, f, n)
+
+
+GENERATORS = {"resample": resample_workloads, "align": align_workloads,
+              "voxelize": voxelize_workloads, "points_to_voxels": points_to_voxels_workloads}
+
+
+def workloads(rng, ops=None):
+    """(name, jitted function, arguments) for every op (or those named in ``ops``)."""
+    for op, generate in GENERATORS.items():
+        if ops is None or op in ops:
+            yield from generate(rng)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--ops", nargs="+", choices=sorted(GENERATORS), help="default: all")
+    parser.add_argument("--list", action="store_true", help="print the workload names only")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     count = 0
-    for name, fn, operands in workloads(rng):
+    for name, fn, operands in workloads(rng, args.ops):
+        if args.list:
+            print(name)
+            continue
         for _ in range(args.repeats):
             jax.block_until_ready(fn(*operands))
             count += 1
-    print(f"ran {count} op calls on {jax.devices()[0].device_kind}")
+    if not args.list:
+        print(f"ran {count} op calls on {jax.devices()[0].device_kind}")
 
 
 if __name__ == "__main__":

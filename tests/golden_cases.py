@@ -4,22 +4,58 @@ The expected outputs come from the independent numpy references
 (tests/reference*.py), generated once by ``python tests/golden_cases.py``.
 A behaviour change then shows up as a golden-test failure and must be made
 deliberately: regenerate, review the diff, commit the new npz.
+
+Each npz holds the inputs (flat arrays, by name) and the expected outputs:
+``expected`` for an op returning one array, ``expected.<leaf>`` for pytree
+outputs (``<stream>.values`` / ``.valid`` / ``.age`` and ``concatenated`` for
+``align``, the ``VoxelBatch`` field names for ``points_to_voxels``). Only
+missing or changed files are rewritten (npz archives carry timestamps).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 
 
+class GoldenCase(NamedTuple):
+    run: Callable[[dict], Any]  # inputs -> the op's output (array or pytree)
+    inputs: dict[str, np.ndarray]
+    reference: Callable[[dict], dict[str, np.ndarray]]  # inputs -> expected outputs by leaf name
+    tol: float = 1e-5  # relative, and absolute relative to the largest |expected|
+
+
+def expected_key(leaf: str) -> str:
+    return f"expected.{leaf}" if leaf else "expected"
+
+
+def named_outputs(out) -> dict[str, Any]:
+    """An op's output by leaf name (the names of the npz's ``expected.<leaf>`` entries)."""
+    from jax_robocache import AlignResult
+    if isinstance(out, AlignResult):
+        named = {}
+        for name in out.names:
+            values, valid, age = out[name]
+            named.update({f"{name}.values": values, f"{name}.valid": valid, f"{name}.age": age})
+        if out.concat is not None:
+            named["concatenated"] = out.concatenated()
+        return named
+    if hasattr(out, "_fields"):  # NamedTuple (VoxelBatch)
+        return {field: getattr(out, field) for field in out._fields}
+    if isinstance(out, (tuple, list)):  # e.g. resample(..., return_valid=True)
+        return {str(k): leaf for k, leaf in enumerate(out)}
+    return {"": out}
+
+
 def resample_cases():
-    """name -> (op name, inputs dict, op keyword params, reference function of the inputs)."""
     import reference
     from episodes import episodes
+    from jax_robocache import resample
     cases = {}
     for method in ("linear", "nearest", "previous", "slerp"):
         for policy in ("clamp", "nan", "extrapolate"):
@@ -28,25 +64,144 @@ def resample_cases():
             rng = np.random.default_rng([7, len(method), len(policy)])  # fixed forever
             v, t, q, n = episodes(rng, 4, 17, 4 if method == "slerp" else 3, 23,
                                   quaternions=method == "slerp")
-            inputs = dict(values=v, times=t, query_times=q, lengths=n)
-            cases[f"resample_{method}_{policy}"] = (
-                "resample", inputs, dict(method=method, out_of_range=policy),
-                lambda i, m=method, p=policy: reference.resample(
-                    i["values"], i["times"], i["query_times"], i["lengths"], m, p)[0])
+            cases[f"resample_{method}_{policy}"] = GoldenCase(
+                lambda i, m=method, p=policy: resample(
+                    i["values"], i["times"], i["query_times"], lengths=i["lengths"], method=m,
+                    out_of_range=p),
+                dict(values=v, times=t, query_times=q, lengths=n),
+                lambda i, m=method, p=policy: {"": reference.resample(
+                    i["values"], i["times"], i["query_times"], i["lengths"], m, p)[0]})
     return cases
 
 
-def all_cases():
-    return {**resample_cases()}
+#: align streams: name -> (S, D, Stream metadata); names sort in this order.
+ALIGN_STREAMS = {
+    "a_linear": (12, 2, dict(method="linear", offset=0.02)),
+    "b_nearest": (9, 1, dict(method="nearest", tolerance=0.06)),
+    "c_previous": (10, 1, dict(method="previous", offset=-0.03, tolerance=0.15)),
+    "d_slerp": (8, 4, dict(method="slerp", tolerance=0.25)),
+    "e_window": (30, 2, dict(method="window_mean", window=0.1, offset=0.01, tolerance=0.06)),
+}
+ALIGN_EXTRAPOLATE = {"a_linear": (9, 2, dict(method="linear")),
+                     "b_offset": (14, 3, dict(method="linear", offset=-0.05))}
+
+
+def _align_case(seed, streams, *, out_of_range, shared_clock=False, concatenate=False):
+    import reference_align
+    from jax_robocache import Stream, align
+    from test_align import make_stream
+    rng = np.random.default_rng(seed)  # fixed forever
+    B, T = 3, 10
+    inputs = {}
+    for name, (S, D, meta) in streams.items():
+        values, times, lengths = make_stream(rng, B, S, D, quaternions=meta["method"] == "slerp")
+        inputs.update({f"{name}.values": values, f"{name}.times": times,
+                       f"{name}.lengths": lengths})
+    clock = rng.uniform(-0.15, 1.15, T if shared_clock else (B, T))
+    inputs["query_times"] = np.sort(clock, axis=-1).astype(np.float32)
+
+    def run(i):
+        return align({n: Stream(i[f"{n}.values"], i[f"{n}.times"], i[f"{n}.lengths"], **meta)
+                      for n, (_, _, meta) in streams.items()}, i["query_times"],
+                     out_of_range=out_of_range, concatenate=concatenate)
+
+    def ref(i):
+        out = reference_align.align(
+            {n: dict(values=i[f"{n}.values"], times=i[f"{n}.times"],
+                     lengths=i[f"{n}.lengths"], **meta) for n, (_, _, meta) in streams.items()},
+            i["query_times"], out_of_range)
+        named = {f"{n}.{leaf}": out[n][k] for n in out
+                 for k, leaf in enumerate(("values", "valid", "age"))}
+        if concatenate:
+            named["concatenated"] = np.concatenate([out[n][0] for n in sorted(out)], axis=-1)
+        return named
+
+    return GoldenCase(run, inputs, ref)
+
+
+def align_cases():
+    return {
+        "align_methods_clamp": _align_case(11, ALIGN_STREAMS, out_of_range="clamp"),
+        "align_methods_nan": _align_case(12, ALIGN_STREAMS, out_of_range="nan"),
+        "align_extrapolate_offset": _align_case(13, ALIGN_EXTRAPOLATE,
+                                                out_of_range="extrapolate"),
+        "align_shared_clock_concatenated": _align_case(14, ALIGN_EXTRAPOLATE, out_of_range="nan",
+                                                       shared_clock=True, concatenate=True),
+    }
+
+
+def voxelize_cases():
+    import reference_voxel
+    from jax_robocache import voxelize
+    from test_voxelize import RANGE, VOXEL, clouds
+    cases = {}
+    for k, mode in enumerate(("count", "occupancy", "sum", "mean", "max")):
+        rng = np.random.default_rng([21, k])  # fixed forever
+        points, features, lengths = clouds(rng, 2, 80, 2)
+        features = np.asarray(features, np.float32)
+        cases[f"voxelize_{mode}"] = GoldenCase(
+            lambda i, m=mode: voxelize(i["points"], i["features"], voxel_size=VOXEL,
+                                       point_range=RANGE, mode=m, lengths=i["lengths"]),
+            dict(points=points, features=features, lengths=lengths),
+            lambda i, m=mode: {"": reference_voxel.voxelize(
+                i["points"], i["features"] if m in ("sum", "mean", "max") else None,
+                i["lengths"], VOXEL, RANGE, m)})
+    return cases
+
+
+def points_to_voxels_cases():
+    import reference_p2v
+    from jax_robocache import points_to_voxels
+    from test_points_to_voxels import PILLAR_SIZE, RANGE, SIZE, make_points
+    cases = {}
+    # name: (clustered, M, P, voxel size, C): roomy, overflowing voxels and points, pillars
+    for k, (name, (clustered, M, P, size, C)) in enumerate({
+            "uniform": (False, 200, 6, SIZE, 2),
+            "overflow": (True, 6, 3, SIZE, 1),
+            "pillars_xyz": (False, 30, 4, PILLAR_SIZE, None)}.items()):
+        rng = np.random.default_rng([31, k])  # fixed forever
+        inputs = dict(points=make_points(rng, (2,), 80, clustered=clustered),
+                      lengths=np.array([80, 49], np.int32))
+        if C:
+            inputs["features"] = rng.normal(size=(2, 80, C)).astype(np.float32)
+        cases[f"points_to_voxels_{name}"] = GoldenCase(
+            lambda i, M=M, P=P, size=size: points_to_voxels(
+                i["points"], i.get("features"), voxel_size=size, point_range=RANGE,
+                max_voxels=M, max_points_per_voxel=P, lengths=i["lengths"]),
+            inputs,
+            lambda i, M=M, P=P, size=size: reference_p2v.points_to_voxels(
+                i["points"], i.get("features"), i["lengths"], size, RANGE, M, P), tol=0.0)
+    return cases
+
+
+def all_cases() -> dict[str, GoldenCase]:
+    return {**resample_cases(), **align_cases(), **voxelize_cases(), **points_to_voxels_cases()}
+
+
+def _same(path: Path, arrays: dict) -> bool:
+    if not path.exists():
+        return False
+    with np.load(path) as old:
+        return set(old.files) == set(arrays) and all(
+            old[k].dtype == np.asarray(v).dtype and np.array_equal(old[k], v, equal_nan=True)
+            for k, v in arrays.items())
 
 
 def regenerate():
     GOLDEN_DIR.mkdir(exist_ok=True)
-    for name, (_, inputs, _, ref) in all_cases().items():
-        np.savez_compressed(GOLDEN_DIR / f"{name}.npz", expected=ref(inputs), **inputs)
-        print("wrote", name)
+    for name, case in all_cases().items():
+        arrays = dict(case.inputs)
+        arrays.update({expected_key(leaf): np.asarray(v)
+                       for leaf, v in case.reference(case.inputs).items()})
+        path = GOLDEN_DIR / f"{name}.npz"
+        if _same(path, arrays):
+            print("unchanged", name)
+            continue
+        np.savez_compressed(path, **arrays)
+        print("wrote", name, f"({path.stat().st_size} bytes)")
 
 
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.append(str(Path(__file__).parents[1]))  # the checkout, unless installed
     regenerate()
