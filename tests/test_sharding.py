@@ -241,6 +241,8 @@ def test_cuda_lowering_is_batch_partitioned(monkeypatch, rng, op):
     ``num_batch_dims`` attribute for the partitioner, a Shardy rule, and every operand
     broadcast to the full batch (the partitioner slices axis 0 of each)."""
     devs = devices_of("cpu")[:4]
+    if op in ("voxelize", "points_to_voxels") and not _extension.STATUS.compiled:
+        pytest.skip("sizing the sort workspace needs the compiled CUDA module (built in CI)")
     monkeypatch.setattr(_extension, "has_target", lambda name: True)
     monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     mesh = jax.sharding.Mesh(np.array(devs), ("episodes",))
