@@ -4,6 +4,8 @@
 # on the workload of scripts/gpu_workload.py (every op, edge shapes included),
 # and prints the error count of each tool. Exit status: non-zero if any tool
 # reported an error. Usage: bash scripts/sanitize.sh   (package installed)
+# Env: TOOLS (default: all four), WORKLOAD_ARGS (passed to gpu_workload.py, e.g.
+# "--ops resample align"), TOOL_TIMEOUT (seconds per tool, default 900).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu_out}
@@ -12,10 +14,12 @@ SAN=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 
 [ -n "$SAN" ] || { echo "compute-sanitizer not found"; exit 2; }
 export XLA_PYTHON_CLIENT_PREALLOCATE=false   # let the sanitizer see real allocations
 status=0
-for tool in memcheck racecheck initcheck synccheck; do
+for tool in ${TOOLS:-memcheck racecheck initcheck synccheck}; do
   log="$OUT/sanitize_$tool.log"
-  "$SAN" --tool "$tool" --kernel-name kns=robocache --error-exitcode 99 \
-    --print-limit 20 python3 scripts/gpu_workload.py > "$log" 2>&1
+  # shellcheck disable=SC2086
+  timeout "${TOOL_TIMEOUT:-900}" "$SAN" --tool "$tool" --kernel-name kns=robocache \
+    --error-exitcode 99 --print-limit 20 python3 scripts/gpu_workload.py ${WORKLOAD_ARGS:-} \
+    > "$log" 2>&1
   rc=$?
   summary=$(grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$log" | tail -1)
   echo "$tool: exit $rc; ${summary:-no summary line (see $log)}"
