@@ -31,7 +31,7 @@ echo "build: $(( $(date +%s) - start )) s"
 
 # Tests (from tests/ so that the installed package, not the source tree, is imported).
 [ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q --maxfail=${MAXFAIL:-20} -p no:cacheprovider \
-   -W ignore::DeprecationWarning "${PYTEST_ARGS:-.}" 2>&1 | tee "$OUT/tests.log" | tail -15)
+   -W ignore::DeprecationWarning ${PYTEST_ARGS:-.} 2>&1 | tee "$OUT/tests.log" | tail -15)
 
 # Benchmarks: every op's suite in one run (benchmarks/run.py: resample, align, voxelize,
 # points_to_voxels), stopped in time (full runs each op's quick case(s) first).

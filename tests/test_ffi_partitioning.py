@@ -115,7 +115,11 @@ def test_custom_call_runs_per_shard(ops, rng, kind, axis_type):
 def test_single_device_and_shard_map(ops, rng, kind):
     op = ops[kind]
     x, ys = inputs(rng)
-    mesh = jax.sharding.Mesh(np.array(four_devices()), ("episodes",))
+    devs = four_devices()
+    mesh = jax.sharding.Mesh(np.array(devs), ("episodes",))
+    # The probe is a CPU FFI target: on a GPU machine the default device is a GPU.
+    x = jax.device_put(x, devs[0])
+    ys = {name: jax.device_put(y, devs[0]) for name, y in ys.items()}
     for name, y in ys.items():
         want = np.asarray(_twin(x, y)[0])
         single = jax.jit(lambda a, b: op.bind(a, b)[0])
