@@ -117,14 +117,13 @@ def test_single_device_and_shard_map(ops, rng, kind):
     x, ys = inputs(rng)
     devs = four_devices()
     mesh = jax.sharding.Mesh(np.array(devs), ("episodes",))
-    # The probe is a CPU FFI target: on a GPU machine the default device is a GPU.
-    x = jax.device_put(x, devs[0])
-    ys = {name: jax.device_put(y, devs[0]) for name, y in ys.items()}
     for name, y in ys.items():
         want = np.asarray(_twin(x, y)[0])
         single = jax.jit(lambda a, b: op.bind(a, b)[0])
         assert "num_batch_dims" not in single.lower(x, y).as_text()  # nothing to partition
-        np.testing.assert_array_equal(np.asarray(single(x, y)), want)
+        # The probe is a CPU FFI target: on a GPU machine the default device is a GPU.
+        with jax.default_device(devs[0]):
+            np.testing.assert_array_equal(np.asarray(single(x, y)), want)
         y_spec = P() if y.shape[0] == 1 else P("episodes")
         mapped = jax.jit(jax.shard_map(lambda a, b: op.bind(a, b)[0], mesh=mesh,
                                        in_specs=(P("episodes"), y_spec),
