@@ -21,6 +21,8 @@ from typing import NamedTuple, Sequence
 import jax.numpy as jnp
 import numpy as np
 
+from ._contract import check_dtype, check_min_rank
+
 
 class GridSpec(NamedTuple):
     lo: tuple[float, float, float]  # float32-rounded minimum corner
@@ -77,3 +79,25 @@ def voxel_index(points, spec: GridSpec):
     X, Y, Z = spec.shape
     vid = jnp.where(keep, (ijk[..., 0] * Y + ijk[..., 1]) * Z + ijk[..., 2], -1)
     return ijk, keep, vid.astype(jnp.int32)
+
+
+def check_points(points):
+    """``points`` as a float32 ``[..., N, 3]`` array; trace-time errors name the argument."""
+    points = jnp.asarray(points)
+    check_min_rank("points", points, 2, "[..., N, 3]")
+    if points.shape[-1] != 3:
+        raise ValueError(f"points must have shape [..., N, 3], got shape {tuple(points.shape)}")
+    check_dtype("points", points, (jnp.float32,),
+                "; cast explicitly (the voxel rule is defined in float32)")
+    return points
+
+
+def check_features(features, points, dtypes):
+    """``features`` as a ``[..., N, C]`` array of one of ``dtypes``, N matching ``points``."""
+    features = jnp.asarray(features)
+    check_min_rank("features", features, 2, "[..., N, C]")
+    check_dtype("features", features, dtypes)
+    if features.shape[-2] != points.shape[-2]:
+        raise ValueError(f"features {tuple(features.shape)} must have N={points.shape[-2]} points "
+                         f"on axis -2, like points {tuple(points.shape)}")
+    return features

@@ -44,9 +44,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _extension
-from ._contract import broadcast_leading, check_dtype, check_min_rank, to_canonical, valid_lengths
+from ._contract import broadcast_leading, to_canonical, valid_lengths
 from ._primitive import FfiOp
-from ._voxel_grid import GridSpec, grid_spec, voxel_index
+from ._voxel_grid import GridSpec, check_features, check_points, grid_spec, voxel_index
 from .jax_compat import ShapedArray
 
 __all__ = ["VoxelBatch", "points_to_voxels"]
@@ -179,21 +179,11 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
     spec = grid_spec(voxel_size, point_range)
     M = _positive_int("max_voxels", max_voxels)
     P = _positive_int("max_points_per_voxel", max_points_per_voxel)
-    points = jnp.asarray(points)
-    check_min_rank("points", points, 2, "[..., N, 3]")
-    check_dtype("points", points, (jnp.float32,),
-                "; cast explicitly (the voxel rule is defined in float32)")
-    if points.shape[-1] != 3:
-        raise ValueError(f"points must have shape [..., N, 3], got shape {tuple(points.shape)}")
+    points = check_points(points)
     N = points.shape[-2]
     if features is None:
         features = jnp.zeros((N, 0), jnp.float32)
-    features = jnp.asarray(features)
-    check_min_rank("features", features, 2, "[..., N, C]")
-    check_dtype("features", features, FEATURE_DTYPES)
-    if features.shape[-2] != N:
-        raise ValueError(f"features {tuple(features.shape)} must have N={N} points like points "
-                         f"{tuple(points.shape)}")
+    features = check_features(features, points, FEATURE_DTYPES)
     features = features.astype(jnp.float32)  # exact for bfloat16 / float16
     lengths = valid_lengths(lengths, N)
     lead = tuple(broadcast_leading({"points": points.shape[:-2],

@@ -37,10 +37,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _extension, _voxel_reduce
-from ._contract import (broadcast_leading, check_choice, check_dtype, check_min_rank, to_canonical,
-                        valid_lengths)
+from ._contract import broadcast_leading, check_choice, to_canonical, valid_lengths
 from ._primitive import FfiOp
-from ._voxel_grid import GridSpec, grid_spec, voxel_index
+from ._voxel_grid import GridSpec, check_features, check_points, grid_spec, voxel_index
 from .jax_compat import ShapedArray
 
 __all__ = ["voxelize"]
@@ -147,22 +146,13 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
     """
     check_choice("mode", mode, MODES)
     grid = grid_spec(voxel_size, point_range)
-    points = jnp.asarray(points)
-    check_min_rank("points", points, 2, "[..., N, 3]")
-    if points.shape[-1] != 3:
-        raise ValueError(f"points must have shape [..., N, 3], got shape {tuple(points.shape)}")
-    check_dtype("points", points, (jnp.float32,))
+    points = check_points(points)
     N = points.shape[-2]
     named = {"points": points.shape[:-2]}
     if mode in FEATURE_MODES:
         if features is None:
             raise ValueError(f"mode={mode!r} needs features [..., N, C]")
-        features = jnp.asarray(features)
-        check_min_rank("features", features, 2, "[..., N, C]")
-        check_dtype("features", features, FEATURE_DTYPES)
-        if features.shape[-2] != N:
-            raise ValueError(f"features {tuple(features.shape)} must have N={N} points on axis "
-                             f"-2, like points {tuple(points.shape)}")
+        features = check_features(features, points, FEATURE_DTYPES)
         named["features"] = features.shape[:-2]
     if lengths is not None:
         lengths = valid_lengths(lengths, N)
