@@ -72,10 +72,11 @@ def points_to_voxels(points, features, lengths, voxel_size, point_range, M, P):
     points = np.asarray(points, np.float32)
     lead = points.shape[:-2]
     N = points.shape[-2]
-    flat_p = points.reshape((-1, N, 3))
-    B = flat_p.shape[0]
+    B = int(np.prod(lead))
+    flat_p = points.reshape((B, N, 3))
     flat_f = None if features is None else np.broadcast_to(
-        np.asarray(features, np.float32), lead + np.shape(features)[-2:]).reshape(B, N, -1)
+        np.asarray(features, np.float32), lead + np.shape(features)[-2:]).reshape(
+        B, N, np.shape(features)[-1])
     flat_n = np.broadcast_to(N if lengths is None else np.asarray(lengths), lead).reshape(B)
     outs = [cloud(flat_p[b], None if flat_f is None else flat_f[b], flat_n[b], voxel_size,
                   point_range, M, P) for b in range(B)]
