@@ -86,8 +86,6 @@ def wall(f: Callable, repeats: int, warmup: int = 2) -> np.ndarray:
     return np.asarray(out)
 
 
-_wall = wall  # the name the per-op scripts' first versions used
-
 
 class InGraphTimer:
     """The in-graph loops of one function, compiled once for operands of one set of shapes.

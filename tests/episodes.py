@@ -15,6 +15,32 @@ def sorted_times(rng, shape, *, duplicates=True, start=None, mean_gap=0.01):
     return start + np.cumsum(gaps, axis=-1)
 
 
+def stream_samples(rng, times, D, *, dtype=np.float32, quaternions=False, ragged=True):
+    """values [B,S,D] (unit quaternions [B,S,4] if asked) and lengths [B] for times [B,S].
+
+    Lengths are random when ``ragged`` (episode 0 full, episode 1 with one
+    sample). Past each length the samples hold garbage that no output may use:
+    huge values, a NaN, and unsorted times (``times`` is modified in place).
+    """
+    B, S = times.shape
+    if quaternions:
+        values = rng.normal(size=(B, S, 4))
+        values /= np.linalg.norm(values, axis=-1, keepdims=True)
+    else:
+        values = rng.normal(size=(B, S, D)) * rng.uniform(0.5, 3.0)
+    values = values.astype(dtype)
+    lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
+    if ragged and B > 2:
+        lengths[0], lengths[1] = S, min(1, S)
+    for b in range(B):
+        n = lengths[b]
+        values[b, n:] = np.asarray(6e4, dtype)
+        if S > n:
+            values[b, n] = np.nan
+            times[b, n:] = rng.uniform(-5, 5, S - n)
+    return values, lengths
+
+
 def episodes(rng, B, S, D, T, *, value_dtype=np.float32, time_dtype=np.float32, ragged=True,
              quaternions=False, duplicates=True):
     """Returns values [B,S,D], times [B,S], queries [B,T], lengths [B] (numpy).
@@ -25,15 +51,8 @@ def episodes(rng, B, S, D, T, *, value_dtype=np.float32, time_dtype=np.float32, 
     """
     times = sorted_times(rng, (B, S), duplicates=duplicates).astype(time_dtype)
     times = np.sort(times, axis=-1)  # the cast may reorder nothing, but keep it certain
-    if quaternions:
-        values = rng.normal(size=(B, S, 4))
-        values /= np.linalg.norm(values, axis=-1, keepdims=True)
-    else:
-        values = rng.normal(size=(B, S, D)) * rng.uniform(0.5, 3.0)
-    values = values.astype(value_dtype)
-    lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
-    if ragged and B > 2:
-        lengths[0], lengths[1] = S, min(1, S)
+    values, lengths = stream_samples(rng, times, D, dtype=value_dtype, quaternions=quaternions,
+                                     ragged=ragged)  # garbage past lengths: never read
     queries = np.empty((B, T), np.float64)
     for b in range(B):
         n = lengths[b]
@@ -48,9 +67,4 @@ def episodes(rng, B, S, D, T, *, value_dtype=np.float32, time_dtype=np.float32, 
                 i = rng.integers(0, n - 1, m.size)
                 q[m] = 0.5 * (times[b, i].astype(np.float64) + times[b, i + 1])
         queries[b] = q
-        # garbage past the valid length: must never be read
-        values[b, n:] = np.asarray(6e4, value_dtype)
-        if S > n:
-            values[b, n] = np.nan
-            times[b, n:] = rng.uniform(-5, 5, S - n)
     return values, times, queries.astype(time_dtype), lengths

@@ -16,7 +16,7 @@ from jax.test_util import check_grads
 
 import reference_align
 from conftest import device, gpu_available, rng_for
-from episodes import sorted_times
+from episodes import sorted_times, stream_samples
 from jax_robocache import AlignResult, Stream, align, fuse_multimodal, resample
 from jax_robocache import _extension
 
@@ -60,21 +60,8 @@ def make_stream(rng, B, S, D, *, dtype=np.float32, quaternions=False, ragged=Tru
     """
     times = sorted_times(rng, (B, S), start=rng.uniform(-0.05, 0.05, (B, 1)),
                          mean_gap=1.0 / S).astype(np.float32)
-    if quaternions:
-        values = rng.normal(size=(B, S, 4))
-        values /= np.linalg.norm(values, axis=-1, keepdims=True)
-    else:
-        values = rng.normal(size=(B, S, D)) * rng.uniform(0.5, 3.0)
-    values = values.astype(dtype)
-    lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
-    if ragged and B > 2:
-        lengths[0], lengths[1] = S, min(1, S)
-    for b in range(B):
-        n = lengths[b]
-        values[b, n:] = np.asarray(6e4, dtype)
-        if S > n:
-            values[b, n] = np.nan
-            times[b, n:] = rng.uniform(-5, 5, S - n)
+    values, lengths = stream_samples(rng, times, D, dtype=dtype, quaternions=quaternions,
+                                     ragged=ragged)
     return values, times, lengths
 
 
