@@ -10,8 +10,8 @@
 // with B = max(Bp, Bf, Bl), or 0 if any of them is 0. The voxel of a point is
 // VoxelId (voxel_grid.cuh), the same float32 operations as the jnp rule.
 //
-// Every mode starts from a zeroed grid (cudaMemsetAsync) and is bitwise
-// deterministic:
+// count, occupancy and max start from a zeroed grid (cudaMemsetAsync); sum
+// and mean write every voxel once. Every mode is bitwise deterministic:
 //   count      one thread per point, int32 atomicAdd (integer: order-free).
 //   occupancy  one thread per point, plain store of 1.0f (all writers agree).
 //   max        one thread per point and channel, atomicMax of an
@@ -25,13 +25,9 @@
 //   sum, mean  (separate handler, robocache_voxelize_sorted, with a scratch
 //              workspace as its last result: uint8[B, bytes per cloud], sized
 //              at lowering time by VoxelizeSortedWorkspacePerCloud; see
-//              workspace.h) every point gets the key
-//              cloud * V + voxel (a dropped point gets a spread key
-//              cloud * V + i % V and index -1, which keeps the key range at
-//              B * V), a stable cub radix sort orders the (key, point index)
-//              pairs, and one thread per run of equal keys adds its points'
-//              features in float32 in point-index order, then writes the sum
-//              or sum / count (IEEE division), as the jnp twin does.
+//              workspace.h) a stable radix sort by voxel, then one writer per
+//              voxel: the correctly rounded float32 of the exact sum of its
+//              points (see "sum / mean" below), or that sum / count (IEEE).
 #include "voxelize.h"
 
 #include <cub/device/device_radix_sort.cuh>
@@ -40,6 +36,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "exact_sum.cuh"
 #include "ffi_common.h"
 #include "voxel_grid.cuh"
 #include "workspace.h"
@@ -52,7 +49,6 @@ enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 
 
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;  // grid-stride loops beyond this
-constexpr int kChannelChunk = 8;         // feature channels accumulated at once
 
 struct VoxelArgs {
   const float* points;
@@ -196,7 +192,29 @@ __global__ void __launch_bounds__(kThreads) DecodeMaxKernel(Key* data, int64_t n
   }
 }
 
-// ---- sum / mean: sort by voxel, then reduce runs in point order --------------
+// ---- sum / mean: sort by voxel, then one writer per voxel ---------------------
+// Every point gets the key cloud * V + voxel (a dropped point gets a spread key
+// cloud * V + i % V and index -1, which keeps the keys below B * V) and a
+// stable cub radix sort orders the (key, point index) pairs, so each voxel's
+// points form one run. TileBoundsKernel finds where each tile of kTileVoxels
+// voxels starts in the sorted keys; one block per tile marks its runs in
+// shared memory and one thread per voxel writes it, so the grid is written
+// exactly once (no zeroing pass). The sum of a run is the correctly rounded
+// float32 of the exact sum, whatever the order: one IEEE addition for runs of
+// at most 2 entries (+ 0.0f turns -0 into +0, as the exact sum has no signed
+// zero), exact_sum.cuh's integer accumulator for longer runs (HeavySumKernel:
+// a thread per run, a warp per run longer than kWarpRun). Mean divides by the
+// count (IEEE).
+
+constexpr int32_t kTileVoxels = 2048;  // voxels per writer block
+constexpr int32_t kWarpRun = 64;       // longer runs are summed by a whole warp
+constexpr int kSumChannels = 4;        // channels accumulated at once (registers)
+
+// A run of 3 or more entries (kept or dropped points), finished by HeavySumKernel.
+struct HeavyRun {
+  int32_t voxel, begin, end;  // voxel = cloud * V + voxel id; [begin, end) sorted positions
+};
+
 template <typename K>
 __global__ void __launch_bounds__(kThreads) SortKeysKernel(VoxelArgs a, K* keys,
                                                            int32_t* index) {
@@ -209,35 +227,149 @@ __global__ void __launch_bounds__(kThreads) SortKeysKernel(VoxelArgs a, K* keys,
   index[g] = vid >= 0 ? static_cast<int32_t>(i) : -1;
 }
 
-template <typename K, typename F>
-__global__ void __launch_bounds__(kThreads) RunSumKernel(const K* keys, const int32_t* index,
-                                                         int64_t total, VoxelArgs a,
-                                                         bool mean) {
+// bounds[j] = the first sorted position whose key is in tile j or later, for
+// j in [0, tiles] (bounds[tiles] = total).
+template <typename K>
+__global__ void __launch_bounds__(kThreads) TileBoundsKernel(const K* keys, int64_t total,
+                                                             int64_t tiles, int32_t* bounds) {
+  for (int64_t k = GlobalThread(); k <= total; k += GridStride()) {
+    const int64_t tile = k < total ? static_cast<int64_t>(keys[k] / kTileVoxels) : tiles;
+    const int64_t prev = k > 0 ? static_cast<int64_t>(keys[k - 1] / kTileVoxels) : -1;
+    for (int64_t j = prev + 1; j <= tile; ++j) bounds[j] = static_cast<int32_t>(k);
+  }
+}
+
+// Float32 value of a voxel: 0 when empty, else the sum or sum / n (IEEE).
+__device__ __forceinline__ float VoxelValue(float sum, int32_t n, bool mean) {
+  return n == 0 ? 0.0f : (mean ? __fdiv_rn(sum, __int2float_rn(n)) : sum);
+}
+
+// Writes `kWidth` channels from c of a voxel of at most 2 points (rows
+// `first`, `second`; n of them valid).
+template <typename F, int kWidth>
+__device__ __forceinline__ void WriteShortRun(const F* first, const F* second, int32_t n,
+                                              bool mean, int64_t c, F* out) {
   using E = Elem<F>;
-  for (int64_t k = GlobalThread(); k < total; k += GridStride()) {
+  using V = Vec<F, kWidth>;
+  V x = {}, y = {}, o;
+  if (n > 0) x = *reinterpret_cast<const V*>(first + c);
+  if (n > 1) y = *reinterpret_cast<const V*>(second + c);
+#pragma unroll
+  for (int e = 0; e < kWidth; ++e) {
+    float sum = n > 0 ? __fadd_rn(E::load(x.v[e]), 0.0f) : 0.0f;
+    if (n > 1) sum = __fadd_rn(sum, E::load(y.v[e]));
+    o.v[e] = E::store(VoxelValue(sum, n, mean));
+  }
+  *reinterpret_cast<V*>(out + c) = o;
+}
+
+// One block per tile of kTileVoxels voxels of the B * V grid.
+template <typename K, typename F>
+__global__ void __launch_bounds__(kThreads) WriteVoxelsKernel(VoxelArgs a, const K* keys,
+                                                              const int32_t* index,
+                                                              const int32_t* bounds, bool mean,
+                                                              HeavyRun* heavy,
+                                                              int32_t* heavy_count) {
+  __shared__ int32_t run_begin[kTileVoxels], run_end[kTileVoxels];
+  const int64_t v0 = static_cast<int64_t>(blockIdx.x) * kTileVoxels;
+  const int64_t voxels = a.B * a.V;
+  for (int32_t t = threadIdx.x; t < kTileVoxels; t += kThreads) run_begin[t] = run_end[t] = 0;
+  __syncthreads();
+  const int32_t lo = bounds[blockIdx.x], hi = bounds[blockIdx.x + 1];
+  for (int32_t k = lo + threadIdx.x; k < hi; k += kThreads) {
     const K key = keys[k];
-    if (k > 0 && keys[k - 1] == key) continue;  // not the first of its run
-    const int64_t b = static_cast<int64_t>(key / static_cast<K>(a.V));
-    const F* f = static_cast<const F*>(a.features) + b * a.features_stride;
-    F* out = static_cast<F*>(a.out) + static_cast<int64_t>(key) * a.C;
-    for (int64_t c0 = 0; c0 < a.C; c0 += kChannelChunk) {
-      float acc[kChannelChunk] = {};
-      int32_t n = 0;
-      for (int64_t j = k; j < total && keys[j] == key; ++j) {
-        const int32_t i = index[j];
-        if (i < 0) continue;  // a dropped point parked in this run
-        ++n;
-        const F* row = f + i * a.C + c0;
+    const int32_t local = static_cast<int32_t>(key - static_cast<K>(v0));
+    if (k == lo || keys[k - 1] != key) run_begin[local] = k;
+    if (k + 1 == hi || keys[k + 1] != key) run_end[local] = k + 1;
+  }
+  __syncthreads();
+  const bool vector4 = a.C % 4 == 0;  // rows of 4-element vectors (16 B f32, 8 B bf16)
+  for (int32_t t = threadIdx.x; t < kTileVoxels && v0 + t < voxels; t += kThreads) {
+    const int64_t g = v0 + t;
+    const int32_t begin = run_begin[t], end = run_end[t];
+    if (end - begin > 2) {
+      heavy[atomicAdd(heavy_count, 1)] = HeavyRun{static_cast<int32_t>(g), begin, end};
+      continue;
+    }
+    const int32_t i0 = end - begin > 0 ? index[begin] : -1;
+    const int32_t i1 = end - begin > 1 ? index[begin + 1] : -1;
+    const int32_t n = (i0 >= 0) + (i1 >= 0);
+    const F* f = static_cast<const F*>(a.features) + (g / a.V) * a.features_stride;
+    const F* first = f + static_cast<int64_t>(i0 >= 0 ? i0 : (i1 >= 0 ? i1 : 0)) * a.C;
+    const F* second = f + static_cast<int64_t>(n == 2 ? i1 : 0) * a.C;
+    F* out = static_cast<F*>(a.out) + g * a.C;
+    if (vector4) {
+      for (int64_t c = 0; c < a.C; c += 4) WriteShortRun<F, 4>(first, second, n, mean, c, out);
+    } else {
+      for (int64_t c = 0; c < a.C; ++c) WriteShortRun<F, 1>(first, second, n, mean, c, out);
+    }
+  }
+}
+
+// Exact sums of channels [c0, c0 + kSumChannels) over the kept points at
+// sorted positions begin, begin + step, ... < end; returns their number.
+template <typename F>
+__device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
+                                          const int32_t* index, int32_t begin, int32_t end,
+                                          int32_t step, ExactSum* acc) {
+  using E = Elem<F>;
+  int32_t kept = 0;
+  for (int32_t k = begin; k < end; k += step) {
+    const int32_t i = index[k];
+    if (i < 0) continue;  // a dropped point parked in this run
+    ++kept;
+    const F* row = f + static_cast<int64_t>(i) * C + c0;
 #pragma unroll
-        for (int e = 0; e < kChannelChunk; ++e) {
-          if (c0 + e < a.C) acc[e] = __fadd_rn(acc[e], E::load(row[e]));
-        }
+    for (int e = 0; e < kSumChannels; ++e) {
+      if (c0 + e < C) acc[e].Add(E::load(row[e]));
+    }
+  }
+  return kept;
+}
+
+// The runs of 3 or more entries: one thread per run, a warp per run longer
+// than kWarpRun (the lanes' exact sums are added exactly: the split cannot
+// change the result). Grid-stride over *heavy_count runs, whole warps.
+template <typename F>
+__global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const int32_t* index,
+                                                           bool mean, const HeavyRun* heavy,
+                                                           const int32_t* heavy_count) {
+  using E = Elem<F>;
+  const int32_t lane = threadIdx.x & 31;
+  const int32_t count = *heavy_count;
+  for (int64_t base = GlobalThread() - lane; base < count; base += GridStride()) {
+    const bool inside = base + lane < count;
+    const HeavyRun run = inside ? heavy[base + lane] : HeavyRun{0, 0, 0};
+    const bool long_run = run.end - run.begin > kWarpRun;
+    const F* f = static_cast<const F*>(a.features) + (run.voxel / a.V) * a.features_stride;
+    F* out = static_cast<F*>(a.out) + static_cast<int64_t>(run.voxel) * a.C;
+    for (int64_t c0 = 0; inside && !long_run && c0 < a.C; c0 += kSumChannels) {
+      ExactSum acc[kSumChannels];
+      const int32_t n = AddRun(f, a.C, c0, index, run.begin, run.end, 1, acc);
+#pragma unroll
+      for (int e = 0; e < kSumChannels; ++e) {
+        if (c0 + e < a.C) out[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
       }
-      if (n == 0) break;  // only dropped points: the voxel stays 0
-      const float count = __int2float_rn(n);
+    }
+    for (uint32_t pending = __ballot_sync(0xffffffffu, inside && long_run); pending != 0;
+         pending &= pending - 1) {
+      const int owner = __ffs(pending) - 1;
+      const int32_t voxel = __shfl_sync(0xffffffffu, run.voxel, owner);
+      const int32_t begin = __shfl_sync(0xffffffffu, run.begin, owner);
+      const int32_t end = __shfl_sync(0xffffffffu, run.end, owner);
+      const F* g = static_cast<const F*>(a.features) + (voxel / a.V) * a.features_stride;
+      F* o = static_cast<F*>(a.out) + static_cast<int64_t>(voxel) * a.C;
+      for (int64_t c0 = 0; c0 < a.C; c0 += kSumChannels) {
+        ExactSum acc[kSumChannels];
+        const int32_t n = __reduce_add_sync(
+            0xffffffffu, AddRun(g, a.C, c0, index, begin + lane, end, 32, acc));
 #pragma unroll
-      for (int e = 0; e < kChannelChunk; ++e) {
-        if (c0 + e < a.C) out[c0 + e] = E::store(mean ? __fdiv_rn(acc[e], count) : acc[e]);
+        for (int e = 0; e < kSumChannels; ++e) {
+          acc[e].WarpReduce();
+          if (lane == e && c0 + e < a.C) {
+            o[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
+          }
+        }
       }
     }
   }
@@ -260,18 +392,29 @@ int SortedSumEndBit(int64_t B, int64_t V) {
   return SortEndBit(keys > 0 ? keys - 1 : 0);
 }
 
-// Workspace of the sorted sum of `items` points: keys and point indices
-// (double buffers for the radix sort), then cub's temporary storage.
-size_t SortedSumWorkspace(int64_t items, size_t key_bytes, size_t sort_temp_bytes) {
+// Workspace of the sorted sum of `items` points on `voxels` voxels: keys and
+// point indices (double buffers for the radix sort), cub's temporary storage,
+// the writer tiles' bounds, the heavy runs (at most items / 3) and their count.
+size_t SortedSumWorkspace(int64_t items, int64_t voxels, size_t key_bytes,
+                          size_t sort_temp_bytes) {
   const size_t n = static_cast<size_t>(items);
+  const size_t tiles = static_cast<size_t>(CeilDiv(voxels, kTileVoxels));
   return WorkspaceBytes({n * key_bytes, n * key_bytes, n * sizeof(int32_t), n * sizeof(int32_t),
-                         sort_temp_bytes});
+                         sort_temp_bytes, (tiles + 1) * sizeof(int32_t),
+                         (n / 3 + 1) * sizeof(HeavyRun), sizeof(int32_t)});
 }
 
 template <typename K, typename F>
 ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
                      bool mean) {
-  const int64_t total = a.B * a.N;
+  const int64_t total = a.B * a.N, voxels = a.B * a.V;
+  if (total >= (int64_t{1} << 31) || voxels >= (int64_t{1} << 31)) {
+    return ffi::Error::InvalidArgument(
+        "voxelize sum/mean: " + std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
+        " points on " + std::to_string(a.V) +
+        " voxels: clouds x points and clouds x voxels must be < 2^31 in one call; split the "
+        "batch");
+  }
   const size_t n = static_cast<size_t>(total);
   const int end_bit = SortedSumEndBit(a.B, a.V);
   cub::DoubleBuffer<K> keys(nullptr, nullptr);
@@ -284,7 +427,7 @@ ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelA
     return e;
   }
   if (auto e = CheckWorkspace(
-          workspace, a.B, SortedSumWorkspace(total, sizeof(K), temp_bytes), "voxelize",
+          workspace, a.B, SortedSumWorkspace(total, voxels, sizeof(K), temp_bytes), "voxelize",
           "sum/mean of " + std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
               " points on " + std::to_string(a.V) + " voxels",
           "voxelize_sorted_workspace_per_cloud");
@@ -297,21 +440,39 @@ ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelA
   int32_t* idx0 = carve.Take<int32_t>(n * sizeof(int32_t));
   int32_t* idx1 = carve.Take<int32_t>(n * sizeof(int32_t));
   void* temp = carve.Take<char>(temp_bytes);
+  const int64_t tiles = CeilDiv(voxels, kTileVoxels);
+  int32_t* bounds = carve.Take<int32_t>(static_cast<size_t>(tiles + 1) * sizeof(int32_t));
+  HeavyRun* heavy = carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun));
+  int32_t* heavy_count = carve.Take<int32_t>(sizeof(int32_t));
   keys = cub::DoubleBuffer<K>(key0, key1);
   index = cub::DoubleBuffer<int32_t>(idx0, idx1);
 
-  SortKeysKernel<K><<<PointBlocks(a), kThreads, 0, stream>>>(a, keys.Current(),
-                                                               index.Current());
-  if (auto e = LastCudaError("voxelize sort keys kernel launch"); e.failure()) return e;
-  if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, index, total,
-                                                         0, end_bit, stream),
-                         "voxelize: radix sort");
+  if (auto e = CheckCuda(cudaMemsetAsync(heavy_count, 0, sizeof(int32_t), stream),
+                         "voxelize: zeroing the heavy run count");
       e.failure()) {
     return e;
   }
-  RunSumKernel<K, F><<<Blocks(total), kThreads, 0, stream>>>(keys.Current(), index.Current(),
-                                                               total, a, mean);
-  return LastCudaError("voxelize run sum kernel launch");
+  if (total > 0) {
+    SortKeysKernel<K><<<PointBlocks(a), kThreads, 0, stream>>>(a, keys.Current(),
+                                                                 index.Current());
+    if (auto e = LastCudaError("voxelize sort keys kernel launch"); e.failure()) return e;
+    if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, index,
+                                                           total, 0, end_bit, stream),
+                           "voxelize: radix sort");
+        e.failure()) {
+      return e;
+    }
+  }
+  TileBoundsKernel<K><<<Blocks(total + 1), kThreads, 0, stream>>>(keys.Current(), total, tiles,
+                                                                   bounds);
+  if (auto e = LastCudaError("voxelize tile bounds kernel launch"); e.failure()) return e;
+  WriteVoxelsKernel<K, F><<<tiles, kThreads, 0, stream>>>(
+      a, keys.Current(), index.Current(), bounds, mean, heavy, heavy_count);
+  if (auto e = LastCudaError("voxelize write voxels kernel launch"); e.failure()) return e;
+  if (total < 3) return ffi::Error::Success();
+  HeavySumKernel<F><<<Blocks(static_cast<int64_t>(n / 3)), kThreads, 0, stream>>>(
+      a, index.Current(), mean, heavy, heavy_count);
+  return LastCudaError("voxelize heavy sum kernel launch");
 }
 
 // Checks the buffers against each other and the mode; fills `a`.
@@ -429,8 +590,6 @@ ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::AnyBuffer points,
     return ffi::Error::InvalidArgument("voxelize: only sum/mean use the sorted handler");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
-  if (auto e = ZeroGrid(stream, *out); e.failure()) return e;
-  if (a.B * a.N == 0) return ffi::Error::Success();
   const bool mean = mode == kMean;
   const bool f32 = features.element_type() == ffi::DataType::F32;
   if (NarrowSortKeys(a.B, a.V)) {
@@ -447,7 +606,8 @@ ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::AnyBuffer points,
 size_t SortedSumWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t V) {
   const int64_t items = clouds * N;
   const size_t key_bytes = NarrowSortKeys(batch, V) ? sizeof(uint32_t) : sizeof(uint64_t);
-  return SortedSumWorkspace(items, key_bytes, SortTempBound(items, SortedSumEndBit(batch, V)));
+  return SortedSumWorkspace(items, clouds * V, key_bytes,
+                            SortTempBound(items, SortedSumEndBit(batch, V)));
 }
 
 int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }

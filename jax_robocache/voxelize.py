@@ -24,7 +24,11 @@ Contract (see README's semantics section):
   channel NaN, the quiet NaN), and a zero maximum is ``+0.0``.
 * GPU results are bitwise identical from run to run in every mode; count,
   occupancy and max equal the CPU results bit for bit, sum and mean to
-  float32 rounding (the GPU sums each voxel's points in point-index order).
+  float32 rounding: the GPU adds each voxel's features exactly (integer
+  arithmetic on a 320-bit fixed-point accumulator, independent of the order
+  of the points) and rounds once to float32; the CPU path keeps a float32
+  running sum. Any NaN, or +inf with -inf, gives NaN; an intermediate sum
+  never overflows on the GPU. One GPU call holds fewer than 2**31 points.
 * Gradients with respect to ``features`` for ``sum``, ``mean`` and ``max``
   (to the point that attains the maximum; ties: the lowest point index), from
   the jnp twin's JVP. ``points`` only select voxels: no gradient flows to them.
@@ -102,7 +106,7 @@ def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
 
 
 def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
-    """Device scratch per cloud of the sum/mean handler (sort buffers); None for the others."""
+    """Device scratch per cloud of the sum/mean handler (counting-sort buffers); None for the others."""
     if mode not in _SORTED_MODES:
         return None
     per_cloud = _extension.module_function("voxelize_sorted_workspace_per_cloud")
@@ -112,7 +116,7 @@ def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
 _voxelize_op = FfiOp(
     "voxelize", twin=_voxelize_twin, abstract_eval=_voxelize_abstract_eval,
     ffi_target="robocache_voxelize", ffi_attrs=_ffi_attrs,
-    # sum/mean sort the points: a separate handler, with a scratch workspace.
+    # sum/mean group the points by voxel: a separate handler, with a scratch workspace.
     ffi_target_for=lambda mode, grid: ("robocache_voxelize_sorted" if mode in _SORTED_MODES
                                        else "robocache_voxelize"),
     workspace_bytes=_workspace_bytes)

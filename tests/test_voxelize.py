@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import chex
@@ -322,6 +323,72 @@ def test_gpu_repeatable_and_equal_to_cpu(rng):
                 rtol, atol = (1e-4, 1e-3) if dtype == np.float32 else (1e-2, 1e-2)
                 np.testing.assert_allclose(np.asarray(runs[0], np.float32),
                                            np.asarray(cpu, np.float32), rtol=rtol, atol=atol)
+
+
+def _exact_float32_sums(points, features, voxel, prange):
+    """Per-voxel sums of float32 features, exact (math.fsum) then rounded to float32."""
+    shape = ref.grid_shape(voxel, prange)
+    out = np.zeros(shape + (features.shape[-1],), np.float32)
+    runs = {}
+    for i, p in enumerate(points):
+        cell = ref.point_voxel(p, voxel, prange, shape)
+        if cell is not None:
+            runs.setdefault(cell, []).append(i)
+    for cell, idx in runs.items():
+        for c in range(features.shape[-1]):
+            out[cell + (c,)] = np.float32(math.fsum(features[idx, c].astype(np.float64)))
+    return out
+
+
+@pytest.mark.parametrize("voxel", (0.25, 1.0, 2.0), ids=("short_runs", "long_runs", "one_voxel"))
+def test_gpu_sum_is_exact_and_order_free(rng, voxel):
+    """GPU sum: the exact sum of each voxel's features rounded once to float32, so that any
+    permutation of the points gives the same bits (runs > 64 points go to the warp path)."""
+    skip_unless_platform(None, "gpu")
+    prange = (-1.0, -1.0, -1.0, 1.0, 1.0, 1.0)
+    N, C = 6000, 5
+    pts = rng.uniform(-1.1, 1.1, (N, 3)).astype(np.float32)
+    # wide magnitudes and cancellations: a float32 running sum depends on the order here
+    feats = (rng.normal(size=(N, C)) * 10.0 ** rng.integers(-6, 7, (N, C))).astype(np.float32)
+    kw = dict(voxel_size=voxel, point_range=prange)
+    fn = jax.jit(lambda p, f: (voxelize(p, f, mode="sum", **kw), voxelize(p, f, mode="mean", **kw),
+                               voxelize(p, mode="count", **kw)))
+    with jax.default_device(device("gpu")):
+        total, mean, count = (np.asarray(x) for x in fn(pts, feats))
+        perm = rng.permutation(N)
+        shuffled = [np.asarray(x) for x in fn(pts[perm], feats[perm])]
+    want = _exact_float32_sums(pts, feats, voxel, prange)
+    np.testing.assert_array_equal(total, want)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want_mean = np.where(count[..., None] > 0, want / count[..., None].astype(np.float32), 0)
+    np.testing.assert_array_equal(mean, want_mean.astype(np.float32))
+    assert shuffled[0].tobytes() == total.tobytes() and shuffled[1].tobytes() == mean.tobytes()
+
+
+def test_gpu_sum_special_values(rng):
+    """GPU sum of one voxel: cancellation is exact; NaN, +-inf follow IEEE; empty voxels are +0."""
+    skip_unless_platform(None, "gpu")
+    cases = {  # features of the points of voxel 0 -> expected sum
+        "cancel": ([1e30, 1.0, -1e30], 1.0), "nan": ([1.0, np.nan, 2.0], np.nan),
+        "inf": ([np.inf, 1.0], np.inf), "-inf": ([-np.inf, -1e38, -1e38], -np.inf),
+        "inf-inf": ([np.inf, -np.inf], np.nan), "subnormal": ([1e-45, 1e-45, -4e-45], -1e-45),
+        "overflow": ([3e38, 3e38], np.inf), "neg_zero": ([-0.0, -0.0], 0.0),
+        "tiny+big": ([1e-40, 1.0, -1.0], 1e-40)}
+    for name, (values, expected) in cases.items():
+        n = len(values)
+        pts = np.full((n + 1, 3), 0.1, np.float32)
+        pts[-1] = 1.5  # one point in another voxel
+        f = np.asarray(values + [7.0], np.float32)[:, None]
+        with jax.default_device(device("gpu")):
+            out = np.asarray(voxelize(pts, f, voxel_size=1.0, point_range=(0, 0, 0, 2, 2, 2),
+                                      mode="sum"))
+        got = out[0, 0, 0, 0]
+        if np.isnan(expected):
+            assert np.isnan(got), (name, got)
+        else:
+            assert got == np.float32(expected) and np.signbit(got) == np.signbit(expected), (
+                name, got)
+        assert out[1, 1, 1, 0] == 7.0 and out[0, 1, 0, 0] == 0 and not np.signbit(out[0, 1, 0, 0])
 
 
 def test_cuda_lowering_custom_calls(monkeypatch, rng):
