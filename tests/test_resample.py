@@ -368,3 +368,20 @@ def test_row_widths_and_long_episodes(platform, rng, D, S, dtype):
         out = resample(values, times, queries, lengths=lengths, method=method)
         ref, _ = reference.resample(values, times, queries, lengths, method, "clamp")
         assert_matches(out, ref, dtype, float(np.nanmax(np.abs(ref))), f"{method} D={D} S={S}")
+
+
+@pytest.mark.parametrize("dtype,D", [("bfloat16", 256), ("float32", 128)])
+def test_bandwidth_bound_shapes(platform, rng, dtype, D):
+    """Outputs over 8 MiB with >= 256 queries per episode and rows of <= 512 bytes take the CUDA
+    kernel's bandwidth configuration (LargeShapeCfg in csrc/resample_configs.cuh: warp plans,
+    several rows in flight, reuse of rows shared by consecutive sorted queries)."""
+    B, S, T = 16, 600, 1100
+    values, times, queries, lengths = episodes(rng, B, S, D, T, value_dtype=DTYPES[dtype])
+    queries[::2] = np.sort(queries[::2], axis=-1)  # sorted episodes: neighbours share rows
+    for method, policy in (("linear", "clamp"), ("nearest", "clamp"), ("previous", "nan"),
+                           ("linear", "nan")):
+        out, valid = resample(values, times, queries, lengths=lengths, method=method,
+                              out_of_range=policy, return_valid=True)
+        ref, ref_valid = reference.resample(values, times, queries, lengths, method, policy)
+        np.testing.assert_array_equal(np.asarray(valid), ref_valid)
+        assert_matches(out, ref, dtype, float(np.nanmax(np.abs(ref))), f"{method}/{policy}")
