@@ -12,8 +12,10 @@
 //
 // count, occupancy and max start from a zeroed grid (cudaMemsetAsync); sum
 // and mean write every voxel once. Every mode is bitwise deterministic:
-//   count      one thread per point, int32 atomicAdd (integer: order-free).
-//   occupancy  one thread per point, plain store of 1.0f (all writers agree).
+//   count      one thread per point, int32 atomicAdd (integer: order-free);
+//              a grid larger than half the L2 cache in slices (ScatterSlices).
+//   occupancy  one thread per point, plain store of 1.0f (all writers agree);
+//              sliced like count.
 //   max        one thread per point and channel, atomicMax of an
 //              order-preserving key of the canonical value (-0 -> +0, any NaN
 //              -> the quiet NaN, which ranks above +inf) kept in the output
@@ -59,6 +61,10 @@ struct VoxelArgs {
   int64_t points_stride, features_stride, lengths_stride;  // 0 when shared
   GridParams grid;
   uint32_t tiles;  // blocks per cloud in the per-point kernels
+  // count/occupancy passes (ScatterSlices): block x of a per-point kernel
+  // works on cloud first_cloud + x / tiles; only cells (cloud * V + voxel) in
+  // [cell_lo, cell_hi) are written.
+  int64_t first_cloud, cell_lo, cell_hi;
 };
 
 __device__ __forceinline__ int64_t GlobalThread() {
@@ -72,7 +78,7 @@ __device__ __forceinline__ int64_t GridStride() {
 // one cloud (tile x % tiles of cloud x / tiles), so no 64-bit division.
 __device__ __forceinline__ bool ThisPoint(const VoxelArgs& a, int64_t* b, int64_t* i) {
   const uint32_t cloud = blockIdx.x / a.tiles;
-  *b = cloud;
+  *b = a.first_cloud + cloud;
   *i = static_cast<int64_t>(blockIdx.x - cloud * a.tiles) * kThreads + threadIdx.x;
   return *i < a.N;
 }
@@ -95,6 +101,7 @@ __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   const int32_t vid = PointVoxel(a, b, i);
   if (vid < 0) return;
   const int64_t cell = b * a.V + vid;
+  if (cell < a.cell_lo || cell >= a.cell_hi) return;  // another pass's slice
   if constexpr (kMode == kCount) {
     atomicAdd(static_cast<int32_t*>(a.out) + cell, 1);
   } else {
@@ -535,7 +542,7 @@ ffi::Error ParseArgs(ffi::AnyBuffer points, ffi::AnyBuffer features,
   *a = VoxelArgs{static_cast<const float*>(points.untyped_data()), features.untyped_data(),
                  lengths.typed_data(), out.untyped_data(), B, N, C, V,
                  Bp == B ? N * 3 : 0, Bf == B ? N * C : 0, Bl == B ? 1 : 0, GridParams{},
-                 static_cast<uint32_t>(CeilDiv(N, kThreads))};
+                 static_cast<uint32_t>(CeilDiv(N, kThreads)), 0, 0, B * V};
   if (B * static_cast<int64_t>(a->tiles) > 0x7fffffffLL) {
     return ffi::Error::InvalidArgument("voxelize: too many clouds x point tiles");
   }
@@ -564,6 +571,54 @@ ffi::Error LaunchMax(cudaStream_t stream, const VoxelArgs& a) {
   return LastCudaError("voxelize max decode kernel launch");
 }
 
+// count / occupancy: integer atomics (or stores) at random cells. A grid much
+// larger than the L2 cache makes most of them DRAM round trips, so such a grid
+// is done in slices of at most half the L2 (at most kMaxSlicesPerCloud per
+// cloud): each pass zeroes its slice, then scatters the points whose cell falls
+// in it (the points are read once per pass, the cells stay in L2).
+constexpr int64_t kMaxSlicesPerCloud = 8;
+constexpr int64_t kMinPointsToSlice = int64_t{1} << 18;
+
+ffi::Error ScatterSlices(cudaStream_t stream, VoxelArgs a, int32_t mode, size_t cell_bytes) {
+  const int64_t cells = a.B * a.V;
+  int64_t slice = cells;
+  if (a.B * a.N >= kMinPointsToSlice) {
+    int device = 0, l2_bytes = 0;
+    if (auto e = CheckCuda(cudaGetDevice(&device), "voxelize: cudaGetDevice"); e.failure()) {
+      return e;
+    }
+    if (auto e = CheckCuda(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device),
+                           "voxelize: L2 cache size");
+        e.failure()) {
+      return e;
+    }
+    slice = std::max<int64_t>(l2_bytes / 2 / static_cast<int64_t>(cell_bytes), 1);
+    slice = std::max(slice, CeilDiv(a.V, kMaxSlicesPerCloud));
+  }
+  char* out = static_cast<char*>(a.out);
+  for (int64_t lo = 0; lo < cells; lo += slice) {
+    const int64_t hi = std::min(cells, lo + slice);
+    if (auto e = CheckCuda(cudaMemsetAsync(out + lo * cell_bytes, 0, (hi - lo) * cell_bytes,
+                                           stream),
+                           "voxelize: zeroing the grid");
+        e.failure()) {
+      return e;
+    }
+    if (a.N == 0) continue;
+    a.first_cloud = lo / a.V;
+    a.cell_lo = lo;
+    a.cell_hi = hi;
+    const int64_t blocks = ((hi - 1) / a.V - a.first_cloud + 1) * a.tiles;
+    if (mode == kCount) {
+      ScatterPointsKernel<kCount><<<blocks, kThreads, 0, stream>>>(a);
+    } else {
+      ScatterPointsKernel<kOccupancy><<<blocks, kThreads, 0, stream>>>(a);
+    }
+    if (auto e = LastCudaError("voxelize count/occupancy kernel launch"); e.failure()) return e;
+  }
+  return ffi::Error::Success();
+}
+
 ffi::Error VoxelizeImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuffer features,
                         ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
                         int32_t mode, ffi::Span<const float> lo, ffi::Span<const float> hi,
@@ -577,19 +632,11 @@ ffi::Error VoxelizeImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuff
     return ffi::Error::InvalidArgument("voxelize: sum/mean go to robocache_voxelize_sorted");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
+  if (mode == kCount || mode == kOccupancy) return ScatterSlices(stream, a, mode, 4);
   if (auto e = ZeroGrid(stream, *out); e.failure()) return e;
   if (a.B * a.N == 0) return ffi::Error::Success();
-  switch (mode) {
-    case kCount:
-      ScatterPointsKernel<kCount><<<PointBlocks(a), kThreads, 0, stream>>>(a);
-      return LastCudaError("voxelize count kernel launch");
-    case kOccupancy:
-      ScatterPointsKernel<kOccupancy><<<PointBlocks(a), kThreads, 0, stream>>>(a);
-      return LastCudaError("voxelize occupancy kernel launch");
-    default:
-      return features.element_type() == ffi::DataType::F32 ? LaunchMax<float>(stream, a)
-                                                            : LaunchMax<__nv_bfloat16>(stream, a);
-  }
+  return features.element_type() == ffi::DataType::F32 ? LaunchMax<float>(stream, a)
+                                                        : LaunchMax<__nv_bfloat16>(stream, a);
 }
 
 ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::AnyBuffer points,
