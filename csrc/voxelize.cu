@@ -207,20 +207,17 @@ __global__ void __launch_bounds__(kThreads) DecodeMaxKernel(Key* data, int64_t n
 // voxels starts in the sorted keys; one block per tile marks its runs in
 // shared memory and one thread per voxel writes it, so the grid is written
 // exactly once (no zeroing pass). The sum of a run is the correctly rounded
-// float32 of the exact sum, whatever the order: the writer sums runs of at
-// most kShortRun entries in double and keeps the result when every addition
-// was exact (TwoSum error 0; a double sum starting at +0 has no -0, like the
-// exact sum), else the run goes to HeavySumKernel, exact_sum.cuh's integer
-// accumulator (a thread per run, a warp per run longer than kWarpRun). Mean
-// divides the float32 sum by the count (IEEE).
+// float32 of the exact sum, whatever the order: one IEEE addition for runs of
+// at most 2 entries (+ 0.0f turns -0 into +0, as the exact sum has no signed
+// zero), exact_sum.cuh's integer accumulator for longer runs (HeavySumKernel:
+// a thread per run, a warp per run longer than kWarpRun). Mean divides by the
+// count (IEEE).
 
 constexpr int32_t kTileVoxels = 2048;  // voxels per writer block
-constexpr int32_t kShortRun = 8;       // runs summed in double by the writer, when exact
 constexpr int32_t kWarpRun = 64;       // longer runs are summed by a whole warp
 constexpr int kSumChannels = 4;        // channels accumulated at once (registers)
 
-// A run that the writer could not finish (longer than kShortRun entries, kept
-// or dropped points, or not exact in double), finished by HeavySumKernel.
+// A run of 3 or more entries (kept or dropped points), finished by HeavySumKernel.
 struct HeavyRun {
   int32_t voxel, begin, end;  // voxel = cloud * V + voxel id; [begin, end) sorted positions
 };
@@ -254,42 +251,23 @@ __device__ __forceinline__ float VoxelValue(float sum, int32_t n, bool mean) {
   return n == 0 ? 0.0f : (mean ? __fdiv_rn(sum, __int2float_rn(n)) : sum);
 }
 
-// sum += x with an exactness check: `inexact` is set unless the double sum
-// is exact (TwoSum's error term is 0; a non-finite value also sets it).
-__device__ __forceinline__ void AddChecked(double& sum, double x, bool& inexact) {
-  const double t = sum + x;
-  const double bb = t - sum;
-  const double err = (sum - (t - bb)) + (x - bb);
-  inexact |= !(err == 0.0);
-  sum = t;
-}
-
-// Writes `kWidth` channels from c of a short run (sorted positions [begin,
-// end)) when the double sums are exact, so that rounding them to float32 is
-// the correctly rounded exact sum; returns false (writing nothing) otherwise.
+// Writes `kWidth` channels from c of a voxel of at most 2 points (rows
+// `first`, `second`; n of them valid).
 template <typename F, int kWidth>
-__device__ __forceinline__ bool WriteShortRun(const F* f, int64_t C, const int32_t* index,
-                                              int32_t begin, int32_t end, bool mean, int64_t c,
-                                              F* out) {
+__device__ __forceinline__ void WriteShortRun(const F* first, const F* second, int32_t n,
+                                              bool mean, int64_t c, F* out) {
   using E = Elem<F>;
   using V = Vec<F, kWidth>;
-  double sum[kWidth] = {};
-  bool inexact = false;
-  int32_t n = 0;
-  for (int32_t k = begin; k < end; ++k) {
-    const int32_t i = index[k];
-    if (i < 0) continue;  // a dropped point parked in this run
-    ++n;
-    const V x = *reinterpret_cast<const V*>(f + static_cast<int64_t>(i) * C + c);
+  V x = {}, y = {}, o;
+  if (n > 0) x = *reinterpret_cast<const V*>(first + c);
+  if (n > 1) y = *reinterpret_cast<const V*>(second + c);
 #pragma unroll
-    for (int e = 0; e < kWidth; ++e) AddChecked(sum[e], E::load(x.v[e]), inexact);
+  for (int e = 0; e < kWidth; ++e) {
+    float sum = n > 0 ? __fadd_rn(E::load(x.v[e]), 0.0f) : 0.0f;
+    if (n > 1) sum = __fadd_rn(sum, E::load(y.v[e]));
+    o.v[e] = E::store(VoxelValue(sum, n, mean));
   }
-  if (inexact) return false;
-  V o;
-#pragma unroll
-  for (int e = 0; e < kWidth; ++e) o.v[e] = E::store(VoxelValue(__double2float_rn(sum[e]), n, mean));
   *reinterpret_cast<V*>(out + c) = o;
-  return true;
 }
 
 // One block per tile of kTileVoxels voxels of the B * V grid.
@@ -316,14 +294,22 @@ __global__ void __launch_bounds__(kThreads) WriteVoxelsKernel(VoxelArgs a, const
   for (int32_t t = threadIdx.x; t < kTileVoxels && v0 + t < voxels; t += kThreads) {
     const int64_t g = v0 + t;
     const int32_t begin = run_begin[t], end = run_end[t];
-    const F* f = static_cast<const F*>(a.features) + (g / a.V) * a.features_stride;
-    F* out = static_cast<F*>(a.out) + g * a.C;
-    bool done = end - begin <= kShortRun;
-    for (int64_t c = 0; done && c < a.C; c += vector4 ? 4 : 1) {
-      done = vector4 ? WriteShortRun<F, 4>(f, a.C, index, begin, end, mean, c, out)
-                     : WriteShortRun<F, 1>(f, a.C, index, begin, end, mean, c, out);
+    if (end - begin > 2) {
+      heavy[atomicAdd(heavy_count, 1)] = HeavyRun{static_cast<int32_t>(g), begin, end};
+      continue;
     }
-    if (!done) heavy[atomicAdd(heavy_count, 1)] = HeavyRun{static_cast<int32_t>(g), begin, end};
+    const int32_t i0 = end - begin > 0 ? index[begin] : -1;
+    const int32_t i1 = end - begin > 1 ? index[begin + 1] : -1;
+    const int32_t n = (i0 >= 0) + (i1 >= 0);
+    const F* f = static_cast<const F*>(a.features) + (g / a.V) * a.features_stride;
+    const F* first = f + static_cast<int64_t>(i0 >= 0 ? i0 : (i1 >= 0 ? i1 : 0)) * a.C;
+    const F* second = f + static_cast<int64_t>(n == 2 ? i1 : 0) * a.C;
+    F* out = static_cast<F*>(a.out) + g * a.C;
+    if (vector4) {
+      for (int64_t c = 0; c < a.C; c += 4) WriteShortRun<F, 4>(first, second, n, mean, c, out);
+    } else {
+      for (int64_t c = 0; c < a.C; ++c) WriteShortRun<F, 1>(first, second, n, mean, c, out);
+    }
   }
 }
 
@@ -348,7 +334,7 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
   return kept;
 }
 
-// The heavy runs: one thread per run, a warp per run longer
+// The runs of 3 or more entries: one thread per run, a warp per run longer
 // than kWarpRun (the lanes' exact sums are added exactly: the split cannot
 // change the result). Grid-stride over *heavy_count runs, whole warps.
 template <typename F>
@@ -415,16 +401,14 @@ int SortedSumEndBit(int64_t B, int64_t V) {
 
 // Workspace of the sorted sum of `items` points on `voxels` voxels: keys and
 // point indices (double buffers for the radix sort), cub's temporary storage,
-// the writer tiles' bounds, the heavy runs (at most one per point and per
-// voxel) and their count.
+// the writer tiles' bounds, the heavy runs (at most items / 3) and their count.
 size_t SortedSumWorkspace(int64_t items, int64_t voxels, size_t key_bytes,
                           size_t sort_temp_bytes) {
   const size_t n = static_cast<size_t>(items);
   const size_t tiles = static_cast<size_t>(CeilDiv(voxels, kTileVoxels));
-  const size_t runs = static_cast<size_t>(std::min(items, voxels));
   return WorkspaceBytes({n * key_bytes, n * key_bytes, n * sizeof(int32_t), n * sizeof(int32_t),
                          sort_temp_bytes, (tiles + 1) * sizeof(int32_t),
-                         (runs + 1) * sizeof(HeavyRun), sizeof(int32_t)});
+                         (n / 3 + 1) * sizeof(HeavyRun), sizeof(int32_t)});
 }
 
 template <typename K, typename F>
@@ -465,8 +449,7 @@ ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelA
   void* temp = carve.Take<char>(temp_bytes);
   const int64_t tiles = CeilDiv(voxels, kTileVoxels);
   int32_t* bounds = carve.Take<int32_t>(static_cast<size_t>(tiles + 1) * sizeof(int32_t));
-  const int64_t max_runs = std::min(total, voxels);
-  HeavyRun* heavy = carve.Take<HeavyRun>(static_cast<size_t>(max_runs + 1) * sizeof(HeavyRun));
+  HeavyRun* heavy = carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun));
   int32_t* heavy_count = carve.Take<int32_t>(sizeof(int32_t));
   keys = cub::DoubleBuffer<K>(key0, key1);
   index = cub::DoubleBuffer<int32_t>(idx0, idx1);
@@ -493,8 +476,8 @@ ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelA
   WriteVoxelsKernel<K, F><<<tiles, kThreads, 0, stream>>>(
       a, keys.Current(), index.Current(), bounds, mean, heavy, heavy_count);
   if (auto e = LastCudaError("voxelize write voxels kernel launch"); e.failure()) return e;
-  if (total == 0) return ffi::Error::Success();
-  HeavySumKernel<F><<<Blocks(max_runs), kThreads, 0, stream>>>(
+  if (total < 3) return ffi::Error::Success();
+  HeavySumKernel<F><<<Blocks(static_cast<int64_t>(n / 3)), kThreads, 0, stream>>>(
       a, index.Current(), mean, heavy, heavy_count);
   return LastCudaError("voxelize heavy sum kernel launch");
 }

@@ -62,11 +62,11 @@ def test_per_cloud_bytes_cover_every_shard(N, V):
             assert shard * vox_cloud >= m.voxelize_sorted_workspace_bytes(shard, N, V), (B, shard)
             assert shard * p2v_cloud >= m.points_to_voxels_workspace_bytes(shard, N, 4000, V), (
                 B, shard)
-    # not wildly oversized: sort buffers, heavy runs (12 bytes per point), ~1 byte per point,
+    # not wildly oversized: sort buffers, heavy runs (4 bytes per point), ~1 byte per point,
     # the writer tiles' bounds (4 bytes per 2048 voxels) and fixed costs
     big = m.voxelize_sorted_workspace_per_cloud(16, N, V)
     key = 4 if 16 * V <= 2**32 else 8
-    assert big <= N * (2 * key + 8 + 12 + 1) + V // 256 + 64 * 1024
+    assert big <= N * (2 * key + 8 + 4 + 1) + V // 256 + 64 * 1024
 
 
 def test_cuda_lowering_adds_the_workspace_result():
