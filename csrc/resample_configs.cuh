@@ -82,9 +82,13 @@ struct Warp4Occ : Warp4CsNcDd { static constexpr int kMinBlocks = 4; };  // <= 6
 
 // What resample.cu runs: latency-bound shapes (the training batch: short
 // rows, few queries per episode) and bandwidth-bound ones (see
-// LaunchResample's heuristic). Pick another configuration here.
+// LaunchResample's heuristic). Pick another configuration here. Measured by
+// benchmarks/kernels/run_resample_variants.sh (H200, 2026-11-22, large bf16
+// case, copy 4.23 TB/s): Warp2 80.6 us (86.7% of copy), Block2 81.2, Warp4
+// 82.4, Warp4CsNcDd 84.4, the previous kernel 88.3; training case (f32/bf16):
+// Block2 4.90/4.40 us, Warp2 7.12/5.32, previous 6.25/4.72.
 using SmallShapeCfg = resample_cfg::Block2;
-using LargeShapeCfg = resample_cfg::Warp4CsNcDd;
+using LargeShapeCfg = resample_cfg::Warp2;
 
 }  // namespace robocache
 

@@ -360,7 +360,8 @@ def _exact_float32_sums(points, features, voxel, prange):
     return out
 
 
-@pytest.mark.parametrize("voxel", (0.25, 1.0, 2.0), ids=("short_runs", "long_runs", "one_voxel"))
+@pytest.mark.parametrize("voxel", (0.125, 0.25, 1.0, 2.0),
+                         ids=("tiny_runs", "short_runs", "long_runs", "one_voxel"))
 def test_gpu_sum_is_exact_and_order_free(rng, voxel):
     """GPU sum: the exact sum of each voxel's features rounded once to float32, so that any
     permutation of the points gives the same bits (runs > 64 points go to the warp path)."""
