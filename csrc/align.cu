@@ -19,19 +19,35 @@
 //
 // Every stream's descriptor (pointers, S, D, dtype, method, offset, ...)
 // travels by value in the kernel parameter struct, so one launch covers all
-// streams: grid (B * tiles, K), blockIdx.y picks the stream, blockIdx.x the
-// (episode, tile of kQueriesPerBlock queries). Per block, as in resample:
-// phase 1 stages the episode's timestamps in shared memory (when they fit)
-// and plans each query (PlanQuery of interp_plan.cuh, plus the age, the
-// window of window_mean and the tolerance check); phase 2 streams the output
-// rows with groups of lanes covering consecutive chunks of up to 16 bytes.
+// streams. The launch shape is a compile-time tuning (AlignTune below, picked
+// by `using AlignTuning`; benchmarks/kernels/run_align_variants.sh times each):
+//   interleaved (default): one block per (stream, episode, tile of kTile
+//     queries); the K blocks of a tile are consecutive (widest stream first),
+//     so the narrow streams' short, latency-bound blocks run beside the wide
+//     ones instead of before them, and a tile's concatenated rows are written
+//     at about the same time (partial 32-byte sectors merge in L2);
+//   per stream: grid (B * tiles, K), blockIdx.y picks the stream, the widest
+//     output row first;
+//   fused: one block per tile for every stream (equal blocks; the stream loop
+//     costs registers: the descriptor index is no longer uniform).
+// Per block: phase 1 copies the episode's timestamps into shared memory with
+// cp.async (every copy in flight before one wait; streams whose times do
+// not fit search global memory), then plans each (stream, query)
+// (PlanQuery of interp_plan.cuh, plus the age, the window of window_mean and
+// the tolerance check); phase 2 streams the output rows: groups of lanes
+// cover consecutive chunks of up to 16 bytes of a row, and each thread loads
+// a batch of its (row, chunk) units before it converts and stores any of
+// them (kBatch units of loads in flight per thread).
 // The mean of a window is summed sequentially from its first sample
 // (deterministic). In concatenated mode a value is rounded to the stream's
 // dtype first and then converted to the output dtype, so the result equals
-// concatenating the per-stream outputs.
+// concatenating the per-stream outputs. Every tuning computes the same bits.
 #include "align.h"
 
+#include <cuda_pipeline.h>
+
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
@@ -45,8 +61,9 @@ namespace robocache {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kQueriesPerBlock = 128;
-constexpr int64_t kMaxStagedTimeBytes = 32 * 1024;
+// Shared memory per block: plans + staged timestamps stay within the 48 KiB
+// a launch gets without opting in.
+constexpr int64_t kSmemBudget = 48 * 1024;
 // Streams per call; must match MAX_STREAMS in jax_robocache/align.py. The
 // parameter struct stays far below the 4 KiB kernel parameter limit.
 constexpr int kMaxStreams = 16;
@@ -54,6 +71,34 @@ constexpr int kMaxStreams = 16;
 constexpr int32_t kWindowMean = 4;
 // Plan kind of a non-empty window: the mean of samples [a, b).
 constexpr int32_t kWindowSum = 4;
+
+// The launch shape (see the top of this file):
+//   Mode        kInterleaved: one block per (stream, tile), the K streams of a
+//               tile in consecutive blocks (stream = blockIdx.x % K);
+//               kPerStream: grid (B * tiles, K), stream = blockIdx.y, the widest
+//               output row first; kFused: one block per tile for every stream
+//   Tile        queries per block
+//   Batch       (row, chunk) units whose loads a thread issues before its first store
+//   MinBlocks   __launch_bounds__ minimum blocks per multiprocessor (caps registers:
+//               3 -> 80, 2 -> 128); the batch's loads must stay in registers (a spill
+//               of them serialises the loads: see the SASS check of run_align_variants.sh)
+//   Streaming   output stores marked evict-first (st.global.cs)
+//   WideLoads   16-byte loads of 16-bit values widened to f32 (two 16-byte stores a chunk)
+enum AlignMode : int { kInterleaved = 0, kPerStream = 1, kFused = 2 };
+template <int Mode, int Tile, int Batch, int MinBlocks, bool Streaming = false,
+          bool WideLoads = false>
+struct AlignTune {
+  static constexpr int kMode = Mode;
+  static constexpr int kTile = Tile;
+  static constexpr int kBatch = Batch;
+  static constexpr int kMinBlocks = MinBlocks;
+  static constexpr bool kStreaming = Streaming;
+  static constexpr bool kWideLoads = WideLoads;
+};
+
+// The tuning the FFI handler launches: the one-line switch (the variants timed
+// by benchmarks/kernels/run_align_variants.sh are listed in align_variants.cu).
+using AlignTuning = AlignTune<kInterleaved, 64, 4, 3>;
 
 enum ValueType : int32_t { kF32 = 0, kF64 = 1, kBF16 = 2, kF16 = 3 };
 
@@ -69,73 +114,86 @@ struct StreamDesc {
   int64_t times_stride, lengths_stride;  // 0 when shared by all episodes
   double offset, tolerance, window;
   int32_t method, value_type, out_type;
-  int32_t vec;         // elements per vector access (<= 16 bytes of V and of the output), or 1
-  int32_t chunks;      // vectors per row (D / vec)
-  int32_t lane_shift;  // log2 of the threads that share one row (<= 5)
-  int32_t stage_times;
+  int32_t item, out_item;  // bytes per value / output element
+  int32_t aligned;         // values and output columns allow 16-byte vectors
+  // Set by LayOut for the tuning:
+  int32_t vec;          // elements per vector access, or 1
+  int32_t chunks;       // vectors per row (D / vec)
+  int32_t lane_shift;   // log2 of the threads that share one row (<= 5)
+  int32_t chunk_shift;  // log2 of a lane's chunks per row (rounded up to a power of two)
+  int32_t stage_offset; // byte offset of the staged times in shared memory, or -1: global
 };
 
 struct AlignArgs {
   StreamDesc streams[kMaxStreams];
   const void* queries;
   int64_t T, tiles, queries_stride;
-  int32_t oor;
+  int32_t K, oor;
+  int32_t plan_bytes;  // shared memory before the staged times
 };
 
-// Phase 1: plans, valid and age of the tile's queries for stream `s`.
+__device__ __forceinline__ int32_t EpisodeLength(const StreamDesc& s, int64_t b) {
+  const int32_t n = s.lengths[b * s.lengths_stride];
+  return n < 0 ? 0 : (n > s.S ? static_cast<int32_t>(s.S) : n);
+}
+
+// Phase 1a: queues the copy of the episode's timestamps into shared memory.
 template <typename TT>
-__device__ void PlanTile(const StreamDesc& s, const AlignArgs& args, int64_t b,
-                         int64_t q0, int32_t nq, Plan* plans,
-                         unsigned char* staged_raw) {
+__device__ void StageTimes(const StreamDesc& s, int64_t b, unsigned char* smem) {
+  if (s.stage_offset < 0) return;
   const TT* t = static_cast<const TT*>(s.times) + b * s.times_stride;
-  const TT* qs = static_cast<const TT*>(args.queries) + b * args.queries_stride + q0;
-  int32_t n = s.lengths[b * s.lengths_stride];
-  n = n < 0 ? 0 : (n > s.S ? static_cast<int32_t>(s.S) : n);
-  if (s.stage_times) {
-    TT* staged = reinterpret_cast<TT*>(staged_raw);
-    for (int32_t k = threadIdx.x; k < n; k += blockDim.x) staged[k] = t[k];
-    t = staged;
-    __syncthreads();
+  TT* staged = reinterpret_cast<TT*>(smem + s.stage_offset);
+  const int32_t n = EpisodeLength(s, b);
+  for (int32_t k = threadIdx.x; k < n; k += blockDim.x) {
+    __pipeline_memcpy_async(staged + k, t + k, sizeof(TT));
   }
+}
+
+// Phase 1b: the plan of query j of the tile for stream `s`; writes valid and age.
+template <typename TT>
+__device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, int64_t q0,
+                        int32_t j, const unsigned char* smem) {
+  const TT* t = s.stage_offset >= 0 ? reinterpret_cast<const TT*>(smem + s.stage_offset)
+                                    : static_cast<const TT*>(s.times) + b * s.times_stride;
+  const int32_t n = EpisodeLength(s, b);
+  const TT* qs = static_cast<const TT*>(args.queries) + b * args.queries_stride + q0;
   const TT offset = static_cast<TT>(s.offset);
   const TT tolerance = static_cast<TT>(s.tolerance);
   const TT window = static_cast<TT>(s.window);
   const int32_t plan_method = s.method == kWindowMean ? kPrevious : s.method;
-  const int64_t row0 = b * args.T + q0;
-  for (int32_t j = threadIdx.x; j < nq; j += blockDim.x) {
-    // The stream's sample times are times + offset: evaluate it at q - offset.
-    const TT q = qs[j] - offset;
-    Plan p = PlanQuery(t, n, q, plan_method, args.oor);
-    const int32_t ub = UpperBound(t, n, q);  // samples at or before q
-    const int32_t latest = ub > 0 ? ub - 1 : 0;
-    float age = std::numeric_limits<float>::infinity();
-    if (q != q) age = QuietNan<float>();
-    else if (ub > 0) age = static_cast<float>(q - t[latest]);
-    bool valid = p.valid;
-    if (valid && s.method == kWindowMean) {
-      const int32_t lo = UpperBound(t, n, q - window);  // first t > q - window
-      if (lo < ub) {
-        p.kind = kWindowSum;
-        p.a = lo;
-        p.b = ub;
-      } else {
-        valid = false;  // empty window: the previous sample's plan stays
-      }
+  // The stream's sample times are times + offset: evaluate it at q - offset.
+  const TT q = qs[j] - offset;
+  Plan p = PlanQuery(t, n, q, plan_method, args.oor);
+  const int32_t ub = UpperBound(t, n, q);  // samples at or before q
+  const int32_t latest = ub > 0 ? ub - 1 : 0;
+  float age = std::numeric_limits<float>::infinity();
+  if (q != q) age = QuietNan<float>();
+  else if (ub > 0) age = static_cast<float>(q - t[latest]);
+  bool valid = p.valid;
+  if (valid && s.method == kWindowMean) {
+    const int32_t lo = UpperBound(t, n, q - window);  // first t > q - window
+    if (lo < ub) {
+      p.kind = kWindowSum;
+      p.a = lo;
+      p.b = ub;
+    } else {
+      valid = false;  // empty window: the previous sample's plan stays
     }
-    if (valid) {
-      TT dist;
-      if (s.method == kPrevious) dist = q - t[p.a];
-      else if (s.method == kNearest) dist = fabs(q - t[p.a]);
-      else if (s.method == kWindowMean) dist = q - t[latest];
-      else dist = p.kind == kTwo ? t[p.b] - t[p.a] : TT(0);  // linear, slerp
-      valid = !(dist > tolerance);
-    }
-    if (!valid && args.oor == kNan) p.kind = kNanOut;
-    p.valid = valid;
-    plans[j] = p;
-    s.valid[row0 + j] = valid;
-    s.age[row0 + j] = age;
   }
+  if (valid) {
+    TT dist;
+    if (s.method == kPrevious) dist = q - t[p.a];
+    else if (s.method == kNearest) dist = fabs(q - t[p.a]);
+    else if (s.method == kWindowMean) dist = q - t[latest];
+    else dist = p.kind == kTwo ? t[p.b] - t[p.a] : TT(0);  // linear, slerp
+    valid = !(dist > tolerance);
+  }
+  if (!valid && args.oor == kNan) p.kind = kNanOut;
+  p.valid = valid;
+  const int64_t row = b * args.T + q0 + j;
+  s.valid[row] = valid;
+  s.age[row] = age;
+  return p;
 }
 
 // Converts a value already rounded to the stream's dtype V to the output dtype O (exact).
@@ -154,15 +212,42 @@ __device__ __forceinline__ O Round(typename Elem<V>::Acc r) {
   return Convert<V, O>(Elem<V>::store(r));
 }
 
-// Phase 2: the tile's output rows of stream `s`: values of type V, output
-// of type O, N elements per access.
-template <typename V, typename O, int N>
+// One plain or evict-first (st.global.cs) store of a 2/4/8/16-byte vector.
+template <bool kCs, typename T>
+__device__ __forceinline__ void StoreVec(T* dst, const T& v) {
+  if constexpr (kCs) {
+    using Bits = std::conditional_t<sizeof(T) == 16, uint4, std::conditional_t<sizeof(T) == 8, uint2,
+                 std::conditional_t<sizeof(T) == 4, unsigned, unsigned short>>>;
+    static_assert(sizeof(Bits) == sizeof(T), "2, 4, 8 or 16 bytes");
+    Bits bits;
+    memcpy(&bits, &v, sizeof(T));
+    __stcs(reinterpret_cast<Bits*>(dst), bits);
+  } else {
+    *dst = v;
+  }
+}
+
+// Stores r[0..N) at dst (aligned to min(N * sizeof(O), 16) bytes) in accesses of <= 16 bytes.
+template <typename O, int N, bool kCs>
+__device__ __forceinline__ void StoreChunk(O* dst, const O (&r)[N]) {
+  constexpr int P = N * sizeof(O) > 16 ? 16 / static_cast<int>(sizeof(O)) : N;
+#pragma unroll
+  for (int i = 0; i < N; i += P) {
+    Vec<O, P> v;
+#pragma unroll
+    for (int e = 0; e < P; ++e) v.v[e] = r[i + e];
+    StoreVec<kCs>(reinterpret_cast<Vec<O, P>*>(dst + i), v);
+  }
+}
+
+// Phase 2 of slerp and window_mean streams: the tile's output rows of stream
+// `s`, values of type V, output of type O, N elements per access (one unit at a time).
+template <typename V, typename O, int N, bool kCs>
 __device__ void WriteRows(const StreamDesc& s, const Plan* plans, int32_t nq,
                           int64_t b, int64_t row0) {
   using E = Elem<V>;
   using Acc = typename E::Acc;
   using VecV = Vec<V, N>;
-  using VecO = Vec<O, N>;
   const int64_t D = s.D, stride = s.out_stride;
   const V* vals = static_cast<const V*>(s.values) + b * s.S * D;
   O* out = static_cast<O*>(s.out) + row0 * stride;
@@ -191,33 +276,11 @@ __device__ void WriteRows(const StreamDesc& s, const Plan* plans, int32_t nq,
        j += row_step) {
     const Plan p = plans[j];
     const VecV* ra = reinterpret_cast<const VecV*>(vals + p.a * D);
-    const VecV* rb = reinterpret_cast<const VecV*>(vals + p.b * D);
-    VecO* o = reinterpret_cast<VecO*>(out + j * stride);
-    if (p.kind == kOne) {
-#pragma unroll 4
-      for (int32_t c = first_chunk; c < chunks; c += lanes) {
-        const VecV va = ra[c];
-        VecO r;
-#pragma unroll
-        for (int e = 0; e < N; ++e) r.v[e] = Convert<V, O>(va.v[e]);
-        o[c] = r;
-      }
-    } else if (p.kind == kTwo) {
-      const Acc w = static_cast<Acc>(p.w);
-#pragma unroll 4
-      for (int32_t c = first_chunk; c < chunks; c += lanes) {
-        const VecV va = ra[c], vb = rb[c];
-        VecO r;
-#pragma unroll
-        for (int e = 0; e < N; ++e) {
-          const Acc x = E::load(va.v[e]);
-          r.v[e] = Round<V, O>(x + w * (E::load(vb.v[e]) - x));
-        }
-        o[c] = r;
-      }
-    } else if (p.kind == kWindowSum) {
-      const Acc count = static_cast<Acc>(p.b - p.a);
-      for (int32_t c = first_chunk; c < chunks; c += lanes) {
+    O* o = out + j * stride;
+    for (int32_t c = first_chunk; c < chunks; c += lanes) {
+      O res[N];
+      if (p.kind == kWindowSum) {
+        const Acc count = static_cast<Acc>(p.b - p.a);
         Acc acc[N];
 #pragma unroll
         for (int e = 0; e < N; ++e) acc[e] = Acc(0);
@@ -227,57 +290,226 @@ __device__ void WriteRows(const StreamDesc& s, const Plan* plans, int32_t nq,
 #pragma unroll
           for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
         }
-        VecO res;
 #pragma unroll
-        for (int e = 0; e < N; ++e) res.v[e] = Round<V, O>(acc[e] / count);
-        o[c] = res;
+        for (int e = 0; e < N; ++e) res[e] = Round<V, O>(acc[e] / count);
+      } else if (p.kind == kOne) {  // an invalid window's previous sample
+        const VecV va = ra[c];
+#pragma unroll
+        for (int e = 0; e < N; ++e) res[e] = Convert<V, O>(va.v[e]);
+      } else {
+        const O fill = Round<V, O>(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+        for (int e = 0; e < N; ++e) res[e] = fill;
       }
-    } else {
-      VecO r;
-      const O fill = Round<V, O>(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
-#pragma unroll
-      for (int e = 0; e < N; ++e) r.v[e] = fill;
-      for (int32_t c = first_chunk; c < chunks; c += lanes) o[c] = r;
+      StoreChunk<O, N, kCs>(o + c * N, res);
     }
   }
 }
 
-template <typename V, typename O>
-__device__ void WriteRowsAnyWidth(const StreamDesc& s, const Plan* plans, int32_t nq,
-                                  int64_t b, int64_t row0) {
-  constexpr int kVec = 16 / (sizeof(V) > sizeof(O) ? sizeof(V) : sizeof(O));
-  if (s.vec == kVec) WriteRows<V, O, kVec>(s, plans, nq, b, row0);
-  else WriteRows<V, O, 1>(s, plans, nq, b, row0);
+// Raw bits of `Bytes` bytes of values, held in 32-bit registers (a bf16 x 4
+// vector in two registers, not four) until the store phase unpacks them.
+template <int Bytes>
+struct RawBits;
+template <> struct RawBits<16> { using T = uint4; };
+template <> struct RawBits<8> { using T = uint2; };
+template <> struct RawBits<4> { using T = unsigned; };
+template <> struct RawBits<2> { using T = unsigned short; };
+
+// Phase 2 of linear / nearest / previous streams. A thread owns the units
+// (row j0 + r * row_step, chunk c0 + (k << lane_shift)), k < 2^chunk_shift,
+// and takes them kBatch at a time: every load of a batch is issued before
+// the first conversion and store.
+template <typename V, typename O, int N, int kBatch, bool kCs>
+__device__ void WriteRowsBatched(const StreamDesc& s, const Plan* plans, int32_t nq,
+                                 int64_t b, int64_t row0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecV = Vec<V, N>;
+  using Raw = typename RawBits<static_cast<int>(sizeof(VecV))>::T;
+  const int64_t D = s.D, stride = s.out_stride;
+  const V* vals = static_cast<const V*>(s.values) + b * s.S * D;
+  O* out = static_cast<O*>(s.out) + row0 * stride;
+  const int32_t shift = s.lane_shift, lane = threadIdx.x & 31;
+  const int32_t rows_per_warp = 32 >> shift;
+  const int32_t row_step = (blockDim.x >> 5) * rows_per_warp;
+  const int32_t j0 = (threadIdx.x >> 5) * rows_per_warp + (lane >> shift);
+  const int32_t c0 = lane & ((1 << shift) - 1);
+  const int32_t slots = 1 << s.chunk_shift, chunks = s.chunks;
+  const int32_t rows = j0 < nq ? (nq - 1 - j0) / row_step + 1 : 0;  // rows of this thread
+  for (int32_t r0 = 0, k0 = 0; r0 < rows;) {
+    // Only the raw values stay in registers between the two passes; the
+    // plan is read again from shared memory (keeps the batch within ~64 registers).
+    Raw ra[kBatch], rb[kBatch];
+    int32_t r = r0, k = k0;
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {  // loads only
+      const int32_t c = c0 + (k << shift);
+      if (r < rows && c < chunks) {
+        const Plan& p = plans[j0 + r * row_step];
+        if (p.kind == kOne || p.kind == kTwo) {
+          ra[u] = reinterpret_cast<const Raw*>(vals + p.a * D)[c];
+        }
+        if (p.kind == kTwo) rb[u] = reinterpret_cast<const Raw*>(vals + p.b * D)[c];
+      }
+      if (++k == slots) { k = 0; ++r; }
+    }
+    // A compiler-only fence: phase 2 reads the plans again rather than keeping
+    // what phase 1 read alive in registers across the batch.
+    asm volatile("" ::: "memory");
+    r = r0;
+    k = k0;
+#pragma unroll
+    for (int u = 0; u < kBatch; ++u) {  // conversions and stores
+      const int32_t c = c0 + (k << shift);
+      const int32_t j = j0 + r * row_step;
+      const bool mine = r < rows && c < chunks;
+      if (++k == slots) { k = 0; ++r; }
+      if (!mine) continue;
+      const Plan& p = plans[j];
+      VecV va, vb;
+      memcpy(&va, &ra[u], sizeof(VecV));
+      memcpy(&vb, &rb[u], sizeof(VecV));
+      O res[N];
+      if (p.kind == kOne) {
+#pragma unroll
+        for (int e = 0; e < N; ++e) res[e] = Convert<V, O>(va.v[e]);
+      } else if (p.kind == kTwo) {
+        const Acc w = static_cast<Acc>(p.w);
+#pragma unroll
+        for (int e = 0; e < N; ++e) {
+          const Acc x = E::load(va.v[e]);
+          res[e] = Round<V, O>(x + w * (E::load(vb.v[e]) - x));
+        }
+      } else {
+        const O fill = Round<V, O>(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+        for (int e = 0; e < N; ++e) res[e] = fill;
+      }
+      StoreChunk<O, N, kCs>(out + j * stride + static_cast<int64_t>(c) * N, res);
+    }
+    r0 = r;
+    k0 = k;
+  }
+}
+
+// Elements per vector access of a stream: <= 16 bytes of values and of the
+// output, or (WideLoads, batched methods) 16 bytes of values.
+template <typename Tune>
+__host__ __device__ constexpr int VecWidth(int item, int out_item, bool batched) {
+  return Tune::kWideLoads && batched ? 16 / item : 16 / (item > out_item ? item : out_item);
+}
+
+template <typename V, typename O, typename Tune>
+__device__ void WriteStream(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
+                            int64_t row0) {
+  constexpr bool kCs = Tune::kStreaming;
+  if (s.method == kSlerp || s.method == kWindowMean) {
+    constexpr int kVec = VecWidth<Tune>(sizeof(V), sizeof(O), false);
+    if (s.vec == kVec) WriteRows<V, O, kVec, kCs>(s, plans, nq, b, row0);
+    else WriteRows<V, O, 1, kCs>(s, plans, nq, b, row0);
+  } else {
+    constexpr int kVec = VecWidth<Tune>(sizeof(V), sizeof(O), true);
+    if (s.vec == kVec) WriteRowsBatched<V, O, kVec, Tune::kBatch, kCs>(s, plans, nq, b, row0);
+    else WriteRowsBatched<V, O, 1, Tune::kBatch, kCs>(s, plans, nq, b, row0);
+  }
 }
 
 // Output dtypes: the stream's own, or f32 for 16-bit values (the promotions
 // of a concatenation without float64; align.py concatenates with XLA otherwise).
-template <typename V>
-__device__ void WriteRowsAnyOut(const StreamDesc& s, const Plan* plans, int32_t nq,
-                                int64_t b, int64_t row0) {
-  if (s.out_type == s.value_type) WriteRowsAnyWidth<V, V>(s, plans, nq, b, row0);
-  else WriteRowsAnyWidth<V, float>(s, plans, nq, b, row0);
+template <typename Tune>
+__device__ void WriteAnyStream(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
+                               int64_t row0) {
+  switch (s.value_type) {
+    case kF32: WriteStream<float, float, Tune>(s, plans, nq, b, row0); break;
+    case kF64: WriteStream<double, double, Tune>(s, plans, nq, b, row0); break;
+    case kBF16:
+      if (s.out_type == kBF16) WriteStream<__nv_bfloat16, __nv_bfloat16, Tune>(s, plans, nq, b, row0);
+      else WriteStream<__nv_bfloat16, float, Tune>(s, plans, nq, b, row0);
+      break;
+    default:
+      if (s.out_type == kF16) WriteStream<__half, __half, Tune>(s, plans, nq, b, row0);
+      else WriteStream<__half, float, Tune>(s, plans, nq, b, row0);
+      break;
+  }
 }
 
-template <typename TT>
-__global__ void __launch_bounds__(kThreads)
+template <typename TT, typename Tune>
+__global__ void __launch_bounds__(kThreads, Tune::kMinBlocks)
     AlignKernel(const __grid_constant__ AlignArgs args) {
-  __shared__ Plan plans[kQueriesPerBlock];
-  extern __shared__ __align__(16) unsigned char staged_raw[];
-  const StreamDesc& s = args.streams[blockIdx.y];
-  const int64_t b = blockIdx.x / args.tiles;
-  const int64_t q0 = (blockIdx.x % args.tiles) * kQueriesPerBlock;
-  const int32_t nq = static_cast<int32_t>(
-      min(static_cast<int64_t>(kQueriesPerBlock), args.T - q0));
-  PlanTile<TT>(s, args, b, q0, nq, plans, staged_raw);
+  // [streams of this block][kTile] plans, then the staged times (LayOut).
+  extern __shared__ __align__(16) unsigned char align_smem[];
+  Plan* plans = reinterpret_cast<Plan*>(align_smem);
+  // Streams k0 .. k0 + nk - 1 of tile `tile` (nk is 1 but in fused mode:
+  // the stream index then stays uniform, in the SM's uniform registers).
+  constexpr bool kFusedMode = Tune::kMode == kFused;
+  const int32_t k0 = Tune::kMode == kPerStream ? static_cast<int32_t>(blockIdx.y)
+                     : Tune::kMode == kInterleaved ? static_cast<int32_t>(blockIdx.x % args.K) : 0;
+  const int32_t nk = kFusedMode ? args.K : 1;
+  const int64_t tile = Tune::kMode == kInterleaved ? blockIdx.x / args.K : blockIdx.x;
+  const int64_t b = tile / args.tiles;
+  const int64_t q0 = (tile % args.tiles) * Tune::kTile;
+  const int32_t nq = static_cast<int32_t>(min(static_cast<int64_t>(Tune::kTile), args.T - q0));
+#pragma unroll 1
+  for (int32_t k = 0; k < nk; ++k) StageTimes<TT>(args.streams[k0 + k], b, align_smem);
+  __pipeline_commit();
+  __pipeline_wait_prior(0);
+  __syncthreads();
+  for (int32_t idx = threadIdx.x; idx < nk * nq; idx += blockDim.x) {
+    const int32_t k = idx / nq, j = idx - k * nq;
+    plans[k * Tune::kTile + j] = PlanOne<TT>(args.streams[k0 + k], args, b, q0, j, align_smem);
+  }
   __syncthreads();
   const int64_t row0 = b * args.T + q0;
-  switch (s.value_type) {
-    case kF32: WriteRowsAnyWidth<float, float>(s, plans, nq, b, row0); break;
-    case kF64: WriteRowsAnyWidth<double, double>(s, plans, nq, b, row0); break;
-    case kBF16: WriteRowsAnyOut<__nv_bfloat16>(s, plans, nq, b, row0); break;
-    default: WriteRowsAnyOut<__half>(s, plans, nq, b, row0); break;
+#pragma unroll 1
+  for (int32_t k = 0; k < nk; ++k) {
+    WriteAnyStream<Tune>(args.streams[k0 + k], plans + k * Tune::kTile, nq, b, row0);
   }
+}
+
+// Host: per-stream vector width, lane groups and staging for the tuning; the
+// modes of one stream per block order the streams widest output row first.
+// Returns the dynamic shared memory of the launch.
+template <typename Tune>
+size_t LayOut(AlignArgs* a, int time_item) {
+  const int K = a->K;
+  if (Tune::kMode != kFused) {
+    std::stable_sort(a->streams, a->streams + K, [](const StreamDesc& x, const StreamDesc& y) {
+      return x.D * x.out_item > y.D * y.out_item;
+    });
+  }
+  a->plan_bytes = static_cast<int32_t>((Tune::kMode == kFused ? K : 1) * Tune::kTile * sizeof(Plan));
+  int64_t staged = 0;  // fused: bytes used so far; per stream: the most any stream uses
+  for (int k = 0; k < K; ++k) {
+    StreamDesc& d = a->streams[k];
+    const bool batched = d.method != kSlerp && d.method != kWindowMean;
+    const int vec = VecWidth<Tune>(d.item, d.out_item, batched);
+    d.vec = d.aligned && d.D % vec == 0 ? vec : 1;
+    d.chunks = static_cast<int32_t>(d.D / d.vec);
+    d.lane_shift = 0;
+    while (d.lane_shift < 5 && (1 << d.lane_shift) < d.chunks) ++d.lane_shift;
+    const int64_t per_lane = (d.chunks + (1 << d.lane_shift) - 1) >> d.lane_shift;
+    d.chunk_shift = 0;
+    while ((int64_t{1} << d.chunk_shift) < per_lane) ++d.chunk_shift;
+    const int64_t bytes = (d.S * time_item + 15) / 16 * 16;
+    const int64_t at = Tune::kMode == kFused ? staged : 0;
+    d.stage_offset = -1;
+    if (a->plan_bytes + at + bytes <= kSmemBudget) {
+      d.stage_offset = static_cast<int32_t>(a->plan_bytes + at);
+      staged = Tune::kMode == kFused ? staged + bytes : std::max(staged, bytes);
+    }
+  }
+  return static_cast<size_t>(a->plan_bytes + staged);
+}
+
+// Host: launches the kernel for the tuning on streams already described
+// (K, T, queries, oor and each stream's fields up to `aligned` set).
+template <typename TT, typename Tune>
+void LaunchAlign(AlignArgs a, int64_t B, cudaStream_t stream) {
+  a.tiles = CeilDiv(a.T, Tune::kTile);
+  const size_t smem = LayOut<Tune>(&a, sizeof(TT));
+  const int64_t blocks = B * a.tiles * (Tune::kMode == kInterleaved ? a.K : 1);
+  const dim3 grid(static_cast<unsigned>(blocks), Tune::kMode == kPerStream ? a.K : 1);
+  AlignKernel<TT, Tune><<<grid, kThreads, smem, stream>>>(a);
 }
 
 bool ValueTypeOf(ffi::DataType dtype, int32_t* code, int* item) {
@@ -307,8 +539,7 @@ ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer:
                           OutputSlot slot, ffi::Result<ffi::Buffer<ffi::PRED>> valid,
                           ffi::Result<ffi::Buffer<ffi::F32>> age, int64_t B, int64_t T,
                           ffi::DataType time_type, int32_t method, double offset,
-                          double tolerance, double window, int32_t oor, StreamDesc* d,
-                          int64_t* staged_bytes) {
+                          double tolerance, double window, int32_t oor, StreamDesc* d) {
   auto values = args.get<ffi::AnyBuffer>(3 * k);
   auto times = args.get<ffi::AnyBuffer>(3 * k + 1);
   auto lengths = args.get<ffi::Buffer<ffi::S32>>(3 * k + 2);
@@ -352,10 +583,6 @@ ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer:
     return Invalid(k, "bad method/out_of_range/window/shape");
   }
   char* out = static_cast<char*>(slot.base) + slot.column * out_item;
-  const int vec = 16 / std::max(item, out_item);
-  const bool vectorised = D % vec == 0 && slot.width % vec == 0 &&
-                          Aligned16(values->untyped_data()) && Aligned16(slot.base) &&
-                          (slot.column * out_item) % (vec * out_item) == 0;
   d->values = values->untyped_data();
   d->times = times->untyped_data();
   d->lengths = lengths->typed_data();
@@ -373,14 +600,12 @@ ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer:
   d->method = method;
   d->value_type = value_type;
   d->out_type = out_type;
-  d->vec = vectorised ? vec : 1;
-  d->chunks = static_cast<int32_t>(D / d->vec);
-  d->lane_shift = 0;
-  while (d->lane_shift < 5 && (1 << d->lane_shift) < d->chunks) ++d->lane_shift;
-  const int64_t time_bytes =
-      S * static_cast<int64_t>(time_type == ffi::DataType::F64 ? 8 : 4);
-  d->stage_times = time_bytes <= kMaxStagedTimeBytes;
-  *staged_bytes = d->stage_times ? time_bytes : 0;
+  d->item = item;
+  d->out_item = out_item;
+  // 16-byte vectors need 16-byte aligned rows of values and output chunks
+  // (LayOut also needs D to be a multiple of the vector width).
+  d->aligned = Aligned16(values->untyped_data()) && Aligned16(slot.base) &&
+               (slot.column * out_item) % 16 == 0 && (slot.width * out_item) % 16 == 0;
   return ffi::Error::Success();
 }
 
@@ -431,7 +656,7 @@ ffi::Error AlignImpl(cudaStream_t stream, ffi::AnyBuffer queries, ffi::Remaining
     shared_out = *out;
   }
   AlignArgs a{};
-  int64_t staged_bytes = 0, width_used = 0;
+  int64_t width_used = 0;
   for (int k = 0; k < K; ++k) {
     const int64_t first = shared_rets + per_stream_rets * k;
     std::optional<ffi::Result<ffi::AnyBuffer>> own_out;
@@ -448,14 +673,12 @@ ffi::Error AlignImpl(cudaStream_t stream, ffi::AnyBuffer queries, ffi::Remaining
     const auto od = out->dimensions();
     const OutputSlot slot{out->untyped_data(), out->element_type(),
                           od.size() == 3 ? od[2] : -1, concatenated ? columns[k] : 0};
-    int64_t bytes = 0;
     if (auto e = DescribeStream(k, args, od, slot, *valid, *age, B, T, time_type, methods[k],
                                 offsets[k], tolerances[k], windows[k], out_of_range,
-                                &a.streams[k], &bytes);
+                                &a.streams[k]);
         e.failure()) {
       return e;
     }
-    staged_bytes = std::max(staged_bytes, bytes);
     width_used += a.streams[k].D;
   }
   if (concatenated && width_used != (*shared_out)->dimensions()[2]) {
@@ -466,18 +689,16 @@ ffi::Error AlignImpl(cudaStream_t stream, ffi::AnyBuffer queries, ffi::Remaining
   if (B == 0 || T == 0) return ffi::Error::Success();
   a.queries = queries.untyped_data();
   a.T = T;
-  a.tiles = CeilDiv(T, kQueriesPerBlock);
   a.queries_stride = Bq == B ? T : 0;
+  a.K = static_cast<int32_t>(K);
   a.oor = out_of_range;
-  if (B * a.tiles > 0x7fffffffLL) {
+  if (B * CeilDiv(T, AlignTuning::kTile) * K > 0x7fffffffLL) {
     return ffi::Error::InvalidArgument("align: too many episodes x query tiles");
   }
-  const dim3 grid(static_cast<unsigned>(B * a.tiles), static_cast<unsigned>(K));
-  const size_t smem = static_cast<size_t>(staged_bytes);
   if (time_type == ffi::DataType::F64) {
-    AlignKernel<double><<<grid, kThreads, smem, stream>>>(a);
+    LaunchAlign<double, AlignTuning>(a, B, stream);
   } else {
-    AlignKernel<float><<<grid, kThreads, smem, stream>>>(a);
+    LaunchAlign<float, AlignTuning>(a, B, stream);
   }
   return LastCudaError("align kernel launch");
 }
