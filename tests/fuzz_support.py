@@ -11,7 +11,12 @@ the default device: the GPU (CUDA kernels) where there is one, else the CPU.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import functools
+import json
+import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +29,33 @@ TOL = {"float32": 1e-5, "bfloat16": 8e-3, "float16": 1e-3, "float64": 1e-12}
 
 #: Non-finite and extreme entries sprinkled into values / features.
 NON_FINITE = np.array([np.nan, np.inf, -np.inf])
+
+
+#: Examples run per fuzz test in this process, written at exit (also after a time-box
+#: SIGINT, when hypothesis prints no statistics): to stderr, and appended as one JSON line
+#: to $ROBOCACHE_FUZZ_COUNTS if set.
+COUNTS: collections.Counter = collections.Counter()
+
+
+def counted(test):
+    """Counts the examples a fuzz test runs (see COUNTS)."""
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        COUNTS[test.__name__] += 1
+        return test(*args, **kwargs)
+    return wrapper
+
+
+@atexit.register
+def _write_counts():
+    if not COUNTS:
+        return
+    line = json.dumps(dict(COUNTS))
+    print(f"fuzz examples run: {line}", file=sys.stderr)
+    path = os.environ.get("ROBOCACHE_FUZZ_COUNTS")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(line + "\n")
 
 
 def examples(fraction: float) -> int:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import reference_p2v
 import reference_voxel
-from fuzz_support import as_f64, assert_close, jitted, sprinkle
+from fuzz_support import as_f64, assert_close, counted, jitted, sprinkle
 from jax_robocache import points_to_voxels, voxelize
 
 RANGE = (-1.0, -2.0, -0.5, 1.0, 2.0, 0.5)
@@ -59,6 +59,7 @@ def _clamped(lengths, pts):
 
 
 @given(clouds(BUCKETS), st.sampled_from(["count", "occupancy", "sum", "mean", "max"]))
+@counted
 def test_fuzz_voxelize(cloud, mode):
     pts, feats, lengths, size = cloud
     f = feats if mode in ("sum", "mean", "max") else None
@@ -76,6 +77,7 @@ def test_fuzz_voxelize(cloud, mode):
 
 
 @given(clouds(P2V_BUCKETS), st.sampled_from(CAPACITIES))
+@counted
 def test_fuzz_points_to_voxels(cloud, capacity):
     pts, feats, lengths, size = cloud
     M, P = capacity
