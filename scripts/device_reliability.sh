@@ -14,9 +14,11 @@
 #        workload, and the initcheck diagnosis of `lengths` (scripts/sanitize.sh).
 # Runs on a machine without a GPU as far as it goes (kernels skip, sanitizers absent).
 # Usage: bash scripts/device_reliability.sh     (writes 8 files to $OUT, default ./gpu_out:
-#   summary.txt install.log self_test.log fuzz.log soak.log soak.json sanitize.txt sanitize_logs.tar.gz)
+#   summary.txt install.log self_test.log fuzz.log soak.log soak.json sanitize.txt
+#   sanitize_logs.tar.gz)
 # Env: PYTHON (python3), FUZZ_TIMEOUT (270 s per fuzz process), SOAK_BUDGET (200 s),
-#      TOOL_TIMEOUT (270 s per sanitizer run), SKIP_FUZZ=1, SKIP_SOAK=1, SKIP_SANITIZE=1.
+#      TOOL_TIMEOUT (270 s per sanitizer run), DEADLINE_S (450: the time boxes shrink so that
+#      the parallel phase ends by then), SKIP_FUZZ=1, SKIP_SOAK=1, SKIP_SANITIZE=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,7 +36,8 @@ say() { echo "$*" | tee -a "$SUMMARY"; }
 # -- 1. install --------------------------------------------------------------------------------
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 || true
-  $PY -c "import sys, jax, jaxlib; print('python', sys.version.split()[0], 'jax', jax.__version__, 'jaxlib', jaxlib.__version__, jax.devices())"
+  $PY -c "import sys, jax, jaxlib; print('python', sys.version.split()[0], 'jax', \
+jax.__version__, 'jaxlib', jaxlib.__version__, jax.devices())"
 } > "$WORK/env.txt" 2>&1
 say "== environment"; sed 's/^/   /' "$WORK/env.txt" | tee -a "$SUMMARY"
 tag=$($PY -c "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')")
@@ -46,14 +49,16 @@ if [ -n "$wheel" ]; then
   say "== install: $wheel (built against jaxlib 0.10.2 FFI headers)"
   if $PY -m pip install --no-deps --force-reinstall "$wheel" > "$OUT/install.log" 2>&1 \
      && (cd /tmp && $PY -c "$info_py") >> "$OUT/install.log" 2>&1; then install_ok=1; fi
-  say "   wheel $([ $install_ok = 1 ] && echo 'installed, kernels registered if a GPU is present' || echo FAILED)"
+  say "   wheel $([ $install_ok = 1 ] && echo 'installed; kernels registered if there is a GPU' \
+    || echo FAILED)"
 else
   say "== install: no dist/cuda wheel for $tag" | tee "$OUT/install.log"
 fi
 if [ $install_ok = 0 ]; then
   say "   building from source (CMAKE_CUDA_ARCHITECTURES=90-real)"
   CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_CUDA_ARCHITECTURES=90-real}" \
-    $PY -m pip install --no-build-isolation --no-deps --force-reinstall . >> "$OUT/install.log" 2>&1 \
+    $PY -m pip install --no-build-isolation --no-deps --force-reinstall . \
+    >> "$OUT/install.log" 2>&1 \
     && (cd /tmp && $PY -c "$info_py") >> "$OUT/install.log" 2>&1 && install_ok=2
   say "   source build: $([ $install_ok = 2 ] && echo ok || echo FAILED)"
 fi
@@ -65,13 +70,21 @@ rc=$?
 say "== self_test: exit $rc ($(tail -1 "$OUT/self_test.log"))"
 
 # -- 3. fuzz, soak, sanitizers at the same time --------------------------------------------------
+# Time boxes shrink when the install took long (a source build): all ends by DEADLINE_S.
+left=$(( ${DEADLINE_S:-450} - (SECONDS - T0) - 40 ))
+min() { local m=$(( $1 < $2 ? $1 : $2 )); echo $(( m < 30 ? 30 : m )); }  # (timeout 0: none)
+FUZZ_TIMEOUT=$(min "${FUZZ_TIMEOUT:-270}" $left)
+SOAK_BUDGET=$(min "${SOAK_BUDGET:-200}" $(( left - 90 )))
+TOOL_TIMEOUT=$(min "${TOOL_TIMEOUT:-270}" $left)
+say "== time boxes: fuzz ${FUZZ_TIMEOUT} s per process, soak ${SOAK_BUDGET} s," \
+    "sanitizers ${TOOL_TIMEOUT} s per run"
 FUZZ_TESTS=("fuzz_resample and not validate" "fuzz_resample_validate" "fuzz_align"
             "fuzz_voxelize" "fuzz_points_to_voxels")
 pids=()
 if [ -z "${SKIP_FUZZ:-}" ]; then
   for k in "${!FUZZ_TESTS[@]}"; do
-    (cd tests && HYPOTHESIS_PROFILE=long ROBOCACHE_FUZZ_COUNTS="$WORK/fuzz_counts.jsonl" \
-       timeout -s INT -k 20 "${FUZZ_TIMEOUT:-270}" $PY -m pytest -q -x -p no:cacheprovider \
+    (cd tests && HYPOTHESIS_PROFILE=long ROBOCACHE_FUZZ_COUNTS="$WORK/fuzz_counts_$k.json" \
+       timeout -s INT -k 20 "$FUZZ_TIMEOUT" $PY -m pytest -q -x -p no:cacheprovider \
        -W ignore::DeprecationWarning --hypothesis-show-statistics \
        test_properties.py test_properties_time.py -k "${FUZZ_TESTS[$k]}" \
        > "$WORK/fuzz_$k.log" 2>&1; echo "exit $?" >> "$WORK/fuzz_$k.log") &
@@ -79,13 +92,13 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
   done
 fi
 if [ -z "${SKIP_SOAK:-}" ]; then
-  (timeout -k 20 $(( ${SOAK_BUDGET:-200} + 90 )) $PY scripts/soak.py \
-     --time-budget-s "${SOAK_BUDGET:-200}" --json "$OUT/soak.json" > "$OUT/soak.log" 2>&1;
+  (timeout -k 20 $(( SOAK_BUDGET + 90 )) $PY scripts/soak.py \
+     --time-budget-s "$SOAK_BUDGET" --json "$OUT/soak.json" > "$OUT/soak.log" 2>&1;
    echo "exit $?" >> "$OUT/soak.log") &
   pids+=($!)
 fi
 if [ -z "${SKIP_SANITIZE:-}" ]; then
-  (OUT="$WORK/sanitize" PYTHON=$PY PARALLEL=1 DIAGNOSE=1 TOOL_TIMEOUT=${TOOL_TIMEOUT:-270} \
+  (OUT="$WORK/sanitize" PYTHON=$PY PARALLEL=1 DIAGNOSE=1 TOOL_TIMEOUT=$TOOL_TIMEOUT \
      bash scripts/sanitize.sh > "$OUT/sanitize.txt" 2>&1; echo "exit $?" >> "$OUT/sanitize.txt") &
   pids+=($!)
 fi
@@ -98,7 +111,9 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
     log="$WORK/fuzz_$k.log"
     { echo "#### ${FUZZ_TESTS[$k]}"; cat "$log"; } >> "$OUT/fuzz.log"
     result=$(grep -E " in [0-9.]+s" "$log" | tail -1)
-    say "   ${FUZZ_TESTS[$k]}: $(grep -o 'fuzz examples run: .*' "$log" | tail -1 | cut -c20-); ${result:-no result (see fuzz.log)}; $(tail -1 "$log")"
+    counts=$(cat "$WORK/fuzz_counts_$k.json" 2>/dev/null)  # (at least every 50 examples)
+    say "   ${FUZZ_TESTS[$k]}: ${counts:-no count}; ${result:-no result (see fuzz.log)};" \
+        "$(tail -1 "$log")"
   done
 fi
 if [ -z "${SKIP_SOAK:-}" ]; then

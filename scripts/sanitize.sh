@@ -3,9 +3,9 @@
 # scripts/gpu_workload.py (every op, edge shapes): memcheck, racecheck and
 # synccheck instrument only the kernels of namespace robocache
 # (--kernel-name kns=robocache); initcheck instruments every kernel, because
-# the writes of a kernel left out are not tracked and the buffers it fills
-# (say, XLA's fusion that clamps `lengths`) would look uninitialised to our
-# kernels. One summary line per run (scripts/sanitizer_report.py: reports,
+# the writes of a kernel left out are presumably not tracked, so the buffers it
+# fills (say, XLA's fusion that clamps `lengths`) would look uninitialised to
+# our kernels (DIAGNOSE=1 tells). One summary line per run (scripts/sanitizer_report.py: reports,
 # how many name a robocache kernel, where). Exit status 1 if a report names a
 # robocache kernel or a run crashed or timed out.
 #

@@ -6,10 +6,12 @@ A section is the text between ``@@ <name> begin`` / ``@@ <name> end`` marker
 lines that gpu_workload.py prints (``--lengths a,b,...``); without markers the
 whole log is one section. An error is a sanitizer report block (a
 ``========= <description>`` line and its indented lines); it counts as ours
-when its block names a ``robocache`` kernel. Prints one line per section:
-errors printed, ours, the most frequent (kind @ location) pairs, and the
-tool's own ERROR SUMMARY / RACECHECK SUMMARY line (which also counts reports
-beyond --print-limit).
+when its block names a ``robocache`` kernel, and as a host copy when it is a
+host API access (initcheck: uninitialised device bytes copied to the host, as
+an output our kernel left unwritten would be; gpu_workload.py copies every
+output). Prints one line per section: reports printed, ours, host copies, the
+most frequent (kind @ location) pairs, and the tool's own ERROR SUMMARY /
+RACECHECK SUMMARY line (which also counts reports beyond --print-limit).
 """
 
 from __future__ import annotations
@@ -56,13 +58,16 @@ def summarise(path: str) -> tuple[dict, list[str]]:
     for line in lines:  # every marked section, reports or not
         marker = re.match(r"@@ (\S+) begin", line)
         if marker:
-            stats.setdefault(marker.group(1), dict(errors=0, ours=0, where=collections.Counter()))
+            stats.setdefault(marker.group(1), dict(errors=0, ours=0, copies=0,
+                                                   where=collections.Counter()))
     for section, header, body in blocks(lines):
-        s = stats.setdefault(section, dict(errors=0, ours=0, where=collections.Counter()))
+        s = stats.setdefault(section, dict(errors=0, ours=0, copies=0,
+                                           where=collections.Counter()))
         s["errors"] += 1
         text = " ".join(body)
         ours = "robocache" in text or "robocache" in header
         s["ours"] += ours
+        s["copies"] += header.startswith("Host API")
         loc = LOCATION.search(text) or LOCATION.search(header)
         kind = re.sub(r"0x[0-9a-f]+|\d+", "#", re.sub(r" of size \d+ bytes?", "", header))[:60]
         s["where"][f"{'ours' if ours else 'other'}: {kind} @ "
@@ -77,7 +82,7 @@ def main():
     parser.add_argument("log")
     parser.add_argument("--label", default="")
     parser.add_argument("--fail-on-ours", action="store_true",
-                        help="exit status 1 when a report names a robocache kernel")
+                        help="exit status 1 when a report names a robocache kernel or a host copy")
     args = parser.parse_args()
     stats, totals = summarise(args.log)
     tool_line = totals[-1] if totals else "no summary line (killed or timed out?)"
@@ -86,9 +91,10 @@ def main():
     for section, s in stats.items():
         top = "; ".join(f"{k} x{n}" for k, n in s["where"].most_common(4))
         name = args.label + ("" if section == "all" else f" [{section}]")
-        print(f"{name}: {s['errors']} reports printed, {s['ours']} in robocache kernels"
-              f"{' (' + top + ')' if top else ''}; {tool_line}")
-    return 1 if args.fail_on_ours and any(s["ours"] for s in stats.values()) else 0
+        print(f"{name}: {s['errors']} reports printed, {s['ours']} in robocache kernels, "
+              f"{s['copies']} host copies{' (' + top + ')' if top else ''}; {tool_line}")
+    bad = any(s["ours"] or s["copies"] for s in stats.values())
+    return 1 if args.fail_on_ours and bad else 0
 
 
 if __name__ == "__main__":

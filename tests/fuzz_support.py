@@ -31,10 +31,18 @@ TOL = {"float32": 1e-5, "bfloat16": 8e-3, "float16": 1e-3, "float64": 1e-12}
 NON_FINITE = np.array([np.nan, np.inf, -np.inf])
 
 
-#: Examples run per fuzz test in this process, written at exit (also after a time-box
-#: SIGINT, when hypothesis prints no statistics): to stderr, and appended as one JSON line
-#: to $ROBOCACHE_FUZZ_COUNTS if set.
+#: Examples run per fuzz test in this process: printed to stderr at exit and, if
+#: $ROBOCACHE_FUZZ_COUNTS names a file, kept there as JSON (rewritten every 50 examples
+#: and at exit, so a time-boxed run that is killed still tells how far it got).
 COUNTS: collections.Counter = collections.Counter()
+
+
+def _save_counts():
+    path = os.environ.get("ROBOCACHE_FUZZ_COUNTS")
+    if path and COUNTS:
+        with open(path + ".tmp", "w") as fh:
+            json.dump(dict(COUNTS), fh)
+        os.replace(path + ".tmp", path)
 
 
 def counted(test):
@@ -42,20 +50,17 @@ def counted(test):
     @functools.wraps(test)
     def wrapper(*args, **kwargs):
         COUNTS[test.__name__] += 1
+        if COUNTS[test.__name__] % 50 == 0:
+            _save_counts()
         return test(*args, **kwargs)
     return wrapper
 
 
 @atexit.register
-def _write_counts():
-    if not COUNTS:
-        return
-    line = json.dumps(dict(COUNTS))
-    print(f"fuzz examples run: {line}", file=sys.stderr)
-    path = os.environ.get("ROBOCACHE_FUZZ_COUNTS")
-    if path:
-        with open(path, "a") as fh:
-            fh.write(line + "\n")
+def _report_counts():
+    if COUNTS:
+        print(f"fuzz examples run: {json.dumps(dict(COUNTS))}", file=sys.stderr)
+        _save_counts()
 
 
 def examples(fraction: float) -> int:
