@@ -269,11 +269,16 @@ def test_epoch_timestamps_through_helper(platform, rng, unit_int):
     conv = (lambda x: x) if unit_int else (lambda x: x.astype(np.float64) * 1e-9)
     streams = {n: Stream(values[n], conv(stamps[n]), offset=r["offset"]) for n, r in refs.items()}
     out = align(streams, conv(q_ns))
-    ref = reference_align.align(refs, (q_ns - origin) * 1e-9, time_dtype=np.float64)
+    q_rel = (q_ns - origin) * 1e-9
+    ref = reference_align.align(refs, q_rel, time_dtype=np.float64)
     for name in refs:
         np.testing.assert_allclose(np.asarray(out[name].values), ref[name][0], atol=2e-4)
-        np.testing.assert_array_equal(out[name].valid, ref[name][1])
-        np.testing.assert_allclose(np.asarray(out[name].age), ref[name][2], atol=2e-6)
+        # valid and age jump where q - offset lies within float32 rounding (~1.2e-7 s at
+        # 1-2 s) of a sample time: the relative float32 query may land on either side of it.
+        gap = np.abs((q_rel - refs[name]["offset"])[:, :, None] - refs[name]["times"][:, None])
+        far = gap.min(axis=-1) > 5e-7
+        np.testing.assert_array_equal(np.asarray(out[name].valid)[far], ref[name][1][far])
+        np.testing.assert_allclose(np.asarray(out[name].age)[far], ref[name][2][far], atol=2e-6)
     # the naive float32 cast is badly wrong: the test can fail
     naive = {n: Stream(values[n], conv(stamps[n]).astype(np.float32)) for n in refs}
     bad = align(naive, conv(q_ns).astype(np.float32))
