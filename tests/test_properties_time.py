@@ -1,6 +1,6 @@
 """Hypothesis fuzzing of resample and align against the independent numpy references.
 
-Adversarial episodes: NaN and +-inf values, NaN and +-inf query times,
+Adversarial episodes: NaN, +-inf and huge (1e30) values, NaN and +-inf query times,
 duplicate timestamps (coarse grids, large time offsets that float32 rounds
 together), exact hits and midpoints, zero / negative / too large lengths with
 garbage past them, S = 1, empty batches, shared query clocks, every method and
@@ -87,7 +87,7 @@ def resample_cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     kind = draw(st.sampled_from(["grid", "jitter", "offset"]))
     bad_values = draw(st.sampled_from([0.0, 0.0, 0.05, 0.3]))
-    scale = draw(st.sampled_from([1.0, 1e-3, 300.0]))
+    scale = draw(st.sampled_from([1.0, 1e-3, 300.0, 1e30]))  # 1e30: inf in float16
     time_dtype = np.float64 if dtype_name == "float64" else np.float32
     times = sorted_times(rng, B, S, kind).astype(time_dtype)
     lengths = rng.integers(-2, S + 3, B).astype(np.int32) if given_lengths else np.full(B, S)
