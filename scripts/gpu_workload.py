@@ -5,7 +5,7 @@ including edge sizes (empty batches, clouds and streams, S = 1, T = 0,
 all-out-of-range points, overflowing voxels, NaN/inf inputs, garbage past
 ``lengths``) and every method / mode / policy of every op; new ops add their
 generator to ``GENERATORS``. Each entry is one compiled shape; the total stays
-moderate (about 120) so that soak.py's warm-up is short.
+moderate (about 130) so that a full sanitizer pass stays feasible.
 
 For compute-sanitizer runs: ``--small`` keeps the entries with at most 256 KiB
 of operands (short runs; the edge cases stay), and ``--lengths`` chooses how
