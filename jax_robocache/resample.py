@@ -104,6 +104,12 @@ def _prepare_timestamps(times, query_times, lengths):
     return rel_t, rel_q
 
 
+def _first_false(mask):
+    """Flat index of the first False of ``mask`` (0 when it is empty: S <= 1, no episodes)."""
+    flat = mask.reshape(-1)
+    return jnp.argmin(flat) if flat.size else jnp.int32(0)
+
+
 def _validate_check(times, lengths, S):
     """checkify checks: lengths within [0, S]; valid times finite and non-decreasing."""
     idx = jnp.arange(S)
@@ -117,10 +123,10 @@ def _validate_check(times, lengths, S):
                        S=jnp.int32(S), lo=jnp.min(lengths, initial=0),
                        hi=jnp.max(lengths, initial=0))
         checkify.check(jnp.all(finite), "resample: times has non-finite valid entries "
-                       "(first at flat index {i})", i=jnp.argmin(finite.reshape(-1)))
+                       "(first at flat index {i})", i=_first_false(finite))
         checkify.check(jnp.all(sorted_), "resample: times must be non-decreasing within "
                        "lengths (first violation at flat index {i})",
-                       i=jnp.argmin(sorted_.reshape(-1)))
+                       i=_first_false(sorted_))
     except ValueError as err:
         if "functionalized" not in str(err):
             raise

@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
 # Builds the two wheels of jax_robocache into dist/:
-#   * a CPU wheel (no CUDA module: every op uses its jnp lowering), and
-#   * a CUDA wheel whose kernels are compiled against the XLA FFI headers of
-#     the OLDEST supported jaxlib (0.10.2), so that they load on every jaxlib
-#     of the supported range (XLA keeps accepting handlers built against an
-#     older FFI API; a handler built against newer headers than the running
-#     jaxlib may be refused, which is why the runtime checks the version).
-# Usage: bash scripts/build_wheel.sh [cpu|cuda|all]   (needs network for pip, or
-#        a prepared environment with --no-build-isolation).
-# Tags: the extension is a CPython-version-specific linux_x86_64 wheel; when
-# auditwheel is installed it is repaired to a manylinux tag (cudart is linked
-# statically, so no CUDA library has to be excluded).
+#   * dist/cpu/: the CPU wheel, pure Python (py3-none-any): no CUDA module, every op
+#     uses its jnp lowering;
+#   * dist/cuda/: the CUDA wheel, one per Python interpreter (the nanobind module is
+#     CPython-version specific: cp3XX-cp3XX-linux_x86_64), kernels for sm_80 and sm_90
+#     plus compute_90 PTX, compiled against the XLA FFI headers of the OLDEST
+#     supported jaxlib (0.10.2) so that they load on every jaxlib of the supported
+#     range (0.10.2 .. <0.13): XLA accepts FFI handlers built against an older
+#     API version of its C API (the call frame carries the API version and
+#     struct sizes), while a handler built against newer headers than the
+#     running jaxlib may not work, which is why _extension.py refuses to register
+#     kernels on a jaxlib older than the one they were built against.
+# Usage: bash scripts/build_wheel.sh [cpu|cuda|all]
+# Env: PYTHONS       interpreters to build the CUDA wheel for (default: python3); each needs
+#                    scikit-build-core and nanobind (and jax for the CPU wheel's build)
+#      FFI_HEADERS   a directory holding xla/ffi/api/*.h of jaxlib 0.10.2 (default: the
+#                    cache build/ffi-headers-0.10.2, filled by `pip download jaxlib==0.10.2`)
+#      BUILD_ISOLATION=1  let pip build in an isolated environment (needs network)
+#      CMAKE_ARGS    extra CMake arguments (say -DCMAKE_CUDA_ARCHITECTURES=90-real)
+# Tags: when auditwheel is installed the CUDA wheels are repaired to a manylinux tag
+# (cudart is linked statically, so no CUDA library has to be excluded); otherwise
+# they keep linux_x86_64 (the module needs glibc >= 2.34 when built on a newer system).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
 OLDEST_JAXLIB=0.10.2
-mkdir -p dist
+mkdir -p dist/cpu dist/cuda
+PIP_ARGS=(--no-deps)
+[ -n "${BUILD_ISOLATION:-}" ] || PIP_ARGS+=(--no-build-isolation)
 
 headers_of_oldest() {
   # The FFI headers of jaxlib $OLDEST_JAXLIB (a tiny download, no install).
-  local dir=build/ffi-headers-$OLDEST_JAXLIB
+  local dir=${FFI_HEADERS:-build/ffi-headers-$OLDEST_JAXLIB}
   if [ ! -f "$dir/xla/ffi/api/ffi.h" ]; then
     local tmp; tmp=$(mktemp -d)
     python3 -m pip download --no-deps --only-binary=:all: -d "$tmp" "jaxlib==$OLDEST_JAXLIB" >&2
@@ -34,18 +46,24 @@ with zipfile.ZipFile(wheel) as z:
 PY
     mv "$dir/_x/jaxlib/include/xla" "$dir/" && rm -rf "$dir/_x" "$tmp"
   fi
-  echo "$PWD/$dir"
+  (cd "$dir" && pwd)
 }
 
 if [ "$what" = cpu ] || [ "$what" = all ]; then
-  CMAKE_ARGS="-DROBOCACHE_CUDA=OFF" python3 -m pip wheel --no-deps -w dist/cpu .
+  # No CUDA module: a pure-Python wheel, installable on every Python and platform.
+  CMAKE_ARGS="-DROBOCACHE_CUDA=OFF" python3 -m pip wheel "${PIP_ARGS[@]}" \
+    -C wheel.py-api=py3 -C wheel.platlib=false -w dist/cpu .
 fi
 if [ "$what" = cuda ] || [ "$what" = all ]; then
   inc=$(headers_of_oldest)
-  CMAKE_ARGS="-DROBOCACHE_XLA_FFI_INCLUDE_DIR=$inc -DROBOCACHE_BUILT_JAXLIB=$OLDEST_JAXLIB ${CMAKE_ARGS:-}" \
-    python3 -m pip wheel --no-deps -w dist/cuda .
-fi
-if command -v auditwheel >/dev/null; then
-  for w in dist/cuda/*.whl; do [ -e "$w" ] && auditwheel repair -w dist/cuda "$w" || true; done
+  for py in ${PYTHONS:-python3}; do
+    CMAKE_ARGS="-DROBOCACHE_XLA_FFI_INCLUDE_DIR=$inc -DROBOCACHE_BUILT_JAXLIB=$OLDEST_JAXLIB ${CMAKE_ARGS:-}" \
+      "$py" -m pip wheel "${PIP_ARGS[@]}" -w dist/cuda .
+  done
+  if command -v auditwheel >/dev/null; then
+    for w in dist/cuda/*-linux_x86_64.whl; do
+      [ -e "$w" ] && auditwheel repair -w dist/cuda "$w" && rm "$w"
+    done
+  fi
 fi
 ls -l dist/*/

@@ -5,12 +5,34 @@ including edge sizes (empty batches, clouds and streams, S = 1, T = 0,
 all-out-of-range points, overflowing voxels, NaN/inf inputs, garbage past
 ``lengths``) and every method / mode / policy of every op; new ops add their
 generator to ``GENERATORS``. Each entry is one compiled shape; the total stays
-moderate (about 120) so that soak.py's warm-up is short.
+moderate (about 130) so that a full sanitizer pass stays feasible.
+
+For compute-sanitizer runs: ``--small`` keeps the entries with at most 256 KiB
+of operands (short runs; the edge cases stay), and ``--lengths`` chooses how
+the ``lengths`` operand of resample, voxelize and points_to_voxels reaches the
+kernel (the initcheck diagnosis of sanitize.sh; several variants separated by
+commas run one after another between ``@@ lengths=<variant>`` marker lines):
+
+* ``arg`` (default): a numpy argument of the jitted function; the op clamps it
+  (an XLA fusion writes the buffer the kernel reads).
+* ``device``: the same, as a ``jax.device_put`` array.
+* ``raw``: a device array, pre-clamped on the host, handed to the kernel
+  without the clamp (the kernel reads the buffer the host->device copy wrote).
+* ``none``: ``lengths=None``: the op passes ``jnp.full((1,), N)``, which XLA
+  embeds as a one-element module constant (initialised by the module loader).
+* ``const``: the numpy array captured by the jitted function: a B-element
+  XLA constant.
+
+``--match`` keeps the entries whose name contains one of the given strings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import sys
+import time
 
 import jax
 import jax.numpy as jnp
@@ -130,6 +152,7 @@ def voxelize_workloads(rng):
     lidar = dict(voxel_size=(0.4, 0.4, 0.5), point_range=(-40.0, -40.0, -3.0, 40.0, 40.0, 1.0))
     cases = [  # (label, B, N, C, grid kwargs, modes, outside, feature dtype)
         ("empty-clouds", 2, 0, 3, small, VOXEL_MODES, False, np.float32),
+        ("tiny", 2, 64, 2, small, ("count", "max"), False, np.float32),  # few threads: short logs
         ("small", 3, 1000, 4, small, VOXEL_MODES, False, np.float32),
         ("lidar", 2, 60000, 2, lidar, ("count", "mean", "max"), False, np.float32),
         ("all-out-of-range", 2, 500, 2, small, ("count", "mean"), True, np.float32),
@@ -149,6 +172,7 @@ def points_to_voxels_workloads(rng):
     pillars = dict(voxel_size=(0.16, 0.16, 4.0), point_range=(0.0, -40.0, -3.0, 70.4, 40.0, 1.0))
     cases = [  # (label, B, N, C, grid kwargs, M, P, outside, feature dtype)
         ("empty-clouds", 2, 0, 1, grid, 10, 4, False, np.float32),
+        ("tiny", 2, 64, 1, grid, 16, 4, False, np.float32),
         ("small", 3, 2000, 2, grid, 500, 8, False, np.float32),
         ("overflowing", 2, 5000, 1, grid, 20, 4, False, np.float32),  # rows and slots run out
         ("all-out-of-range", 2, 300, 1, grid, 16, 4, True, np.float32),
@@ -167,30 +191,95 @@ def points_to_voxels_workloads(rng):
 
 GENERATORS = {"resample": resample_workloads, "align": align_workloads,
               "voxelize": voxelize_workloads, "points_to_voxels": points_to_voxels_workloads}
+#: Ops whose workload entries take ``lengths`` as their last operand (--lengths variants).
+LENGTHS_LAST = ("resample", "voxelize", "points_to_voxels")
+LENGTHS_VARIANTS = ("arg", "device", "raw", "none", "const")
+SMALL_BYTES = 256 << 10
 
 
-def workloads(rng, ops=None):
-    """(name, jitted function, arguments) for every op (or those named in ``ops``)."""
+def workloads(rng, ops=None, small=False, match=None):
+    """(name, jitted function, arguments) for every op (or those named in ``ops``); ``small``:
+    only entries with at most SMALL_BYTES of operands; ``match``: only names containing one
+    of these strings."""
     for op, generate in GENERATORS.items():
         if ops is None or op in ops:
-            yield from generate(rng)
+            for name, fn, operands in generate(rng):
+                if small and sum(np.asarray(x).nbytes for x in operands) > SMALL_BYTES:
+                    continue
+                if match is None or any(m in name for m in match):
+                    yield name, fn, operands
+
+
+@contextlib.contextmanager
+def unclamped_lengths():
+    """The ops hand ``lengths`` to the kernel as given (int32, already in [0, N]), without
+    the clamp of ``_contract.valid_lengths`` (--lengths raw only)."""
+    # (import_module: the package's attributes of these names are the functions)
+    modules = [importlib.import_module(f"jax_robocache.{op}") for op in LENGTHS_LAST]
+
+    def as_given(lengths, n, name="lengths"):
+        return jnp.full((), n, jnp.int32) if lengths is None else jnp.asarray(lengths)
+
+    saved = [m.valid_lengths for m in modules]
+    for m in modules:
+        m.valid_lengths = as_given
+    try:
+        yield
+    finally:
+        for m, f in zip(modules, saved):
+            m.valid_lengths = f
+
+
+def with_lengths(name, fn, operands, variant):
+    """The entry with its ``lengths`` (last operand) passed as ``variant`` (see the docstring)."""
+    if variant == "arg" or name.split("/")[0] not in LENGTHS_LAST:
+        return name, fn, operands
+    *rest, n = operands
+    inner = fn.__wrapped__
+    if variant == "device":
+        return name, fn, (*rest, jax.device_put(n))
+    if variant == "raw":
+        n = np.clip(n, 0, rest[0].shape[-2]).astype(np.int32)  # S or N, as the op would clamp
+        return name, jax.jit(inner), (*rest, jax.device_put(n))
+    fixed = None if variant == "none" else n
+    return name, jax.jit(lambda *a: inner(*a, fixed)), tuple(rest)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--ops", nargs="+", choices=sorted(GENERATORS), help="default: all")
+    parser.add_argument("--small", action="store_true",
+                        help=f"only entries with at most {SMALL_BYTES >> 10} KiB of operands")
+    parser.add_argument("--match", nargs="+", help="only entries whose name contains one of these")
+    parser.add_argument("--lengths", default="arg",
+                        help="how lengths reach the kernels: comma-separated variants of "
+                             f"{','.join(LENGTHS_VARIANTS)} (default arg)")
     parser.add_argument("--list", action="store_true", help="print the workload names only")
     args = parser.parse_args()
-    rng = np.random.default_rng(0)
+    variants = args.lengths.split(",")
+    unknown = set(variants) - set(LENGTHS_VARIANTS)
+    if unknown:
+        parser.error(f"unknown --lengths variants {sorted(unknown)}")
     count = 0
-    for name, fn, operands in workloads(rng, args.ops):
-        if args.list:
-            print(name)
-            continue
-        for _ in range(args.repeats):
-            jax.block_until_ready(fn(*operands))
-            count += 1
+    for variant in variants:
+        if len(variants) > 1:
+            print(f"@@ lengths={variant} begin", flush=True)
+        rng = np.random.default_rng(0)
+        patch = unclamped_lengths() if variant == "raw" else contextlib.nullcontext()
+        with patch:
+            for entry in workloads(rng, args.ops, args.small, args.match):
+                name, fn, operands = with_lengths(*entry, variant)
+                if args.list:
+                    print(name)
+                    continue
+                for _ in range(args.repeats):
+                    jax.device_get(fn(*operands))  # to the host: initcheck checks the copy too
+                    count += 1
+        if len(variants) > 1:
+            sys.stdout.flush()
+            time.sleep(1.0)  # let a sanitizer print this variant's reports before the marker
+            print(f"@@ lengths={variant} end", flush=True)
     if not args.list:
         print(f"ran {count} op calls on {jax.devices()[0].device_kind}")
 

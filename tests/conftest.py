@@ -13,9 +13,24 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 import jax_robocache  # noqa: E402
 from jax_robocache import _extension  # noqa: E402
+
+
+# Hypothesis profiles. "ci" (default): a few dozen examples per fuzz test. "long"
+# (HYPOTHESIS_PROFILE=long, the device run): 10,000 examples per fuzz test, no shrinking
+# (a failure prints its example and seed at once), no example database.
+# ROBOCACHE_FUZZ_EXAMPLES=N overrides the count of either profile (timing, quick reruns).
+_FUZZ_EXAMPLES = os.environ.get("ROBOCACHE_FUZZ_EXAMPLES")
+settings.register_profile("ci", max_examples=int(_FUZZ_EXAMPLES or 25), deadline=None,
+                          phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=int(_FUZZ_EXAMPLES or 10_000), deadline=None,
+                          database=None, phases=(Phase.explicit, Phase.generate),
+                          print_blob=True, suppress_health_check=list(HealthCheck))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def gpu_available() -> bool:

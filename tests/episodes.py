@@ -15,12 +15,15 @@ def sorted_times(rng, shape, *, duplicates=True, start=None, mean_gap=0.01):
     return start + np.cumsum(gaps, axis=-1)
 
 
-def stream_samples(rng, times, D, *, dtype=np.float32, quaternions=False, ragged=True):
+def stream_samples(rng, times, D, *, dtype=np.float32, quaternions=False, ragged=True,
+                   lengths=None):
     """values [B,S,D] (unit quaternions [B,S,4] if asked) and lengths [B] for times [B,S].
 
     Lengths are random when ``ragged`` (episode 0 full, episode 1 with one
-    sample). Past each length the samples hold garbage that no output may use:
-    huge values, a NaN, and unsorted times (``times`` is modified in place).
+    sample) unless given (``lengths`` [B], any integers: clamped into [0, S]
+    to place the garbage). Past each length the samples hold garbage that no
+    output may use: huge values, a NaN, and unsorted times (``times`` is
+    modified in place).
     """
     B, S = times.shape
     if quaternions:
@@ -29,11 +32,12 @@ def stream_samples(rng, times, D, *, dtype=np.float32, quaternions=False, ragged
     else:
         values = rng.normal(size=(B, S, D)) * rng.uniform(0.5, 3.0)
     values = values.astype(dtype)
-    lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
-    if ragged and B > 2:
-        lengths[0], lengths[1] = S, min(1, S)
+    if lengths is None:
+        lengths = (rng.integers(0, S + 1, B) if ragged else np.full(B, S)).astype(np.int32)
+        if ragged and B > 2:
+            lengths[0], lengths[1] = S, min(1, S)
     for b in range(B):
-        n = lengths[b]
+        n = min(max(int(lengths[b]), 0), S)
         values[b, n:] = np.asarray(6e4, dtype)
         if S > n:
             values[b, n] = np.nan

@@ -81,6 +81,10 @@ def align(streams, query_times, out_of_range="clamp", time_dtype=np.float32):
         q = np.broadcast_to(q, (B, q.shape[-1]))
         lengths = s.get("lengths")
         lengths = np.broadcast_to(S if lengths is None else np.asarray(lengths), (B,))
+        if B == 0:  # no episodes: empty outputs
+            T, D = q.shape[-1], values.shape[2]
+            result[name] = (np.zeros((0, T, D)), np.zeros((0, T), bool), np.zeros((0, T)))
+            continue
         per = [align_stream_episode(values[b], times[b], q[b], lengths[b],
                                     method=s.get("method", "linear"),
                                     offset=s.get("offset", 0.0),

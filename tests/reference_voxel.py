@@ -91,6 +91,9 @@ def voxelize(points, features, lengths, voxel_size, point_range, mode):
     """Batched: points [B, N, 3], features [B, N, C] or None, lengths [B] or None."""
     B, N = points.shape[:2]
     lengths = np.full(B, N) if lengths is None else np.broadcast_to(lengths, (B,))
+    if B == 0:
+        C = () if features is None or mode not in ("sum", "mean", "max") else features.shape[2:]
+        return np.zeros((0,) + grid_shape(voxel_size, point_range) + C)
     return np.stack([voxelize_cloud(points[b], None if features is None else features[b],
                                     lengths[b], voxel_size, point_range, mode)
                      for b in range(B)])

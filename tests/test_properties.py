@@ -1,73 +1,98 @@
-"""Hypothesis fuzzing of the voxel ops against the independent numpy references.
+"""Hypothesis fuzzing of voxelize and points_to_voxels against the independent numpy references.
 
 Adversarial clouds: points exactly on voxel and range boundaries, NaN/inf
-coordinates, huge coordinates, duplicates, zero and out-of-range lengths, tiny
-and pillar grids. (resample and align have their own property tests.) The
-profile is short in CI; raise it with HYPOTHESIS_PROFILE=long (10,000 examples).
+coordinates, huge coordinates (up to the float32 maximum), duplicates, zero,
+negative and too large lengths with garbage past them, lengths=None, empty
+clouds and batches, tiny and pillar grids, bfloat16 / float16 / NaN / inf
+features. Shapes come from fixed buckets (see fuzz_support); the profile is
+short in CI, HYPOTHESIS_PROFILE=long runs 10,000 examples per op (conftest.py).
+resample and align: test_properties_time.py.
 """
 
 from __future__ import annotations
 
-import os
-
+import jax.numpy as jnp
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import reference_p2v
 import reference_voxel
+from fuzz_support import as_f64, assert_close, counted, jitted, sprinkle
 from jax_robocache import points_to_voxels, voxelize
 
-settings.register_profile("ci", max_examples=30, deadline=None)
-settings.register_profile("long", max_examples=10_000, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
 RANGE = (-1.0, -2.0, -0.5, 1.0, 2.0, 0.5)
-SPECIAL = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, -1.0, 1.0, -2.0, 2.0, -0.5, 0.5, 0.0,
-                    np.nextafter(np.float32(1.0), np.float32(0.0))], np.float32)
+SIZES = (0.25, 0.5, (0.25, 0.5, 1.0), (0.1, 0.4, 1.0))  # (0.25, 0.5, 1.0): one z cell (pillars)
+SPECIAL = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 3.4e38, -1.0, 1.0, -2.0, 2.0, -0.5,
+                    0.5, 0.0, np.nextafter(np.float32(1.0), np.float32(0.0))], np.float32)
+#: (B, N, C, features dtype, lengths given); C = 0: points_to_voxels without features.
+BUCKETS = ((1, 1, 1, "float32", True), (3, 40, 3, "float32", True), (2, 0, 2, "float32", True),
+           (2, 24, 2, "bfloat16", True), (2, 17, 1, "float32", False), (0, 5, 1, "float32", True))
+P2V_BUCKETS = BUCKETS[:3] + ((2, 24, 2, "float16", True), (3, 30, 0, "float32", True),
+                             (2, 17, 1, "bfloat16", False))
+#: (max_voxels, max_points_per_voxel): single slot, overflowing, roomy.
+CAPACITIES = ((1, 1), (3, 2), (6, 4), (64, 8))
 
 
 @st.composite
-def clouds(draw):
-    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
-    B, N, C = draw(st.integers(1, 3)), draw(st.integers(0, 40)), draw(st.integers(1, 3))
-    size = draw(st.sampled_from([0.25, 0.5, (0.25, 0.5, 1.0), (0.1, 0.4, 1.0)]))
+def clouds(draw, buckets):
+    B, N, C, dtype, given_lengths = draw(st.sampled_from(buckets))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     pts = rng.uniform(-1.3, 1.3, (B, N, 3)).astype(np.float32) * np.float32([1, 2, 0.5])
     if N:
-        grid_pts = np.round(pts / 0.25) * 0.25  # exactly on cell faces
-        snap = rng.random((B, N, 1)) < 0.3
+        grid_pts = np.round(pts / 0.25) * 0.25  # exactly on cell faces and range edges
+        snap = rng.random((B, N, 1)) < draw(st.sampled_from([0.0, 0.3, 1.0]))
         pts = np.where(snap, grid_pts, pts).astype(np.float32)
-        odd = rng.random((B, N, 3)) < 0.05
-        pts[odd] = rng.choice(SPECIAL, odd.sum())
+        sprinkle(rng, pts, draw(st.sampled_from([0.0, 0.05, 0.3])), SPECIAL)
         dup = rng.integers(0, N, (B, N // 4))
         pts[:, : N // 4] = np.take_along_axis(pts, dup[..., None], 1)
-    feats = rng.normal(size=(B, N, C)).astype(np.float32)
-    lengths = rng.integers(-2, N + 3, B).astype(np.int32)
-    return pts, feats, lengths, size
+    feats = rng.normal(size=(B, N, C)) * draw(st.sampled_from([1.0, 1e-3, 100.0]))
+    sprinkle(rng, feats, draw(st.sampled_from([0.0, 0.0, 0.05])))
+    lengths = rng.integers(-2, N + 3, B).astype(np.int32) if given_lengths else None
+    size = draw(st.sampled_from(SIZES))
+    return pts, feats.astype(jnp.dtype(dtype)), lengths, size
 
 
-@given(clouds(), st.sampled_from(["count", "occupancy", "sum", "mean", "max"]))
-def test_voxelize_matches_reference(cloud, mode):
+def _clamped(lengths, pts):
+    B, N = pts.shape[:2]
+    return np.full(B, N) if lengths is None else np.clip(lengths, 0, N)
+
+
+@given(clouds(BUCKETS), st.sampled_from(["count", "occupancy", "sum", "mean", "max"]))
+@counted
+def test_fuzz_voxelize(cloud, mode):
     pts, feats, lengths, size = cloud
     f = feats if mode in ("sum", "mean", "max") else None
-    out = np.asarray(voxelize(pts, f, voxel_size=size, point_range=RANGE, mode=mode,
-                              lengths=lengths))
-    ref = reference_voxel.voxelize(pts, f, np.clip(lengths, 0, pts.shape[1]), size, RANGE, mode)
+    fn = jitted(voxelize, voxel_size=size, point_range=RANGE, mode=mode)
+    out = fn(pts, f, lengths=lengths)
+    with np.errstate(all="ignore"):
+        ref = reference_voxel.voxelize(pts, None if f is None else as_f64(f),
+                                       _clamped(lengths, pts), size, RANGE, mode)
+    err = f"{mode} {pts.shape} size {size} lengths {lengths}"
     if mode in ("count", "occupancy", "max"):
-        np.testing.assert_array_equal(out, ref)
+        np.testing.assert_array_equal(as_f64(out), ref, err_msg=err)
     else:
-        np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+        assert out.dtype == feats.dtype
+        assert_close(out, ref, err)
 
 
-@given(clouds(), st.integers(1, 6), st.integers(1, 4))
-def test_points_to_voxels_matches_reference(cloud, max_voxels, max_points):
+@given(clouds(P2V_BUCKETS), st.sampled_from(CAPACITIES))
+@counted
+def test_fuzz_points_to_voxels(cloud, capacity):
     pts, feats, lengths, size = cloud
-    out = points_to_voxels(pts, feats, voxel_size=size, point_range=RANGE, max_voxels=max_voxels,
-                           max_points_per_voxel=max_points, lengths=lengths)
-    ref = reference_p2v.points_to_voxels(pts, feats, np.clip(lengths, 0, pts.shape[1]), size,
-                                         RANGE, max_voxels, max_points)
+    M, P = capacity
+    f = feats if feats.shape[-1] else None
+    fn = jitted(points_to_voxels, voxel_size=size, point_range=RANGE, max_voxels=M,
+                max_points_per_voxel=P)
+    out = fn(pts, f, lengths=lengths)
+    with np.errstate(all="ignore"):
+        ref = reference_p2v.points_to_voxels(pts, None if f is None else as_f64(f),
+                                             _clamped(lengths, pts), size, RANGE, M, P)
+    err = f"{pts.shape} M={M} P={P} size {size} lengths {lengths}"
+    if not pts.shape[0]:
+        assert out.voxels.shape == (0, M, P, 3 + feats.shape[-1]), err
+        return
     for name in ("coords", "num_points", "num_voxels", "point_to_voxel"):
-        np.testing.assert_array_equal(np.asarray(getattr(out, name)), ref[name], err_msg=name)
-    v = np.asarray(out.voxels)
-    np.testing.assert_array_equal(np.isnan(v), np.isnan(ref["voxels"]))
-    np.testing.assert_array_equal(np.nan_to_num(v), np.nan_to_num(ref["voxels"]))
+        np.testing.assert_array_equal(np.asarray(getattr(out, name)), ref[name],
+                                      err_msg=f"{name} {err}")
+    np.testing.assert_array_equal(np.asarray(out.voxels), ref["voxels"], err_msg=err)

