@@ -11,6 +11,8 @@
 #
 # Usage: bash scripts/sanitize.sh      (package installed; logs in $OUT or ./gpu_out)
 # Env: TOOLS          default "memcheck racecheck initcheck synccheck"
+#      FILTERED=0     instrument every kernel with every tool (default: only robocache
+#                     kernels, except initcheck, which always sees every kernel)
 #      WORKLOAD_ARGS  gpu_workload.py arguments; default "--small" (the ~85 entries with at
 #                     most 256 KiB of operands: every op, method, mode and edge case, a minute
 #                     or two per tool); "" for the whole workload (slow under initcheck)
@@ -68,7 +70,7 @@ run_one() {
 read -r -a WL <<<"${WORKLOAD_ARGS---small}"
 names=()
 for tool in ${TOOLS:-memcheck racecheck initcheck synccheck}; do
-  filtered=1; [ "$tool" = initcheck ] && filtered=0
+  filtered=${FILTERED:-1}; [ "$tool" = initcheck ] && filtered=0
   names+=("$tool")
   if [ -n "${PARALLEL:-}" ]; then run_one "$tool" "$tool" $filtered "${WL[@]}" &
   else run_one "$tool" "$tool" $filtered "${WL[@]}"; fi
