@@ -98,7 +98,10 @@ struct AlignTune {
 
 // The tuning the FFI handler launches: the one-line switch (the variants timed
 // by benchmarks/kernels/run_align_variants.sh are listed in align_variants.cu).
-using AlignTuning = AlignTune<kInterleaved, 64, 4, 3>;
+// Picked by benchmarks/kernels/pick_align_variant.py on an H200 (2026-11-22):
+// fastest bit-exact variant over fuse_T250 / fuse_T50 / mixed_T250, 81.6 / 26.3-28.9 /
+// 91.1 us against 99.2 / 37 / 106.8 us for the kernel before the rework.
+using AlignTuning = AlignTune<kInterleaved, 64, 4, 3, false, true>;
 
 enum ValueType : int32_t { kF32 = 0, kF64 = 1, kBF16 = 2, kF16 = 3 };
 
