@@ -31,15 +31,9 @@ struct ExactSum {
 
   __device__ __forceinline__ ExactSum() : w{0, 0, 0, 0, 0}, special(0) {}
 
-  // this += other (integer addition with carries).
+  // this += other.
   __device__ __forceinline__ void Add(const ExactSum& o) {
-    asm("add.cc.u64 %0, %0, %5;\n\t"
-        "addc.cc.u64 %1, %1, %6;\n\t"
-        "addc.cc.u64 %2, %2, %7;\n\t"
-        "addc.cc.u64 %3, %3, %8;\n\t"
-        "addc.u64 %4, %4, %9;"
-        : "+l"(w[0]), "+l"(w[1]), "+l"(w[2]), "+l"(w[3]), "+l"(w[4])
-        : "l"(o.w[0]), "l"(o.w[1]), "l"(o.w[2]), "l"(o.w[3]), "l"(o.w[4]));
+    AddWords(o.w, false);
     special |= o.special;
   }
 
@@ -66,23 +60,7 @@ struct ExactSum {
     uint64_t a[kWords];
 #pragma unroll
     for (uint32_t k = 0; k < kWords; ++k) a[k] = k == word ? lo : (k == word + 1 ? hi : 0);
-    if (negative) {
-      asm("sub.cc.u64 %0, %0, %5;\n\t"
-          "subc.cc.u64 %1, %1, %6;\n\t"
-          "subc.cc.u64 %2, %2, %7;\n\t"
-          "subc.cc.u64 %3, %3, %8;\n\t"
-          "subc.u64 %4, %4, %9;"
-          : "+l"(w[0]), "+l"(w[1]), "+l"(w[2]), "+l"(w[3]), "+l"(w[4])
-          : "l"(a[0]), "l"(a[1]), "l"(a[2]), "l"(a[3]), "l"(a[4]));
-    } else {
-      asm("add.cc.u64 %0, %0, %5;\n\t"
-          "addc.cc.u64 %1, %1, %6;\n\t"
-          "addc.cc.u64 %2, %2, %7;\n\t"
-          "addc.cc.u64 %3, %3, %8;\n\t"
-          "addc.u64 %4, %4, %9;"
-          : "+l"(w[0]), "+l"(w[1]), "+l"(w[2]), "+l"(w[3]), "+l"(w[4])
-          : "l"(a[0]), "l"(a[1]), "l"(a[2]), "l"(a[3]), "l"(a[4]));
-    }
+    AddWords(a, negative);  // subtracting: adding ~a + 1
   }
 
   // The sum of all lanes' accumulators of a full warp, in every lane.
@@ -94,6 +72,19 @@ struct ExactSum {
       for (int k = 0; k < kWords; ++k) other.w[k] = __shfl_xor_sync(0xffffffffu, w[k], delta);
       other.special = __shfl_xor_sync(0xffffffffu, special, delta);
       Add(other);
+    }
+  }
+
+  // w += (negate ? -a : a) over all words, two's complement: -a is ~a + 1.
+  __device__ __forceinline__ void AddWords(const uint64_t (&a)[kWords], bool negate) {
+    uint64_t carry = negate ? 1 : 0;
+#pragma unroll
+    for (int k = 0; k < kWords; ++k) {
+      const uint64_t x = negate ? ~a[k] : a[k];
+      const uint64_t partial = w[k] + x;
+      const uint64_t sum = partial + carry;
+      carry = (partial < x) | (sum < partial);
+      w[k] = sum;
     }
   }
 
