@@ -24,9 +24,10 @@ Contract (see README's semantics section):
   channel NaN, the quiet NaN), and a zero maximum is ``+0.0``.
 * GPU results are bitwise identical from run to run in every mode; count,
   occupancy and max equal the CPU results bit for bit, sum and mean to
-  float32 rounding: the GPU adds each voxel's features exactly (integer
-  arithmetic on a 320-bit fixed-point accumulator, independent of the order
-  of the points) and rounds once to float32; the CPU path keeps a float32
+  float32 rounding: the GPU adds each voxel's features exactly (one IEEE
+  addition for two points, integer arithmetic on a 320-bit fixed-point
+  accumulator for more, independent of the order of the points) and rounds
+  once to float32; the CPU path keeps a float32
   running sum. Any NaN, or +inf with -inf, gives NaN; an intermediate sum
   never overflows on the GPU. One GPU call holds fewer than 2**31 points.
 * Gradients with respect to ``features`` for ``sum``, ``mean`` and ``max``
@@ -106,7 +107,7 @@ def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
 
 
 def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
-    """Device scratch per cloud of the sum/mean handler (counting-sort buffers); None for the others."""
+    """Device scratch per cloud of the sum/mean handler (sort buffers); None for the others."""
     if mode not in _SORTED_MODES:
         return None
     per_cloud = _extension.module_function("voxelize_sorted_workspace_per_cloud")

@@ -354,7 +354,8 @@ def test_row_widths_and_long_episodes(platform, rng, D, S, dtype):
 def test_bandwidth_bound_shapes(platform, rng, dtype, D):
     """Outputs over 8 MiB with >= 256 queries per episode and rows of <= 512 bytes take the CUDA
     kernel's bandwidth configuration (LargeShapeCfg in csrc/resample_configs.cuh: warp plans,
-    several rows in flight, reuse of rows shared by consecutive sorted queries)."""
+    several rows in flight); half the episodes have sorted queries, whose neighbours share
+    rows."""
     B, S, T = 16, 600, 1100
     values, times, queries, lengths = episodes(rng, B, S, D, T, value_dtype=DTYPES[dtype])
     queries[::2] = np.sort(queries[::2], axis=-1)  # sorted episodes: neighbours share rows
