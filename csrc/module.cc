@@ -29,16 +29,16 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_resample"] = Capsule(RobocacheResample);
     targets["robocache_points_to_voxels"] = Capsule(RobocachePointsToVoxels);
     targets["robocache_voxelize"] = Capsule(RobocacheVoxelize);
-    targets["robocache_voxelize_sorted"] = Capsule(RobocacheVoxelizeSorted);
+    targets["robocache_voxelize_binned"] = Capsule(RobocacheVoxelizeBinned);
     targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
   });
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is
   // their last result: the Python lowerings size it per cloud with these.
-  m.def("voxelize_sorted_workspace_bytes", &robocache::VoxelizeSortedWorkspaceBytes,
-        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"));
-  m.def("voxelize_sorted_workspace_per_cloud", &robocache::VoxelizeSortedWorkspacePerCloud,
-        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"));
+  m.def("voxelize_binned_workspace_bytes", &robocache::VoxelizeBinnedWorkspaceBytes,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"), nb::arg("feature_bytes"));
+  m.def("voxelize_binned_workspace_per_cloud", &robocache::VoxelizeBinnedWorkspacePerCloud,
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"), nb::arg("feature_bytes"));
   m.def("points_to_voxels_workspace_bytes", &robocache::PointsToVoxelsWorkspaceBytes,
         nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("max_voxels"),
         nb::arg("grid_voxels"));

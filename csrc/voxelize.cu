@@ -8,35 +8,41 @@
 //   out      [B, X, Y, Z]    s32 (count) | f32 (occupancy)
 //            [B, X, Y, Z, C] features dtype (sum, mean, max)
 // with B = max(Bp, Bf, Bl), or 0 if any of them is 0. The voxel of a point is
-// VoxelId (voxel_grid.cuh), the same float32 operations as the jnp rule.
+// VoxelId (voxel_grid.cuh), the same float32 operations as the jnp rule; the
+// cell of a kept point is cloud * V + voxel (V = X * Y * Z voxels per cloud).
 //
-// count, occupancy and max start from a zeroed grid (cudaMemsetAsync); sum
-// and mean write every voxel once. Every mode is bitwise deterministic:
-//   count      one thread per point, int32 atomicAdd (integer: order-free);
-//              a grid larger than half the L2 cache in slices (ScatterSlices).
-//   occupancy  one thread per point, plain store of 1.0f (all writers agree);
-//              sliced like count.
-//   max        one thread per point and channel, atomicMax of an
-//              order-preserving key of the canonical value (-0 -> +0, any NaN
-//              -> the quiet NaN, which ranks above +inf) kept in the output
-//              buffer itself: uint32 keys for f32, uint16 keys (CAS loop) for
-//              bf16; key 0 marks an empty voxel. An in-place pass decodes the
-//              keys into values. Integer max is order-free and the key fixes
-//              the value's bits, so ties cannot change the result (the jnp twin
-//              names the lowest-index winner for gradients).
-//   sum, mean  (separate handler, robocache_voxelize_sorted, with a scratch
-//              workspace as its last result: uint8[B, bytes per cloud], sized
-//              at lowering time by VoxelizeSortedWorkspacePerCloud; see
-//              workspace.h) a stable radix sort by voxel, then one writer per
-//              voxel: the correctly rounded float32 of the exact sum of its
-//              points (see "sum / mean" below), or that sum / count (IEEE).
+// Two handlers; every mode is bitwise deterministic:
+//   robocache_voxelize_binned  count, occupancy, sum, mean, with a scratch
+//       workspace as its last result (uint8[B, bytes per cloud], sized at
+//       lowering time by VoxelizeBinnedWorkspacePerCloud; see workspace.h).
+//       The points are binned by tiles of cells and one block per tile writes
+//       every voxel of its tile exactly once ("Binned pipeline" below): no
+//       zeroing pass, no global atomic per point.
+//         count      the number of points (int32)
+//         occupancy  1.0f where that number is > 0
+//         sum, mean  the correctly rounded float32 of the exact sum of the
+//                    voxel's features (whatever the order of the points), or
+//                    that sum / count (IEEE)
+//       count/occupancy of a grid of at most kDirectScatterBytes (it stays in
+//       the L2 cache), or of a batch too large for the pipeline's int32
+//       indices, scatter int32 atomics into a zeroed grid instead (and get no
+//       workspace); sum/mean refuse such a batch.
+//   robocache_voxelize  max: one thread per point and channel, atomicMax of an
+//       order-preserving key of the canonical value (-0 -> +0, any NaN -> the
+//       quiet NaN, which ranks above +inf) kept in the zeroed output buffer
+//       itself: uint32 keys for f32, uint16 keys (CAS loop) for bf16; key 0
+//       marks an empty voxel. An in-place pass decodes the keys into values.
+//       Integer max is order-free and the key fixes the value's bits, so ties
+//       cannot change the result (the jnp twin names the lowest-index winner
+//       for gradients).
 #include "voxelize.h"
 
-#include <cub/device/device_radix_sort.cuh>
+#include <cub/block/block_scan.cuh>
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "exact_sum.cuh"
 #include "ffi_common.h"
@@ -61,10 +67,6 @@ struct VoxelArgs {
   int64_t points_stride, features_stride, lengths_stride;  // 0 when shared
   GridParams grid;
   uint32_t tiles;  // blocks per cloud in the per-point kernels
-  // count/occupancy passes (ScatterSlices): block x of a per-point kernel
-  // works on cloud first_cloud + x / tiles; only cells (cloud * V + voxel) in
-  // [cell_lo, cell_hi) are written.
-  int64_t first_cloud, cell_lo, cell_hi;
 };
 
 __device__ __forceinline__ int64_t GlobalThread() {
@@ -78,7 +80,7 @@ __device__ __forceinline__ int64_t GridStride() {
 // one cloud (tile x % tiles of cloud x / tiles), so no 64-bit division.
 __device__ __forceinline__ bool ThisPoint(const VoxelArgs& a, int64_t* b, int64_t* i) {
   const uint32_t cloud = blockIdx.x / a.tiles;
-  *b = a.first_cloud + cloud;
+  *b = cloud;
   *i = static_cast<int64_t>(blockIdx.x - cloud * a.tiles) * kThreads + threadIdx.x;
   return *i < a.N;
 }
@@ -93,7 +95,7 @@ __device__ __forceinline__ int32_t PointVoxel(const VoxelArgs& a, int64_t b, int
   return VoxelId(a.grid, xyz, ijk);
 }
 
-// ---- count / occupancy ------------------------------------------------------
+// ---- count / occupancy of very large batches: atomics into a zeroed grid ----
 template <int32_t kMode>
 __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   int64_t b, i;
@@ -101,7 +103,6 @@ __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   const int32_t vid = PointVoxel(a, b, i);
   if (vid < 0) return;
   const int64_t cell = b * a.V + vid;
-  if (cell < a.cell_lo || cell >= a.cell_hi) return;  // another pass's slice
   if constexpr (kMode == kCount) {
     atomicAdd(static_cast<int32_t*>(a.out) + cell, 1);
   } else {
@@ -199,50 +200,373 @@ __global__ void __launch_bounds__(kThreads) DecodeMaxKernel(Key* data, int64_t n
   }
 }
 
-// ---- sum / mean: sort by voxel, then one writer per voxel ---------------------
-// Every point gets the key cloud * V + voxel (a dropped point gets a spread key
-// cloud * V + i % V and index -1, which keeps the keys below B * V) and a
-// stable cub radix sort orders the (key, point index) pairs, so each voxel's
-// points form one run. TileBoundsKernel finds where each tile of kTileVoxels
-// voxels starts in the sorted keys; one block per tile marks its runs in
-// shared memory and one thread per voxel writes it, so the grid is written
-// exactly once (no zeroing pass). The sum of a run is the correctly rounded
-// float32 of the exact sum, whatever the order: one IEEE addition for runs of
-// at most 2 entries (+ 0.0f turns -0 into +0, as the exact sum has no signed
-// zero), exact_sum.cuh's integer accumulator for longer runs (HeavySumKernel:
-// a thread per run, a warp per run longer than kWarpRun). Mean divides by the
-// count (IEEE).
+// ---- Binned pipeline: count, occupancy, sum, mean ----------------------------
+// The B * V cells are cut into bins of 2^log_bin consecutive cells
+// (kTileVoxels, or more when that would make more than kMaxBins bins) and the
+// points into `partitions` contiguous ranges (one block each):
+//   1. BinCountKernel    each point's cell (-1 when dropped) and, per
+//                        partition, a shared-memory histogram of the bins,
+//                        stored as counts[partition][bin].
+//   2. ScanBinsKernel    per bin, exclusive sum of its counts over the
+//                        partitions (one block per kScanBins bins, coalesced);
+//                        the last block to finish turns the bin totals into
+//                        bin_start (exclusive sum, then the total).
+//   3. BinScatterKernel  every kept point into its bin's range of the bucket:
+//                        its cell, and for sum/mean a copy of its feature row.
+//                        kSubChunk points at a time are first grouped by bin
+//                        in shared memory, so that a bin's points leave as one
+//                        contiguous run (coalesced stores); the order inside
+//                        a bin is arbitrary (shared-memory atomics).
+//   4. WriteBinKernel    one block per bin, kTileVoxels voxels at a time in
+//                        shared memory: counts each voxel's points (sum/mean
+//                        keep the first two), then writes every voxel of the
+//                        tile once, coalesced, empty ones as 0. sum/mean: the
+//                        bucket positions of voxels with 3 or more points are
+//                        copied to contiguous ranges of heavy_point, one
+//                        HeavyRun each,
+//   5. HeavySumKernel    which sums them exactly (sum/mean only).
+// The order of the points inside a bin cannot change a result: counts are
+// integers; a sum of at most 2 values is one IEEE addition, which is
+// commutative (+ 0.0f first turns -0 into +0: the exact sum has no signed
+// zero); longer sums are exact (exact_sum.cuh) and rounded once. The only
+// global atomics are a scan ticket per bin and two per tile with heavy voxels.
 
-constexpr int32_t kTileVoxels = 2048;  // voxels per writer block
-constexpr int32_t kWarpRun = 64;       // longer runs are summed by a whole warp
-constexpr int kSumChannels = 4;        // channels accumulated at once (registers)
+constexpr int32_t kTileLog = 13;
+constexpr int32_t kTileVoxels = 1 << kTileLog;  // voxels a writer block holds at once
+constexpr int32_t kMaxBins = 8192;              // bins of a partition's histogram
+constexpr int32_t kMaxPartitions = 512;         // point ranges (blocks of kernels 1, 3)
+constexpr int32_t kPointsPerPartition = 2048;   // fewer partitions for small batches
+constexpr int kBinThreads = 256;                // kernel 1
+constexpr int kScanBins = 32;                   // kernel 2: bins per block (one per lane)
+constexpr int kScanThreads = 1024;              // kernel 2: 32 warps over the partitions
+constexpr int kScatterThreads = 512;            // kernel 3
+constexpr int32_t kSubChunk = 4096;             // kernel 3: points grouped at once
+constexpr size_t kStagedRowBytes = 64 * 1024;    // kernel 3: feature rows staged at once
+constexpr int kWriteThreads = 512;              // kernel 4
+constexpr int kPointsInFlight = 4;              // loads issued before use (kernel 1)
+constexpr int kVoxelsInFlight = 2;              // rows gathered before use (kernel 4)
+constexpr int32_t kWarpRun = 64;                // longer runs are summed by a whole warp
+constexpr int kSumChannels = 4;                 // channels accumulated at once (registers)
+static_assert(kMaxPartitions % (kScanThreads / 32) == 0, "ScanBinsKernel: partitions per warp");
+static_assert(kMaxBins % kScanThreads == 0, "ScanBinsKernel's last block: bins per thread");
+static_assert(kMaxBins % kScatterThreads == 0, "BinScatterKernel: bins per thread");
+static_assert(kTileVoxels % kWriteThreads == 0, "QueueHeavyVoxels: voxels per thread");
 
-// A run of 3 or more entries (kept or dropped points), finished by HeavySumKernel.
+// Global counters in the workspace (zeroed by BinCountKernel's block 0).
+enum Counter : int { kScanTickets = 0, kHeavyPoints = 1, kHeavyRuns = 2, kCounters = 3 };
+
+// The voxels of 3 or more points, finished by HeavySumKernel.
 struct HeavyRun {
-  int32_t voxel, begin, end;  // voxel = cloud * V + voxel id; [begin, end) sorted positions
+  int32_t voxel, begin, end;  // voxel = its cell; [begin, end) indices of heavy_point
 };
 
-template <typename K>
-__global__ void __launch_bounds__(kThreads) SortKeysKernel(VoxelArgs a, K* keys,
-                                                           int32_t* index) {
-  int64_t b, i;
-  if (!ThisPoint(a, &b, &i)) return;
-  const int32_t vid = PointVoxel(a, b, i);
-  const uint32_t spread = static_cast<uint32_t>(i) % static_cast<uint32_t>(a.V);
-  const int64_t g = b * a.N + i;
-  keys[g] = static_cast<K>(b) * static_cast<K>(a.V) + static_cast<K>(vid >= 0 ? vid : spread);
-  index[g] = vid >= 0 ? static_cast<int32_t>(i) : -1;
+struct BinLayout {
+  int32_t total;       // points of the batch, B * N
+  int32_t cells;       // B * V
+  int32_t log_bin;     // cells per bin = 2^log_bin >= kTileVoxels
+  int32_t bins;        // ceil(cells / 2^log_bin): 1 ... kMaxBins
+  int32_t partitions;  // 1 ... kMaxPartitions
+  int32_t chunk;       // points per partition (the last ones may hold fewer)
+};
+
+// Whether a batch fits the pipeline's int32 point and cell indices.
+bool Binnable(int64_t B, int64_t N, int64_t V) {
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  return B * N < kLimit && B * V < kLimit;
 }
 
-// bounds[j] = the first sorted position whose key is in tile j or later, for
-// j in [0, tiles] (bounds[tiles] = total).
-template <typename K>
-__global__ void __launch_bounds__(kThreads) TileBoundsKernel(const K* keys, int64_t total,
-                                                             int64_t tiles, int32_t* bounds) {
-  for (int64_t k = GlobalThread(); k <= total; k += GridStride()) {
-    const int64_t tile = k < total ? static_cast<int64_t>(keys[k] / kTileVoxels) : tiles;
-    const int64_t prev = k > 0 ? static_cast<int64_t>(keys[k - 1] / kTileVoxels) : -1;
-    for (int64_t j = prev + 1; j <= tile; ++j) bounds[j] = static_cast<int32_t>(k);
+// count/occupancy grids up to this size stay in the L2 cache of the GPUs we
+// target (40-50 MiB): L2 atomics into the zeroed grid beat the four binned
+// kernels there (1M points into 128^3 on an H100: 17 vs 41 us).
+constexpr int64_t kDirectScatterBytes = int64_t{16} << 20;
+
+// Whether count/occupancy of this batch go through the binned pipeline.
+bool BinCounts(int64_t B, int64_t N, int64_t V) {
+  return Binnable(B, N, V) && B * V * static_cast<int64_t>(sizeof(int32_t)) > kDirectScatterBytes;
+}
+
+BinLayout MakeBinLayout(int64_t B, int64_t N, int64_t V) {
+  BinLayout l;
+  l.total = static_cast<int32_t>(B * N);
+  l.cells = static_cast<int32_t>(B * V);
+  l.log_bin = kTileLog;
+  while (CeilDiv(l.cells, int64_t{1} << l.log_bin) > kMaxBins) ++l.log_bin;
+  l.bins = static_cast<int32_t>(std::max<int64_t>(1, CeilDiv(l.cells, int64_t{1} << l.log_bin)));
+  l.partitions = static_cast<int32_t>(
+      std::clamp<int64_t>(CeilDiv(l.total, kPointsPerPartition), 1, kMaxPartitions));
+  l.chunk = static_cast<int32_t>(std::max<int64_t>(1, CeilDiv(l.total, l.partitions)));
+  return l;
+}
+
+struct BinBuffers {
+  int32_t* cell;          // [total] cell of each point, -1 when dropped
+  int32_t* bucket_cell;   // [total] the kept points' cells, grouped by bin
+  void* bucket_row;       // [total] their feature rows (sum/mean: row_bytes each; else null)
+  int32_t* counts;        // [partitions][bins] histograms, then offsets in the bin
+  int32_t* bin_start;     // [bins + 1] each bin's first bucket position; the total
+  int32_t* counters;      // [kCounters]
+  int32_t* heavy_point;   // [total] bucket positions of the voxels of 3 or more (sum/mean)
+  HeavyRun* heavy;        // [total / 3 + 1] those voxels (sum/mean)
+};
+
+// Bytes of the pipeline's scratch: BinBuffers' arrays in order, counts sized
+// for kMaxPartitions whatever the call uses. row_bytes: one point's features
+// (sum/mean), 0 for count/occupancy.
+size_t BinnedWorkspace(const BinLayout& l, size_t row_bytes) {
+  const size_t n = static_cast<size_t>(l.total), per_point = n * sizeof(int32_t);
+  const bool sums = row_bytes > 0;
+  return WorkspaceBytes({per_point, per_point, n * row_bytes,
+                         size_t{kMaxPartitions} * l.bins * sizeof(int32_t),
+                         (static_cast<size_t>(l.bins) + 1) * sizeof(int32_t),
+                         kCounters * sizeof(int32_t), sums ? per_point : 0,
+                         sums ? (n / 3 + 1) * sizeof(HeavyRun) : 0});
+}
+
+BinBuffers CarveBinBuffers(void* workspace, const BinLayout& l, size_t row_bytes) {
+  const size_t n = static_cast<size_t>(l.total), per_point = n * sizeof(int32_t);
+  const bool sums = row_bytes > 0;
+  WorkspaceCarver carve(workspace);
+  BinBuffers w;
+  w.cell = carve.Take<int32_t>(per_point);
+  w.bucket_cell = carve.Take<int32_t>(per_point);
+  w.bucket_row = sums ? carve.Take<char>(n * row_bytes) : nullptr;
+  w.counts = carve.Take<int32_t>(size_t{kMaxPartitions} * l.bins * sizeof(int32_t));
+  w.bin_start = carve.Take<int32_t>((static_cast<size_t>(l.bins) + 1) * sizeof(int32_t));
+  w.counters = carve.Take<int32_t>(kCounters * sizeof(int32_t));
+  w.heavy_point = sums ? carve.Take<int32_t>(per_point) : nullptr;
+  w.heavy = sums ? carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun)) : nullptr;
+  return w;
+}
+
+// This block's points [*begin, *end) (kernels 1 and 3).
+__device__ __forceinline__ void Partition(const BinLayout& l, int32_t* begin, int32_t* end) {
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * l.chunk;
+  *begin = static_cast<int32_t>(first < l.total ? first : l.total);
+  *end = static_cast<int32_t>(first + l.chunk < l.total ? first + l.chunk : l.total);
+}
+
+// Cloud of point p of the batch (32-bit division: p < 2^31).
+__device__ __forceinline__ int32_t CloudOf(const VoxelArgs& a, int32_t p) {
+  return static_cast<int32_t>(static_cast<uint32_t>(p) / static_cast<uint32_t>(a.N));
+}
+
+__global__ void __launch_bounds__(kBinThreads) BinCountKernel(VoxelArgs a, BinLayout l,
+                                                              BinBuffers w) {
+  extern __shared__ int32_t hist[];  // [l.bins]
+  for (int32_t j = threadIdx.x; j < l.bins; j += kBinThreads) hist[j] = 0;
+  if (blockIdx.x == 0 && threadIdx.x < kCounters) w.counters[threadIdx.x] = 0;
+  __syncthreads();
+  int32_t begin, end;
+  Partition(l, &begin, &end);
+  for (int32_t p0 = begin + threadIdx.x; p0 < end; p0 += kPointsInFlight * kBinThreads) {
+    float xyz[kPointsInFlight][3];
+    int32_t cloud[kPointsInFlight];
+    bool valid[kPointsInFlight];
+#pragma unroll
+    for (int k = 0; k < kPointsInFlight; ++k) {
+      const int32_t p = p0 + k * kBinThreads;
+      cloud[k] = p < end ? CloudOf(a, p) : 0;
+      const int64_t i = p - static_cast<int64_t>(cloud[k]) * a.N;
+      valid[k] = p < end && i < a.lengths[cloud[k] * a.lengths_stride];
+      const float* q = a.points + cloud[k] * a.points_stride + i * 3;
+#pragma unroll
+      for (int d = 0; d < 3; ++d) xyz[k][d] = valid[k] ? q[d] : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kPointsInFlight; ++k) {
+      const int32_t p = p0 + k * kBinThreads;
+      if (p >= end) break;
+      int32_t ijk[3];
+      const int32_t vid = valid[k] ? VoxelId(a.grid, xyz[k], ijk) : -1;
+      const int32_t cell = vid < 0 ? -1 : cloud[k] * static_cast<int32_t>(a.V) + vid;
+      w.cell[p] = cell;
+      if (cell >= 0) atomicAdd(hist + (cell >> l.log_bin), 1);
+    }
+  }
+  __syncthreads();
+  int32_t* row = w.counts + static_cast<int64_t>(blockIdx.x) * l.bins;
+  for (int32_t j = threadIdx.x; j < l.bins; j += kBinThreads) row[j] = hist[j];
+}
+
+// Block j: bins [kScanBins * j, + kScanBins), one per lane; warp w sums the
+// partitions [w * kPer, + kPer) of its lane's bin, so every load is a row of
+// kScanBins consecutive counts.
+__global__ void __launch_bounds__(kScanThreads) ScanBinsKernel(BinLayout l, BinBuffers w) {
+  constexpr int kWarps = kScanThreads / 32, kPer = kMaxPartitions / kWarps;
+  __shared__ int32_t warp_sum[kWarps][kScanBins];
+  __shared__ bool last;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int32_t bin = blockIdx.x * kScanBins + lane;
+  int32_t counts[kPer], sum = 0;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t x = warp * kPer + k;
+    counts[k] = bin < l.bins && x < l.partitions ? w.counts[static_cast<int64_t>(x) * l.bins + bin]
+                                                 : 0;
+    sum += counts[k];
+  }
+  warp_sum[warp][lane] = sum;
+  __syncthreads();
+  if (warp == 0) {  // exclusive sums over the warps, per bin
+    int32_t running = 0;
+    for (int v = 0; v < kWarps; ++v) {
+      const int32_t t = warp_sum[v][lane];
+      warp_sum[v][lane] = running;
+      running += t;
+    }
+    if (bin < l.bins) w.bin_start[bin] = running;  // the bin's total, for now
+  }
+  __syncthreads();
+  int32_t offset = warp_sum[warp][lane];
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t x = warp * kPer + k;
+    if (bin < l.bins && x < l.partitions) {
+      w.counts[static_cast<int64_t>(x) * l.bins + bin] = offset;
+    }
+    offset += counts[k];
+  }
+  if (threadIdx.x == 0) {
+    __threadfence();  // this block's totals are visible before the ticket is taken
+    last = atomicAdd(w.counters + kScanTickets, 1) == static_cast<int32_t>(gridDim.x) - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  // The last block: every bin's total is written; exclusive sum in place.
+  using Scan = cub::BlockScan<int32_t, kScanThreads>;
+  __shared__ typename Scan::TempStorage temp;
+  constexpr int kBinsPer = kMaxBins / kScanThreads;
+  int32_t totals[kBinsPer], mine = 0;
+#pragma unroll
+  for (int k = 0; k < kBinsPer; ++k) {
+    const int32_t j = threadIdx.x * kBinsPer + k;
+    totals[k] = j < l.bins ? __ldcg(w.bin_start + j) : 0;  // past L1: other blocks wrote it
+    mine += totals[k];
+  }
+  int32_t before, grand;
+  Scan(temp).ExclusiveSum(mine, before, grand);
+#pragma unroll
+  for (int k = 0; k < kBinsPer; ++k) {
+    const int32_t j = threadIdx.x * kBinsPer + k;
+    if (j < l.bins) w.bin_start[j] = before;
+    before += totals[k];
+  }
+  if (threadIdx.x == 0) w.bin_start[l.bins] = grand;
+}
+
+// Exclusive sums of counts[0, bins) in place (bins <= kMaxBins); whole block.
+__device__ __forceinline__ void ExclusiveSumOfBins(int32_t* counts, int32_t bins) {
+  using Scan = cub::BlockScan<int32_t, kScatterThreads>;
+  __shared__ typename Scan::TempStorage temp;
+  constexpr int kPer = kMaxBins / kScatterThreads;
+  int32_t mine[kPer], sum = 0;
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t j = threadIdx.x * kPer + k;
+    mine[k] = j < bins ? counts[j] : 0;
+    sum += mine[k];
+  }
+  int32_t before, total;
+  Scan(temp).ExclusiveSum(sum, before, total);
+#pragma unroll
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t j = threadIdx.x * kPer + k;
+    if (j < bins) counts[j] = before;
+    before += mine[k];
+  }
+  __syncthreads();
+}
+
+// Copies one point's feature row (C elements) to the bucket.
+template <typename F>
+__device__ __forceinline__ void CopyRow(const F* from, F* to, int64_t C, bool vector4) {
+  if (vector4) {
+    for (int64_t c = 0; c < C; c += 4) {
+      *reinterpret_cast<Vec<F, 4>*>(to + c) = *reinterpret_cast<const Vec<F, 4>*>(from + c);
+    }
+  } else {
+    for (int64_t c = 0; c < C; ++c) to[c] = from[c];
+  }
+}
+
+// Shared memory of BinScatterKernel: 3 arrays of bins, 2 of sub_chunk int32
+// and sub_chunk feature rows of row_bytes.
+size_t BinScatterShared(const BinLayout& l, int32_t sub_chunk, size_t row_bytes) {
+  return (3 * static_cast<size_t>(l.bins) + 2 * static_cast<size_t>(sub_chunk)) *
+             sizeof(int32_t) + static_cast<size_t>(sub_chunk) * row_bytes;
+}
+
+// F: the feature type whose rows are copied (sum/mean), or void (none).
+// sub_chunk <= kSubChunk points are grouped at once (their rows staged in
+// shared memory, so both the reads and the writes of the rows are coalesced).
+template <typename F>
+__global__ void __launch_bounds__(kScatterThreads) BinScatterKernel(VoxelArgs a, BinLayout l,
+                                                                    BinBuffers w,
+                                                                    int32_t sub_chunk) {
+  extern __shared__ int32_t shared[];
+  int32_t* next = shared;                 // [bins] this partition's next bucket position
+  int32_t* start = next + l.bins;         // [bins] a bin's first grouped position
+  int32_t* cursor = start + l.bins;       // [bins] histogram, then grouping cursor
+  int32_t* grouped_cell = cursor + l.bins;            // [sub_chunk]
+  int32_t* grouped_point = grouped_cell + sub_chunk;  // [sub_chunk] index in the sub-chunk
+  using Row = std::conditional_t<std::is_void_v<F>, char, F>;
+  Row* staged = reinterpret_cast<Row*>(grouped_point + sub_chunk);  // [sub_chunk][C]
+  const int32_t* offsets = w.counts + static_cast<int64_t>(blockIdx.x) * l.bins;
+  for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) {
+    next[j] = w.bin_start[j] + offsets[j];
+  }
+  int32_t begin, end;
+  Partition(l, &begin, &end);
+  bool vector4 = false;  // rows of 4-element vectors, every one aligned
+  if constexpr (!std::is_void_v<F>) {
+    vector4 = a.C % 4 == 0 && (reinterpret_cast<uintptr_t>(a.features) & 15u) == 0 &&
+              (reinterpret_cast<uintptr_t>(w.bucket_row) & 15u) == 0 &&
+              (reinterpret_cast<uintptr_t>(staged) & 15u) == 0;
+  }
+  for (int32_t s0 = begin; s0 < end; s0 += sub_chunk) {
+    const int32_t s1 = min(end, s0 + sub_chunk);
+    for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) cursor[j] = 0;
+    __syncthreads();
+    for (int32_t p = s0 + threadIdx.x; p < s1; p += kScatterThreads) {
+      const int32_t cell = w.cell[p];
+      if (cell >= 0) atomicAdd(cursor + (cell >> l.log_bin), 1);
+    }
+    __syncthreads();
+    ExclusiveSumOfBins(cursor, l.bins);
+    for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) start[j] = cursor[j];
+    __syncthreads();
+    for (int32_t p = s0 + threadIdx.x; p < s1; p += kScatterThreads) {
+      const int32_t cell = w.cell[p];
+      if (cell < 0) continue;
+      const int32_t at = atomicAdd(cursor + (cell >> l.log_bin), 1);
+      grouped_cell[at] = cell;
+      grouped_point[at] = p - s0;
+    }
+    if constexpr (!std::is_void_v<F>) {  // the sub-chunk's rows, in point order
+      for (int32_t p = s0 + threadIdx.x; p < s1; p += kScatterThreads) {
+        const int32_t cloud = CloudOf(a, p);
+        const F* from = static_cast<const F*>(a.features) + cloud * a.features_stride +
+                        static_cast<int64_t>(p - cloud * static_cast<int32_t>(a.N)) * a.C;
+        CopyRow(from, staged + static_cast<int64_t>(p - s0) * a.C, a.C, vector4);
+      }
+    }
+    __syncthreads();
+    // cursor[j] is now the end of bin j's group; the last bin's end is the count.
+    const int32_t kept = cursor[l.bins - 1];
+    for (int32_t g = threadIdx.x; g < kept; g += kScatterThreads) {
+      const int32_t cell = grouped_cell[g];
+      const int32_t bin = cell >> l.log_bin;
+      const int32_t slot = next[bin] + (g - start[bin]);
+      w.bucket_cell[slot] = cell;
+      if constexpr (!std::is_void_v<F>) {
+        CopyRow(staged + static_cast<int64_t>(grouped_point[g]) * a.C,
+                static_cast<F*>(w.bucket_row) + static_cast<int64_t>(slot) * a.C, a.C, vector4);
+      }
+    }
+    __syncthreads();
+    for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) {
+      next[j] += cursor[j] - start[j];
+    }
   }
 }
 
@@ -251,70 +575,171 @@ __device__ __forceinline__ float VoxelValue(float sum, int32_t n, bool mean) {
   return n == 0 ? 0.0f : (mean ? __fdiv_rn(sum, __int2float_rn(n)) : sum);
 }
 
-// Writes `kWidth` channels from c of a voxel of at most 2 points (rows
-// `first`, `second`; n of them valid).
+// The voxels of the tile [t0, t0 + width) with 3 or more points: their points
+// are copied to one contiguous range of heavy_point each and a HeavyRun is
+// queued per voxel; first[v] ends as the range's end. Called by the whole block.
+__device__ __forceinline__ void QueueHeavyVoxels(const BinBuffers& w, int32_t t0, int32_t width,
+                                                 int32_t lo, int32_t hi, const int32_t* count,
+                                                 int32_t* first) {
+  // Packed (points << 32 | voxels): both sums stay below 2^31.
+  using Scan = cub::BlockScan<unsigned long long, kWriteThreads>;
+  __shared__ typename Scan::TempStorage temp;
+  __shared__ unsigned long long base;
+  constexpr int kPer = kTileVoxels / kWriteThreads;
+  const int32_t v0 = threadIdx.x * kPer;
+  unsigned long long mine = 0;
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t v = v0 + k;
+    if (v < width && count[v] >= 3) mine += (static_cast<unsigned long long>(count[v]) << 32) | 1;
+  }
+  unsigned long long before, total;
+  Scan(temp).ExclusiveSum(mine, before, total);
+  if (threadIdx.x == 0) {
+    const int32_t points = atomicAdd(w.counters + kHeavyPoints, static_cast<int32_t>(total >> 32));
+    const int32_t runs = atomicAdd(w.counters + kHeavyRuns, static_cast<int32_t>(total));
+    base = (static_cast<unsigned long long>(points) << 32) | static_cast<uint32_t>(runs);
+  }
+  __syncthreads();
+  unsigned long long at = base + before;
+  for (int k = 0; k < kPer; ++k) {
+    const int32_t v = v0 + k;
+    if (v >= width || count[v] < 3) continue;
+    const int32_t begin = static_cast<int32_t>(at >> 32);
+    w.heavy[static_cast<uint32_t>(at)] = HeavyRun{t0 + v, begin, begin + count[v]};
+    first[v] = begin;
+    at += (static_cast<unsigned long long>(count[v]) << 32) | 1;
+  }
+  __syncthreads();
+  for (int32_t k = lo + threadIdx.x; k < hi; k += kWriteThreads) {
+    const uint32_t v = static_cast<uint32_t>(w.bucket_cell[k] - t0);
+    if (v < static_cast<uint32_t>(width) && count[v] >= 3) {
+      w.heavy_point[atomicAdd(first + v, 1)] = k;
+    }
+  }
+  __syncthreads();
+}
+
+// Writes the voxels v0, v0 + kWriteThreads, ... (kVoxelsInFlight of them) of
+// the tile at cell t0 that are inside it and hold at most 2 points, from their
+// feature rows in the bucket (at positions first/second), all loaded before
+// the first store.
 template <typename F, int kWidth>
-__device__ __forceinline__ void WriteShortRun(const F* first, const F* second, int32_t n,
-                                              bool mean, int64_t c, F* out) {
+__device__ __forceinline__ void WriteLightVoxels(const VoxelArgs& a, const F* rows, int32_t t0,
+                                                 int32_t width, int32_t v0, const int32_t* count,
+                                                 const int32_t* first, const int32_t* second,
+                                                 bool mean) {
   using E = Elem<F>;
   using V = Vec<F, kWidth>;
-  V x = {}, y = {}, o;
-  if (n > 0) x = *reinterpret_cast<const V*>(first + c);
-  if (n > 1) y = *reinterpret_cast<const V*>(second + c);
+  int32_t n[kVoxelsInFlight];
+  const F* row0[kVoxelsInFlight];
+  const F* row1[kVoxelsInFlight];
+  F* out[kVoxelsInFlight];
 #pragma unroll
-  for (int e = 0; e < kWidth; ++e) {
-    float sum = n > 0 ? __fadd_rn(E::load(x.v[e]), 0.0f) : 0.0f;
-    if (n > 1) sum = __fadd_rn(sum, E::load(y.v[e]));
-    o.v[e] = E::store(VoxelValue(sum, n, mean));
+  for (int k = 0; k < kVoxelsInFlight; ++k) {
+    const int32_t v = v0 + k * kWriteThreads;
+    n[k] = v < width ? count[v] : 3;  // 3: not written here
+    const int32_t cell = t0 + (v < width ? v : 0);
+    row0[k] = rows + static_cast<int64_t>(n[k] > 0 && n[k] < 3 ? first[v] : 0) * a.C;
+    row1[k] = rows + static_cast<int64_t>(n[k] == 2 ? second[v] : 0) * a.C;
+    out[k] = static_cast<F*>(a.out) + static_cast<int64_t>(cell) * a.C;
   }
-  *reinterpret_cast<V*>(out + c) = o;
+  for (int64_t c = 0; c < a.C; c += kWidth) {
+    V x[kVoxelsInFlight], y[kVoxelsInFlight];
+#pragma unroll
+    for (int k = 0; k < kVoxelsInFlight; ++k) {
+      x[k] = V{};
+      y[k] = V{};
+      if (n[k] > 0 && n[k] < 3) x[k] = *reinterpret_cast<const V*>(row0[k] + c);
+      if (n[k] == 2) y[k] = *reinterpret_cast<const V*>(row1[k] + c);
+    }
+#pragma unroll
+    for (int k = 0; k < kVoxelsInFlight; ++k) {
+      if (n[k] >= 3) continue;
+      V o;
+#pragma unroll
+      for (int e = 0; e < kWidth; ++e) {
+        float sum = n[k] > 0 ? __fadd_rn(E::load(x[k].v[e]), 0.0f) : 0.0f;
+        if (n[k] == 2) sum = __fadd_rn(sum, E::load(y[k].v[e]));
+        o.v[e] = E::store(VoxelValue(sum, n[k], mean));
+      }
+      *reinterpret_cast<V*>(out[k] + c) = o;
+    }
+  }
 }
 
-// One block per tile of kTileVoxels voxels of the B * V grid.
-template <typename K, typename F>
-__global__ void __launch_bounds__(kThreads) WriteVoxelsKernel(VoxelArgs a, const K* keys,
-                                                              const int32_t* index,
-                                                              const int32_t* bounds, bool mean,
-                                                              HeavyRun* heavy,
-                                                              int32_t* heavy_count) {
-  __shared__ int32_t run_begin[kTileVoxels], run_end[kTileVoxels];
-  const int64_t v0 = static_cast<int64_t>(blockIdx.x) * kTileVoxels;
-  const int64_t voxels = a.B * a.V;
-  for (int32_t t = threadIdx.x; t < kTileVoxels; t += kThreads) run_begin[t] = run_end[t] = 0;
-  __syncthreads();
-  const int32_t lo = bounds[blockIdx.x], hi = bounds[blockIdx.x + 1];
-  for (int32_t k = lo + threadIdx.x; k < hi; k += kThreads) {
-    const K key = keys[k];
-    const int32_t local = static_cast<int32_t>(key - static_cast<K>(v0));
-    if (k == lo || keys[k - 1] != key) run_begin[local] = k;
-    if (k + 1 == hi || keys[k + 1] != key) run_end[local] = k + 1;
-  }
-  __syncthreads();
-  const bool vector4 = a.C % 4 == 0;  // rows of 4-element vectors (16 B f32, 8 B bf16)
-  for (int32_t t = threadIdx.x; t < kTileVoxels && v0 + t < voxels; t += kThreads) {
-    const int64_t g = v0 + t;
-    const int32_t begin = run_begin[t], end = run_end[t];
-    if (end - begin > 2) {
-      heavy[atomicAdd(heavy_count, 1)] = HeavyRun{static_cast<int32_t>(g), begin, end};
-      continue;
-    }
-    const int32_t i0 = end - begin > 0 ? index[begin] : -1;
-    const int32_t i1 = end - begin > 1 ? index[begin + 1] : -1;
-    const int32_t n = (i0 >= 0) + (i1 >= 0);
-    const F* f = static_cast<const F*>(a.features) + (g / a.V) * a.features_stride;
-    const F* first = f + static_cast<int64_t>(i0 >= 0 ? i0 : (i1 >= 0 ? i1 : 0)) * a.C;
-    const F* second = f + static_cast<int64_t>(n == 2 ? i1 : 0) * a.C;
-    F* out = static_cast<F*>(a.out) + g * a.C;
-    if (vector4) {
-      for (int64_t c = 0; c < a.C; c += 4) WriteShortRun<F, 4>(first, second, n, mean, c, out);
+// Writes count (int32) or occupancy (float 0/1) of the tile [t0, t0 + width).
+template <int32_t kMode>
+__device__ __forceinline__ void WriteCounts(const VoxelArgs& a, int32_t t0, int32_t width,
+                                            const int32_t* count) {
+  using T = std::conditional_t<kMode == kCount, int32_t, float>;
+  T* out = static_cast<T*>(a.out) + t0;
+  auto value = [&](int32_t v) -> T {
+    if constexpr (kMode == kCount) {
+      return count[v];
     } else {
-      for (int64_t c = 0; c < a.C; ++c) WriteShortRun<F, 1>(first, second, n, mean, c, out);
+      return count[v] > 0 ? 1.0f : 0.0f;
     }
+  };
+  // t0 is a multiple of kTileVoxels: 16-byte stores when the buffer is aligned.
+  const int32_t vectors = (reinterpret_cast<uintptr_t>(a.out) & 15u) == 0 ? width / 4 : 0;
+  for (int32_t q = threadIdx.x; q < vectors; q += kWriteThreads) {
+    Vec<T, 4> o;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) o.v[e] = value(4 * q + e);
+    reinterpret_cast<Vec<T, 4>*>(out)[q] = o;
+  }
+  for (int32_t v = 4 * vectors + threadIdx.x; v < width; v += kWriteThreads) out[v] = value(v);
+}
+
+// One block per bin; kMode is kCount, kOccupancy or kSum (sum and mean).
+template <int32_t kMode, typename F>
+__global__ void __launch_bounds__(kWriteThreads, 2) WriteBinKernel(VoxelArgs a, BinLayout l,
+                                                                BinBuffers w, bool mean) {
+  constexpr bool kSums = kMode == kSum;
+  extern __shared__ int32_t tile[];
+  int32_t* count = tile;                // [kTileVoxels] points per voxel
+  int32_t* first = tile + kTileVoxels;  // sums: [kTileVoxels] point of rank 0
+  int32_t* second = first + kTileVoxels;  // sums: [kTileVoxels] point of rank 1
+  const int32_t lo = w.bin_start[blockIdx.x], hi = w.bin_start[blockIdx.x + 1];
+  const int64_t bin0 = static_cast<int64_t>(blockIdx.x) << l.log_bin;
+  const int64_t bin_end = min(static_cast<int64_t>(l.cells), bin0 + (int64_t{1} << l.log_bin));
+  for (int64_t tile0 = bin0; tile0 < bin_end; tile0 += kTileVoxels) {
+    const int32_t t0 = static_cast<int32_t>(tile0);
+    const int32_t width = static_cast<int32_t>(min(int64_t{kTileVoxels}, bin_end - tile0));
+    for (int32_t v = threadIdx.x; v < kTileVoxels; v += kWriteThreads) count[v] = 0;
+    __syncthreads();
+    bool heavy = false;
+    for (int32_t k = lo + threadIdx.x; k < hi; k += kWriteThreads) {
+      const uint32_t v = static_cast<uint32_t>(w.bucket_cell[k] - t0);
+      if (v >= static_cast<uint32_t>(width)) continue;  // another tile of a wide bin
+      const int32_t rank = atomicAdd(count + v, 1);
+      if constexpr (kSums) {
+        if (rank == 0) first[v] = k;
+        if (rank == 1) second[v] = k;
+        heavy |= rank == 2;
+      }
+    }
+    if constexpr (kSums) {
+      if (__syncthreads_or(heavy)) QueueHeavyVoxels(w, t0, width, lo, hi, count, first);
+      const F* rows = static_cast<const F*>(w.bucket_row);
+      const bool vector4 = a.C % 4 == 0;  // rows of 4-element vectors (16 B f32, 8 B bf16)
+      for (int32_t v0 = threadIdx.x; v0 < width; v0 += kVoxelsInFlight * kWriteThreads) {
+        if (vector4) {
+          WriteLightVoxels<F, 4>(a, rows, t0, width, v0, count, first, second, mean);
+        } else {
+          WriteLightVoxels<F, 1>(a, rows, t0, width, v0, count, first, second, mean);
+        }
+      }
+    } else {
+      __syncthreads();
+      WriteCounts<kMode>(a, t0, width, count);
+    }
+    __syncthreads();  // before the next tile clears the counts
   }
 }
 
-// Exact sums of channels [c0, c0 + kSumChannels) over the kept points at
-// sorted positions begin, begin + step, ... < end; returns their number.
+// Exact sums of channels [c0, c0 + kSumChannels) over the points index[k],
+// k = begin, begin + step, ... < end; returns their number.
 template <typename F>
 __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
                                           const int32_t* index, int32_t begin, int32_t end,
@@ -323,7 +748,6 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
   int32_t kept = 0;
   for (int32_t k = begin; k < end; k += step) {
     const int32_t i = index[k];
-    if (i < 0) continue;  // a dropped point parked in this run
     ++kept;
     const F* row = f + static_cast<int64_t>(i) * C + c0;
 #pragma unroll
@@ -334,7 +758,7 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
   return kept;
 }
 
-// The runs of 3 or more entries: one thread per run, a warp per run longer
+// The voxels of 3 or more points: one thread per voxel, a warp per run longer
 // than kWarpRun (the lanes' exact sums are added exactly: the split cannot
 // change the result). Grid-stride over *heavy_count runs, whole warps.
 template <typename F>
@@ -390,95 +814,68 @@ int64_t Blocks(int64_t work) {
 // Blocks of a per-point kernel (see ThisPoint).
 int64_t PointBlocks(const VoxelArgs& a) { return a.B * a.tiles; }
 
-// Keys (B * V <= 2^32: 32-bit) and sort bits of the sorted sum of B clouds.
-bool NarrowSortKeys(int64_t B, int64_t V) {
-  return static_cast<uint64_t>(B) * static_cast<uint64_t>(V) <= (uint64_t{1} << 32);
-}
-int SortedSumEndBit(int64_t B, int64_t V) {
-  const uint64_t keys = static_cast<uint64_t>(B) * static_cast<uint64_t>(V);
-  return SortEndBit(keys > 0 ? keys - 1 : 0);
-}
+constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs
 
-// Workspace of the sorted sum of `items` points on `voxels` voxels: keys and
-// point indices (double buffers for the radix sort), cub's temporary storage,
-// the writer tiles' bounds, the heavy runs (at most items / 3) and their count.
-size_t SortedSumWorkspace(int64_t items, int64_t voxels, size_t key_bytes,
-                          size_t sort_temp_bytes) {
-  const size_t n = static_cast<size_t>(items);
-  const size_t tiles = static_cast<size_t>(CeilDiv(voxels, kTileVoxels));
-  return WorkspaceBytes({n * key_bytes, n * key_bytes, n * sizeof(int32_t), n * sizeof(int32_t),
-                         sort_temp_bytes, (tiles + 1) * sizeof(int32_t),
-                         (n / 3 + 1) * sizeof(HeavyRun), sizeof(int32_t)});
-}
-
-template <typename K, typename F>
-ffi::Error SortedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
-                     bool mean) {
-  const int64_t total = a.B * a.N, voxels = a.B * a.V;
-  if (total >= (int64_t{1} << 31) || voxels >= (int64_t{1} << 31)) {
-    return ffi::Error::InvalidArgument(
-        "voxelize sum/mean: " + std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
-        " points on " + std::to_string(a.V) +
-        " voxels: clouds x points and clouds x voxels must be < 2^31 in one call; split the "
-        "batch");
-  }
-  const size_t n = static_cast<size_t>(total);
-  const int end_bit = SortedSumEndBit(a.B, a.V);
-  cub::DoubleBuffer<K> keys(nullptr, nullptr);
-  cub::DoubleBuffer<int32_t> index(nullptr, nullptr);
-  size_t temp_bytes = 0;
-  if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, index,
-                                                         total, 0, end_bit, stream),
-                         "voxelize: sort size query");
+template <int32_t kMode, typename F>
+ffi::Error LaunchWriteBins(cudaStream_t stream, const VoxelArgs& a, const BinLayout& l,
+                           const BinBuffers& w, bool mean) {
+  const size_t shared = (kMode == kSum ? 3 : 1) * kTileVoxels * sizeof(int32_t);
+  auto* kernel = &WriteBinKernel<kMode, F>;
+  if (auto e = CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(shared)),
+                         "voxelize: shared memory of the tile writer");
       e.failure()) {
     return e;
   }
-  if (auto e = CheckWorkspace(
-          workspace, a.B, SortedSumWorkspace(total, voxels, sizeof(K), temp_bytes), "voxelize",
-          "sum/mean of " + std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
-              " points on " + std::to_string(a.V) + " voxels",
-          "voxelize_sorted_workspace_per_cloud");
-      e.failure()) {
-    return e;
-  }
-  WorkspaceCarver carve(workspace.untyped_data());
-  K* key0 = carve.Take<K>(n * sizeof(K));
-  K* key1 = carve.Take<K>(n * sizeof(K));
-  int32_t* idx0 = carve.Take<int32_t>(n * sizeof(int32_t));
-  int32_t* idx1 = carve.Take<int32_t>(n * sizeof(int32_t));
-  void* temp = carve.Take<char>(temp_bytes);
-  const int64_t tiles = CeilDiv(voxels, kTileVoxels);
-  int32_t* bounds = carve.Take<int32_t>(static_cast<size_t>(tiles + 1) * sizeof(int32_t));
-  HeavyRun* heavy = carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun));
-  int32_t* heavy_count = carve.Take<int32_t>(sizeof(int32_t));
-  keys = cub::DoubleBuffer<K>(key0, key1);
-  index = cub::DoubleBuffer<int32_t>(idx0, idx1);
+  kernel<<<l.bins, kWriteThreads, shared, stream>>>(a, l, w, mean);
+  return LastCudaError("voxelize tile writer kernel launch");
+}
 
-  if (auto e = CheckCuda(cudaMemsetAsync(heavy_count, 0, sizeof(int32_t), stream),
-                         "voxelize: zeroing the heavy run count");
+// F: the feature type of sum/mean, void for count/occupancy.
+template <typename F>
+ffi::Error LaunchBinScatter(cudaStream_t stream, const VoxelArgs& a, const BinLayout& l,
+                            const BinBuffers& w) {
+  size_t row_bytes = 0;
+  if constexpr (!std::is_void_v<F>) row_bytes = a.C * sizeof(F);
+  const int32_t sub_chunk = static_cast<int32_t>(std::clamp<size_t>(
+      row_bytes == 0 ? kSubChunk : kStagedRowBytes / row_bytes, 1, kSubChunk));
+  const size_t shared = BinScatterShared(l, sub_chunk, row_bytes);
+  auto* kernel = &BinScatterKernel<F>;
+  if (auto e = CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                              static_cast<int>(shared)),
+                         "voxelize: shared memory of the bin scatter");
       e.failure()) {
     return e;
   }
-  if (total > 0) {
-    SortKeysKernel<K><<<PointBlocks(a), kThreads, 0, stream>>>(a, keys.Current(),
-                                                                 index.Current());
-    if (auto e = LastCudaError("voxelize sort keys kernel launch"); e.failure()) return e;
-    if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, index,
-                                                           total, 0, end_bit, stream),
-                           "voxelize: radix sort");
-        e.failure()) {
-      return e;
-    }
+  kernel<<<l.partitions, kScatterThreads, shared, stream>>>(a, l, w, sub_chunk);
+  return LastCudaError("voxelize bin scatter kernel launch");
+}
+
+// The binned pipeline (see above); `workspace` holds BinnedWorkspace(l, row
+// bytes of F for sum/mean, else 0).
+template <typename F>
+ffi::Error LaunchBinned(cudaStream_t stream, void* workspace, const VoxelArgs& a,
+                        const BinLayout& l, int32_t mode) {
+  const bool sums = mode == kSum || mode == kMean;
+  const BinBuffers w = CarveBinBuffers(workspace, l, sums ? a.C * sizeof(F) : 0);
+  const size_t histogram = static_cast<size_t>(l.bins) * sizeof(int32_t);
+  BinCountKernel<<<l.partitions, kBinThreads, histogram, stream>>>(a, l, w);
+  if (auto e = LastCudaError("voxelize bin count kernel launch"); e.failure()) return e;
+  ScanBinsKernel<<<CeilDiv(l.bins, kScanBins), kScanThreads, 0, stream>>>(l, w);
+  if (auto e = LastCudaError("voxelize bin scan kernel launch"); e.failure()) return e;
+  if (!sums) {
+    if (auto e = LaunchBinScatter<void>(stream, a, l, w); e.failure()) return e;
+    return mode == kCount ? LaunchWriteBins<kCount, float>(stream, a, l, w, false)
+                          : LaunchWriteBins<kOccupancy, float>(stream, a, l, w, false);
   }
-  TileBoundsKernel<K><<<Blocks(total + 1), kThreads, 0, stream>>>(keys.Current(), total, tiles,
-                                                                   bounds);
-  if (auto e = LastCudaError("voxelize tile bounds kernel launch"); e.failure()) return e;
-  WriteVoxelsKernel<K, F><<<tiles, kThreads, 0, stream>>>(
-      a, keys.Current(), index.Current(), bounds, mean, heavy, heavy_count);
-  if (auto e = LastCudaError("voxelize write voxels kernel launch"); e.failure()) return e;
-  if (total < 3) return ffi::Error::Success();
-  HeavySumKernel<F><<<Blocks(static_cast<int64_t>(n / 3)), kThreads, 0, stream>>>(
-      a, index.Current(), mean, heavy, heavy_count);
+  if (auto e = LaunchBinScatter<F>(stream, a, l, w); e.failure()) return e;
+  if (auto e = LaunchWriteBins<kSum, F>(stream, a, l, w, mode == kMean); e.failure()) return e;
+  if (l.total < 3) return ffi::Error::Success();
+  VoxelArgs bucket = a;  // the heavy runs index the feature rows copied to the bucket
+  bucket.features = w.bucket_row;
+  bucket.features_stride = 0;
+  HeavySumKernel<F><<<std::min(Blocks(l.total / 3), kMaxHeavyBlocks), kThreads, 0, stream>>>(
+      bucket, w.heavy_point, mode == kMean, w.heavy, w.counters + kHeavyRuns);
   return LastCudaError("voxelize heavy sum kernel launch");
 }
 
@@ -525,7 +922,7 @@ ffi::Error ParseArgs(ffi::AnyBuffer points, ffi::AnyBuffer features,
   *a = VoxelArgs{static_cast<const float*>(points.untyped_data()), features.untyped_data(),
                  lengths.typed_data(), out.untyped_data(), B, N, C, V,
                  Bp == B ? N * 3 : 0, Bf == B ? N * C : 0, Bl == B ? 1 : 0, GridParams{},
-                 static_cast<uint32_t>(CeilDiv(N, kThreads)), 0, 0, B * V};
+                 static_cast<uint32_t>(CeilDiv(N, kThreads))};
   if (B * static_cast<int64_t>(a->tiles) > 0x7fffffffLL) {
     return ffi::Error::InvalidArgument("voxelize: too many clouds x point tiles");
   }
@@ -554,132 +951,119 @@ ffi::Error LaunchMax(cudaStream_t stream, const VoxelArgs& a) {
   return LastCudaError("voxelize max decode kernel launch");
 }
 
-// count / occupancy: integer atomics (or stores) at random cells. A grid much
-// larger than the L2 cache makes most of them DRAM round trips, so such a grid
-// is done in slices of at most half the L2 (at most kMaxSlicesPerCloud per
-// cloud): each pass zeroes its slice, then scatters the points whose cell falls
-// in it (the points are read once per pass, the cells stay in L2).
-constexpr int64_t kMaxSlicesPerCloud = 8;
-constexpr int64_t kMinPointsToSlice = int64_t{1} << 18;
-
-ffi::Error ScatterSlices(cudaStream_t stream, VoxelArgs a, int32_t mode, size_t cell_bytes) {
-  const int64_t cells = a.B * a.V;
-  int64_t slice = cells;
-  if (a.B * a.N >= kMinPointsToSlice) {
-    int device = 0, l2_bytes = 0;
-    if (auto e = CheckCuda(cudaGetDevice(&device), "voxelize: cudaGetDevice"); e.failure()) {
-      return e;
-    }
-    if (auto e = CheckCuda(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device),
-                           "voxelize: L2 cache size");
-        e.failure()) {
-      return e;
-    }
-    slice = std::max<int64_t>(l2_bytes / 2 / static_cast<int64_t>(cell_bytes), 1);
-    slice = std::max(slice, CeilDiv(a.V, kMaxSlicesPerCloud));
+// count / occupancy of a grid that fits the L2 cache (kDirectScatterBytes) or
+// of a batch that does not bin: int32 atomics (or stores of 1.0f) into the
+// zeroed grid.
+ffi::Error ScatterIntoZeroedGrid(cudaStream_t stream, ffi::AnyBuffer out, const VoxelArgs& a,
+                                 int32_t mode) {
+  if (auto e = ZeroGrid(stream, out); e.failure()) return e;
+  if (a.B * a.N == 0) return ffi::Error::Success();
+  if (mode == kCount) {
+    ScatterPointsKernel<kCount><<<PointBlocks(a), kThreads, 0, stream>>>(a);
+  } else {
+    ScatterPointsKernel<kOccupancy><<<PointBlocks(a), kThreads, 0, stream>>>(a);
   }
-  char* out = static_cast<char*>(a.out);
-  for (int64_t lo = 0; lo < cells; lo += slice) {
-    const int64_t hi = std::min(cells, lo + slice);
-    if (auto e = CheckCuda(cudaMemsetAsync(out + lo * cell_bytes, 0, (hi - lo) * cell_bytes,
-                                           stream),
-                           "voxelize: zeroing the grid");
-        e.failure()) {
-      return e;
-    }
-    if (a.N == 0) continue;
-    a.first_cloud = lo / a.V;
-    a.cell_lo = lo;
-    a.cell_hi = hi;
-    const int64_t blocks = ((hi - 1) / a.V - a.first_cloud + 1) * a.tiles;
-    if (mode == kCount) {
-      ScatterPointsKernel<kCount><<<blocks, kThreads, 0, stream>>>(a);
-    } else {
-      ScatterPointsKernel<kOccupancy><<<blocks, kThreads, 0, stream>>>(a);
-    }
-    if (auto e = LastCudaError("voxelize count/occupancy kernel launch"); e.failure()) return e;
-  }
-  return ffi::Error::Success();
+  return LastCudaError("voxelize count/occupancy kernel launch");
 }
 
-ffi::Error VoxelizeImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuffer features,
-                        ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
-                        int32_t mode, ffi::Span<const float> lo, ffi::Span<const float> hi,
-                        ffi::Span<const float> size) {
+ffi::Error VoxelizeMaxImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuffer features,
+                           ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
+                           int32_t mode, ffi::Span<const float> lo, ffi::Span<const float> hi,
+                           ffi::Span<const float> size) {
   VoxelArgs a;
   if (auto e = ParseArgs(points, features, lengths, *out, mode, lo, hi, size, &a);
       e.failure()) {
     return e;
   }
-  if (mode == kSum || mode == kMean) {
-    return ffi::Error::InvalidArgument("voxelize: sum/mean go to robocache_voxelize_sorted");
+  if (mode != kMax) {
+    return ffi::Error::InvalidArgument(
+        "voxelize: count, occupancy, sum and mean go to robocache_voxelize_binned");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
-  if (mode == kCount || mode == kOccupancy) return ScatterSlices(stream, a, mode, 4);
   if (auto e = ZeroGrid(stream, *out); e.failure()) return e;
   if (a.B * a.N == 0) return ffi::Error::Success();
   return features.element_type() == ffi::DataType::F32 ? LaunchMax<float>(stream, a)
                                                         : LaunchMax<__nv_bfloat16>(stream, a);
 }
 
-ffi::Error VoxelizeSortedImpl(cudaStream_t stream, ffi::AnyBuffer points,
+ffi::Error VoxelizeBinnedImpl(cudaStream_t stream, ffi::AnyBuffer points,
                               ffi::AnyBuffer features, ffi::Buffer<ffi::S32> lengths,
                               ffi::Result<ffi::AnyBuffer> out,
                               ffi::Result<ffi::AnyBuffer> workspace, int32_t mode,
-                              ffi::Span<const float> lo,
-                              ffi::Span<const float> hi, ffi::Span<const float> size) {
+                              ffi::Span<const float> lo, ffi::Span<const float> hi,
+                              ffi::Span<const float> size) {
   VoxelArgs a;
   if (auto e = ParseArgs(points, features, lengths, *out, mode, lo, hi, size, &a);
       e.failure()) {
     return e;
   }
-  if (mode != kSum && mode != kMean) {
-    return ffi::Error::InvalidArgument("voxelize: only sum/mean use the sorted handler");
+  if (mode == kMax) {
+    return ffi::Error::InvalidArgument("voxelize: max goes to robocache_voxelize");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
-  const bool mean = mode == kMean;
-  const bool f32 = features.element_type() == ffi::DataType::F32;
-  if (NarrowSortKeys(a.B, a.V)) {
-    return f32 ? SortedSum<uint32_t, float>(stream, *workspace, a, mean)
-               : SortedSum<uint32_t, __nv_bfloat16>(stream, *workspace, a, mean);
+  const bool sums = mode == kSum || mode == kMean;
+  const std::string what = std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
+                           " points on " + std::to_string(a.V) + " voxels";
+  if (!sums && !BinCounts(a.B, a.N, a.V)) return ScatterIntoZeroedGrid(stream, *out, a, mode);
+  if (!Binnable(a.B, a.N, a.V)) {
+    return ffi::Error::InvalidArgument(
+        "voxelize sum/mean: " + what +
+        ": clouds x points and clouds x voxels must be < 2^31 in one call; split the batch");
   }
-  return f32 ? SortedSum<uint64_t, float>(stream, *workspace, a, mean)
-             : SortedSum<uint64_t, __nv_bfloat16>(stream, *workspace, a, mean);
+  const BinLayout l = MakeBinLayout(a.B, a.N, a.V);
+  const size_t row_bytes = sums ? a.C * (features.element_type() == ffi::DataType::BF16 ? 2 : 4) : 0;
+  const size_t need = BinnedWorkspace(l, row_bytes);
+  if (!sums && workspace->size_bytes() < need) {
+    // The lowering gives count/occupancy no workspace when the whole batch
+    // does not bin (a shard of it may).
+    return ScatterIntoZeroedGrid(stream, *out, a, mode);
+  }
+  if (auto e = CheckWorkspace(*workspace, a.B, need, "voxelize", what,
+                              "voxelize_binned_workspace_per_cloud");
+      e.failure()) {
+    return e;
+  }
+  return features.element_type() == ffi::DataType::BF16
+             ? LaunchBinned<__nv_bfloat16>(stream, workspace->untyped_data(), a, l, mode)
+             : LaunchBinned<float>(stream, workspace->untyped_data(), a, l, mode);
 }
 
-// The workspace of `clouds` clouds with keys and sort bits chosen for a batch
-// of `batch` clouds (>= clouds: wider or equal keys, as many or more bits), cub's
-// temporary storage bounded by SortTempBound.
-size_t SortedSumWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t V) {
-  const int64_t items = clouds * N;
-  const size_t key_bytes = NarrowSortKeys(batch, V) ? sizeof(uint32_t) : sizeof(uint64_t);
-  return SortedSumWorkspace(items, clouds * V, key_bytes,
-                            SortTempBound(items, SortedSumEndBit(batch, V)));
+// The workspace of `clouds` clouds when the whole batch has `batch` clouds
+// (row_bytes: one point's features for sum/mean, 0 for count/occupancy): none
+// for count/occupancy of a batch that does not bin (they scatter into the
+// zeroed grid), else BinnedWorkspace (sub-additive in the clouds: total and
+// bins are; counts is sized for kMaxPartitions).
+size_t BinnedWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t V,
+                            size_t row_bytes) {
+  if (!Binnable(clouds, N, V) || (row_bytes == 0 && !BinCounts(batch, N, V))) return 0;
+  return BinnedWorkspace(MakeBinLayout(clouds, N, V), row_bytes);
 }
 
 int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
 
 }  // namespace
 
-size_t VoxelizeSortedWorkspaceBytes(int64_t num_clouds, int64_t num_points,
-                                    int64_t num_voxels) {
+size_t VoxelizeBinnedWorkspaceBytes(int64_t num_clouds, int64_t num_points, int64_t num_voxels,
+                                    int64_t feature_bytes) {
   const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
   const int64_t V = NonNegative(num_voxels);
-  return SortedSumWorkspaceBound(B, B, N, V);
+  return BinnedWorkspaceBound(B, B, N, V, static_cast<size_t>(NonNegative(feature_bytes)));
 }
 
-size_t VoxelizeSortedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
-                                       int64_t num_voxels) {
+size_t VoxelizeBinnedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
+                                       int64_t num_voxels, int64_t feature_bytes) {
   const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
   const int64_t V = NonNegative(num_voxels);
+  const size_t row_bytes = static_cast<size_t>(NonNegative(feature_bytes));
+  if (row_bytes == 0 && BinnedWorkspaceBound(B, B, N, V, 0) == 0) return 0;
   return WorkspacePerCloud(
-      [&](int64_t clouds) { return SortedSumWorkspaceBound(clouds, B, N, V); });
+      [&](int64_t clouds) { return BinnedWorkspaceBound(clouds, B, N, V, row_bytes); });
 }
 
 }  // namespace robocache
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    RobocacheVoxelize, robocache::VoxelizeImpl,
+    RobocacheVoxelize, robocache::VoxelizeMaxImpl,
     xla::ffi::Ffi::Bind()
         .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
         .Arg<xla::ffi::AnyBuffer>()                // points
@@ -695,7 +1079,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(
 // Its scratch is an ordinary XLA buffer (the workspace result), so it can be
 // captured into command buffers like the other handlers.
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    RobocacheVoxelizeSorted, robocache::VoxelizeSortedImpl,
+    RobocacheVoxelizeBinned, robocache::VoxelizeBinnedImpl,
     xla::ffi::Ffi::Bind()
         .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
         .Arg<xla::ffi::AnyBuffer>()                // points

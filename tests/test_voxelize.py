@@ -325,24 +325,61 @@ def test_gpu_repeatable_and_equal_to_cpu(rng):
                                            np.asarray(cpu, np.float32), rtol=rtol, atol=atol)
 
 
-def test_gpu_large_grid_in_slices(rng):
-    """count/occupancy on grids larger than half the L2 cache go in slices (several zero +
-    scatter passes): equal to the CPU bit for bit, for one cloud and a batch straddling slices."""
+def _vectorized_reference(points, features, lengths, voxel, prange):
+    """count [B, V] and float64 sums [B, V, C] by np.bincount (the voxel rule in float32)."""
+    shape = ref.grid_shape(voxel, prange)
+    B, N, _ = points.shape
+    V = int(np.prod(shape))
+    lo, hi = np.float32(prange[:3]), np.float32(prange[3:])
+    with np.errstate(invalid="ignore"):
+        f = np.floor((points - lo) / np.float32(voxel))
+        keep = ((points >= lo) & (points < hi) & (f >= 0) & (f < np.asarray(shape))).all(-1)
+    keep &= np.arange(N)[None, :] < lengths[:, None]
+    ijk = np.where(keep[..., None], f, 0).astype(np.int64)
+    cell = (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2] + np.arange(B)[:, None] * V
+    cell, kept = cell[keep], features[keep].astype(np.float64)
+    count = np.bincount(cell, minlength=B * V).reshape(B, V)
+    sums = np.stack([np.bincount(cell, kept[:, c], minlength=B * V) for c in range(kept.shape[1])],
+                    -1).reshape(B, V, -1)
+    return shape, count, sums
+
+
+@pytest.mark.parametrize("B,N,voxel,prange", [
+    (1, 1_200_000, 0.1, (0, 0, 0, 25.6, 25.6, 25.6)),   # 256^3: 2048 bins, 512 partitions
+    (3, 400_000, 0.1, (0, 0, 0, 25.6, 25.6, 25.6)),     # 6144 bins
+    (5, 300_000, 0.1, (0, 0, 0, 25.6, 25.6, 25.6)),     # 84M cells: bins of 2 tiles
+    (40, 1000, (0.1, 0.2, 0.3), (0, 0, 0, 0.7, 2.2, 3.9)),  # 7x11x13: bins span clouds
+    (4200, 1000, (0.1, 0.2, 0.3), (0, 0, 0, 0.7, 2.2, 3.9)),  # and count's (grid > 16 MiB)
+], ids=("one_cloud", "three_clouds", "wide_bins", "bins_across_clouds", "count_bins_across"))
+def test_gpu_binned_layouts(rng, B, N, voxel, prange):
+    """count/occupancy/sum/mean through the GPU's binned pipeline on large grids, many clouds
+    and wide bins, with clustered points (voxels of 3 to thousands of points), NaNs and padded
+    clouds: count and occupancy exact, sum and mean within float32 rounding of float64.
+    (count/occupancy bin grids over 16 MiB; smaller ones take L2 atomics.)"""
     skip_unless_platform(None, "gpu")
-    prange = (0.0, 0.0, 0.0, 25.6, 25.6, 25.6)
-    kw = dict(voxel_size=0.1, point_range=prange)  # 256^3 cells: 64 MiB of int32
-    for B, N in ((1, 1_200_000), (3, 400_000)):
-        pts = rng.uniform(-0.5, 26.0, (B, N, 3)).astype(np.float32)
-        lengths = np.full((B,), N, np.int32)
-        lengths[-1] = N // 2
-        for mode in ("count", "occupancy"):
-            fn = jax.jit(functools.partial(voxelize, mode=mode, lengths=lengths, **kw))
-            with jax.default_device(device("gpu")):
-                gpu = np.asarray(fn(pts))
-            with jax.default_device(device("cpu")):
-                cpu = np.asarray(fn(pts))
-            assert gpu.tobytes() == cpu.tobytes(), (B, mode)
-        assert int(gpu.sum()) > 0
+    lo, hi = np.asarray(prange[:3]), np.asarray(prange[3:])
+    pts = rng.uniform(lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo), (B, N, 3))
+    cluster = rng.random((B, N)) < 0.2  # a small ball: heavy voxels, some past the warp size
+    pts[cluster] = lo + (hi - lo) * 0.3 + rng.normal(0, 0.01 * (hi - lo).min(), (cluster.sum(), 3))
+    pts[rng.random((B, N)) < 0.01] = np.nan
+    pts = pts.astype(np.float32)
+    feats = rng.normal(size=(B, N, 2)).astype(np.float32)
+    lengths = rng.integers(N // 2, N + 1, B).astype(np.int32)
+    lengths[0] = N
+    shape, count, sums = _vectorized_reference(pts, feats, lengths, voxel, prange)
+    assert count.max() > 64 and (count > 0).mean() > 0.001
+    kw = dict(voxel_size=voxel, point_range=prange, lengths=lengths)
+    with jax.default_device(device("gpu")):
+        got = {mode: np.asarray(jax.jit(functools.partial(voxelize, mode=mode, **kw))(pts, feats))
+               .reshape(B, -1, *(2,) * (mode in ("sum", "mean")))
+               for mode in ("count", "occupancy", "sum", "mean")}
+    np.testing.assert_array_equal(got["count"], count)
+    np.testing.assert_array_equal(got["occupancy"], (count > 0).astype(np.float32))
+    scale = np.abs(sums).max()
+    np.testing.assert_allclose(got["sum"], sums, rtol=1e-6, atol=1e-6 * scale)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count[..., None] > 0, sums / count[..., None], 0.0)
+    np.testing.assert_allclose(got["mean"], mean, rtol=1e-6, atol=1e-6)
 
 
 def _exact_float32_sums(points, features, voxel, prange):
@@ -416,9 +453,9 @@ def test_cuda_lowering_custom_calls(monkeypatch, rng):
     """On GPU: one FFI custom call per voxelize; JAX_ROBOCACHE_FORCE_JNP removes it."""
     skip_unless_platform(None, "gpu")
     pts, feats, lengths = clouds(rng, 2, 64, 4)
-    targets = {"count": "robocache_voxelize", "occupancy": "robocache_voxelize",
-               "max": "robocache_voxelize", "sum": "robocache_voxelize_sorted",
-               "mean": "robocache_voxelize_sorted"}
+    targets = {"count": "robocache_voxelize_binned", "occupancy": "robocache_voxelize_binned",
+               "max": "robocache_voxelize", "sum": "robocache_voxelize_binned",
+               "mean": "robocache_voxelize_binned"}
     with jax.default_device(device("gpu")):
         for mode, target in targets.items():
             f = functools.partial(voxelize, voxel_size=VOXEL, point_range=RANGE, mode=mode)

@@ -56,17 +56,28 @@ def test_per_cloud_bytes_cover_every_shard(N, V):
     """B_shard * per_cloud(B) >= bytes(B_shard) for every shard B_shard <= B (up to 64)."""
     m = module()
     for B in (1, 3, 8, 64, 100):
-        vox_cloud = m.voxelize_sorted_workspace_per_cloud(B, N, V)
         p2v_cloud = m.points_to_voxels_workspace_per_cloud(B, N, 4000, V)
+        for row in (0, 16, 6):  # feature bytes per point: count/occupancy, sum/mean
+            vox_cloud = m.voxelize_binned_workspace_per_cloud(B, N, V, row)
+            fits = B * N < 2**31 and B * V < 2**31  # int32 point and cell indices
+            if row == 0 and not (fits and B * V * 4 > 16 * 2**20):
+                # count/occupancy of a grid within the L2 cache, or of a batch too large for the
+                # binned pipeline: no workspace (the handler scatters into the zeroed grid)
+                assert vox_cloud == 0 and m.voxelize_binned_workspace_bytes(B, N, V, row) == 0
+                continue
+            for shard in range(1, min(B, 64) + 1):
+                assert shard * vox_cloud >= m.voxelize_binned_workspace_bytes(shard, N, V, row), (
+                    B, shard, row)
         for shard in range(1, min(B, 64) + 1):
-            assert shard * vox_cloud >= m.voxelize_sorted_workspace_bytes(shard, N, V), (B, shard)
             assert shard * p2v_cloud >= m.points_to_voxels_workspace_bytes(shard, N, 4000, V), (
                 B, shard)
-    # not wildly oversized: sort buffers, heavy runs (4 bytes per point), ~1 byte per point,
-    # the writer tiles' bounds (4 bytes per 2048 voxels) and fixed costs
-    big = m.voxelize_sorted_workspace_per_cloud(16, N, V)
-    key = 4 if 16 * V <= 2**32 else 8
-    assert big <= N * (2 * key + 8 + 4 + 1) + V // 256 + 64 * 1024
+    # not wildly oversized: 8 bytes per point (cells, bucket), with sums + the feature row,
+    # heavy points and heavy runs (12 bytes per 3 points), 512 partition counts and a start per
+    # bin of 8192 voxels (at most 8192 bins), and fixed costs
+    for row, per_point in ((0, 8), (16, 32)):
+        big = m.voxelize_binned_workspace_per_cloud(16, N, V, row)
+        bins = min(-(-V // 8192), 8192)
+        assert big <= N * per_point + (512 + 1) * 4 * bins + 16 * 1024, (row, big)
 
 
 def test_cuda_lowering_adds_the_workspace_result():
@@ -91,15 +102,19 @@ def test_cuda_lowering_adds_the_workspace_result():
     grid = reference_voxel.grid_shape(VOXEL, VOX_RANGE)
     p2v_grid = reference_p2v.grid(P2V_SIZE, P2V_RANGE)[3]
     p2v_ws = m.points_to_voxels_workspace_per_cloud(B, N, M, int(np.prod(p2v_grid)))
-    vox_ws = m.voxelize_sorted_workspace_per_cloud(B, N, int(np.prod(grid)))
+    V = int(np.prod(grid))
+    sums_ws = m.voxelize_binned_workspace_per_cloud(B, N, V, C * 4)  # float32 rows
+    count_ws = m.voxelize_binned_workspace_per_cloud(B, N, V, 0)
+    assert count_ws == 0 < sums_ws  # count on a small grid: atomics into the zeroed grid
     p2v_results = calls["robocache_points_to_voxels"]
     assert len(p2v_results) == 1 and p2v_results[0].endswith(f"tensor<{B}x{p2v_ws}xui8>)")
     assert p2v_results[0].count("tensor<") == 6  # 5 outputs + the workspace
-    sorted_results = calls["robocache_voxelize_sorted"]
-    assert sorted_results == [f"(tensor<{B}x{'x'.join(map(str, grid))}x{C}xf32>, "
-                              f"tensor<{B}x{vox_ws}xui8>)"] * 2, sorted_results
-    plain_results = calls["robocache_voxelize"]  # count, max: no workspace
-    assert len(plain_results) == 2 and not any("ui8" in r for r in plain_results), plain_results
+    dims = "x".join(map(str, grid))
+    binned_results = calls["robocache_voxelize_binned"]  # mean, sum, count
+    assert binned_results == [f"(tensor<{B}x{dims}x{C}xf32>, tensor<{B}x{sums_ws}xui8>)"] * 2 + [
+        f"(tensor<{B}x{dims}xi32>, tensor<{B}x1xui8>)"], binned_results
+    plain_results = calls["robocache_voxelize"]  # max: no workspace
+    assert len(plain_results) == 1 and not any("ui8" in r for r in plain_results), plain_results
 
 
 # -- on the GPU ------------------------------------------------------------------------------
@@ -129,7 +144,7 @@ def test_ops_inside_scan_match_reference(rng, min_graph_size):
         except Exception as err:  # an XLA without this option
             pytest.skip(f"compiler option {options} refused: {err}")
         hlo = compiled.as_text()
-        for target in ("robocache_points_to_voxels", "robocache_voxelize_sorted"):
+        for target in ("robocache_points_to_voxels", "robocache_voxelize_binned"):
             assert f'custom_call_target="{target}"' in hlo, (target, hlo)
         _, (outs, sums, means) = compiled(shifts)
         again = compiled(shifts)[1]
@@ -153,7 +168,7 @@ def test_one_custom_call_per_op(rng):
     with jax.default_device(device("gpu")):
         hlo = jax.jit(f).lower(points, feats, lengths).compile().as_text()
     assert hlo.count('custom_call_target="robocache_points_to_voxels"') == 1, hlo
-    assert hlo.count('custom_call_target="robocache_voxelize_sorted"') == 1, hlo
+    assert hlo.count('custom_call_target="robocache_voxelize_binned"') == 1, hlo
     assert hlo.count("custom_call_target=") == 2, hlo
 
 
@@ -166,8 +181,8 @@ def test_too_small_workspace_is_refused(rng):
     f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
     lo, hi = f32(VOX_RANGE[:3]), f32(VOX_RANGE[3:])
     tiny = jax.ShapeDtypeStruct((B, 1), jnp.uint8)
-    sorted_sum = jax.ffi.ffi_call(
-        "robocache_voxelize_sorted",
+    binned_sum = jax.ffi.ffi_call(
+        "robocache_voxelize_binned",
         (jax.ShapeDtypeStruct((B,) + tuple(grid) + (C,), jnp.float32), tiny))
     p2v_grid = reference_p2v.grid(P2V_SIZE, P2V_RANGE)
     p2v_call = jax.ffi.ffi_call(
@@ -177,12 +192,35 @@ def test_too_small_workspace_is_refused(rng):
          jax.ShapeDtypeStruct((B,), jnp.int32), jax.ShapeDtypeStruct((B, N), jnp.int32), tiny))
     with jax.default_device(device("gpu")):
         with pytest.raises(Exception, match="workspace"):
-            jax.block_until_ready(jax.jit(lambda p, x, n: sorted_sum(
+            jax.block_until_ready(jax.jit(lambda p, x, n: binned_sum(
                 p, x, n, mode=np.int32(2), lo=lo, hi=hi, size=f32(VOXEL)))(points, feats, lengths))
         with pytest.raises(Exception, match="workspace"):
             jax.block_until_ready(jax.jit(lambda p, x, n: p2v_call(
                 p, x, n, lo=p2v_grid[0], hi=p2v_grid[1], size=p2v_grid[2],
                 dims=np.asarray(p2v_grid[3], np.int32)))(points, feats, lengths))
+
+
+def test_count_without_workspace_scatters_into_the_grid(rng):
+    """count/occupancy given no room for the binned pipeline (the lowering gives them none when
+    the batch is too large for int32 indices) take the atomic scatter: same grids."""
+    skip_unless_platform(None, "gpu")
+    B, N = 3, 20000
+    points, _, lengths = clouds(rng, B, N, 1)
+    grid = reference_voxel.grid_shape(VOXEL, VOX_RANGE)
+    f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
+    no_features = np.zeros((1, N, 0), np.float32)
+    for mode, dtype in ((0, jnp.int32), (1, jnp.float32)):
+        call = jax.ffi.ffi_call(
+            "robocache_voxelize_binned",
+            (jax.ShapeDtypeStruct((B,) + tuple(grid), dtype),
+             jax.ShapeDtypeStruct((B, 1), jnp.uint8)))
+        with jax.default_device(device("gpu")):
+            out, _ = jax.jit(lambda p, x, n: call(
+                p, x, n, mode=np.int32(mode), lo=f32(VOX_RANGE[:3]), hi=f32(VOX_RANGE[3:]),
+                size=f32(VOXEL)))(points, no_features, lengths)
+        name = ("count", "occupancy")[mode]
+        want = reference_voxel.voxelize(points, None, lengths, VOXEL, VOX_RANGE, name)
+        np.testing.assert_array_equal(np.asarray(out), want, err_msg=name)
 
 
 def test_batch_sharded_on_several_gpus(rng):
@@ -202,6 +240,6 @@ def test_batch_sharded_on_several_gpus(rng):
     hlo = f.lower(*sharded).compile().as_text()
     assert not [c for c in ("all-gather", "all-to-all", "collective-permute", "all-reduce")
                 if c in hlo], hlo
-    assert "robocache_points_to_voxels" in hlo and "robocache_voxelize_sorted" in hlo
+    assert "robocache_points_to_voxels" in hlo and "robocache_voxelize_binned" in hlo
     for a, b in zip(jax.tree.leaves(out), jax.tree.leaves(single)):
         assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
