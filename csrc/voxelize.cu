@@ -12,29 +12,31 @@
 // cell of a kept point is cloud * V + voxel (V = X * Y * Z voxels per cloud).
 //
 // Two handlers; every mode is bitwise deterministic:
-//   robocache_voxelize_binned  count, occupancy, sum, mean, with a scratch
-//       workspace as its last result (uint8[B, bytes per cloud], sized at
-//       lowering time by VoxelizeBinnedWorkspacePerCloud; see workspace.h).
-//       The points are binned by tiles of cells and one block per tile writes
-//       every voxel of its tile exactly once ("Binned pipeline" below): no
-//       zeroing pass, no global atomic per point.
-//         count      the number of points (int32)
-//         occupancy  1.0f where that number is > 0
-//         sum, mean  the correctly rounded float32 of the exact sum of the
-//                    voxel's features (whatever the order of the points), or
-//                    that sum / count (IEEE)
-//       count/occupancy of a grid of at most kDirectScatterBytes (it stays in
-//       the L2 cache), or of a batch too large for the pipeline's int32
-//       indices, scatter int32 atomics into a zeroed grid instead (and get no
-//       workspace); sum/mean refuse such a batch.
-//   robocache_voxelize  max: one thread per point and channel, atomicMax of an
-//       order-preserving key of the canonical value (-0 -> +0, any NaN -> the
-//       quiet NaN, which ranks above +inf) kept in the zeroed output buffer
-//       itself: uint32 keys for f32, uint16 keys (CAS loop) for bf16; key 0
-//       marks an empty voxel. An in-place pass decodes the keys into values.
-//       Integer max is order-free and the key fixes the value's bits, so ties
-//       cannot change the result (the jnp twin names the lowest-index winner
-//       for gradients).
+//   robocache_voxelize  count, occupancy, max, into a zeroed grid
+//       (cudaMemsetAsync):
+//         count      one thread per point, int32 atomicAdd (integer:
+//                    order-free); a grid larger than half the L2 cache in
+//                    slices (ScatterSlices).
+//         occupancy  one thread per point, plain store of 1.0f (all writers
+//                    agree); sliced like count.
+//         max        one thread per point and channel, atomicMax of an
+//                    order-preserving key of the canonical value (-0 -> +0,
+//                    any NaN -> the quiet NaN, which ranks above +inf) kept in
+//                    the output buffer itself: uint32 keys for f32, uint16
+//                    keys (CAS loop) for bf16; key 0 marks an empty voxel. An
+//                    in-place pass decodes the keys into values. Integer max
+//                    is order-free and the key fixes the value's bits, so ties
+//                    cannot change the result (the jnp twin names the
+//                    lowest-index winner for gradients).
+//   robocache_voxelize_binned  sum, mean, with a scratch workspace as its last
+//       result (uint8[B, bytes per cloud], sized at lowering time by
+//       VoxelizeBinnedWorkspacePerCloud; see workspace.h). The points are
+//       binned by tiles of cells and one block per tile writes every voxel of
+//       its tile exactly once ("Binned pipeline" below; no zeroing pass, no
+//       global atomic per point): the correctly rounded float32 of the exact
+//       sum of the voxel's features, whatever the order of the points, or that
+//       sum / count (IEEE). A batch too large for the pipeline's int32 indices
+//       is refused.
 #include "voxelize.h"
 
 #include <cub/block/block_scan.cuh>
@@ -42,7 +44,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <type_traits>
 
 #include "exact_sum.cuh"
 #include "ffi_common.h"
@@ -67,6 +68,10 @@ struct VoxelArgs {
   int64_t points_stride, features_stride, lengths_stride;  // 0 when shared
   GridParams grid;
   uint32_t tiles;  // blocks per cloud in the per-point kernels
+  // count/occupancy passes (ScatterSlices): block x of a per-point kernel
+  // works on cloud first_cloud + x / tiles; only cells (cloud * V + voxel) in
+  // [cell_lo, cell_hi) are written.
+  int64_t first_cloud, cell_lo, cell_hi;
 };
 
 __device__ __forceinline__ int64_t GlobalThread() {
@@ -80,7 +85,7 @@ __device__ __forceinline__ int64_t GridStride() {
 // one cloud (tile x % tiles of cloud x / tiles), so no 64-bit division.
 __device__ __forceinline__ bool ThisPoint(const VoxelArgs& a, int64_t* b, int64_t* i) {
   const uint32_t cloud = blockIdx.x / a.tiles;
-  *b = cloud;
+  *b = a.first_cloud + cloud;
   *i = static_cast<int64_t>(blockIdx.x - cloud * a.tiles) * kThreads + threadIdx.x;
   return *i < a.N;
 }
@@ -95,7 +100,7 @@ __device__ __forceinline__ int32_t PointVoxel(const VoxelArgs& a, int64_t b, int
   return VoxelId(a.grid, xyz, ijk);
 }
 
-// ---- count / occupancy of very large batches: atomics into a zeroed grid ----
+// ---- count / occupancy: atomics into a zeroed grid ------------------------
 template <int32_t kMode>
 __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   int64_t b, i;
@@ -103,6 +108,7 @@ __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   const int32_t vid = PointVoxel(a, b, i);
   if (vid < 0) return;
   const int64_t cell = b * a.V + vid;
+  if (cell < a.cell_lo || cell >= a.cell_hi) return;  // another pass's slice
   if constexpr (kMode == kCount) {
     atomicAdd(static_cast<int32_t*>(a.out) + cell, 1);
   } else {
@@ -200,7 +206,7 @@ __global__ void __launch_bounds__(kThreads) DecodeMaxKernel(Key* data, int64_t n
   }
 }
 
-// ---- Binned pipeline: count, occupancy, sum, mean ----------------------------
+// ---- Binned pipeline: sum, mean -------------------------------------------------
 // The B * V cells are cut into bins of 2^log_bin consecutive cells
 // (kTileVoxels, or more when that would make more than kMaxBins bins) and the
 // points into `partitions` contiguous ranges (one block each):
@@ -212,21 +218,22 @@ __global__ void __launch_bounds__(kThreads) DecodeMaxKernel(Key* data, int64_t n
 //                        the last block to finish turns the bin totals into
 //                        bin_start (exclusive sum, then the total).
 //   3. BinScatterKernel  every kept point into its bin's range of the bucket:
-//                        its cell, and for sum/mean a copy of its feature row.
+//                        its cell and a copy of its feature row. Up to
 //                        kSubChunk points at a time are first grouped by bin
-//                        in shared memory, so that a bin's points leave as one
-//                        contiguous run (coalesced stores); the order inside
-//                        a bin is arbitrary (shared-memory atomics).
+//                        in shared memory (their rows staged there), so that a
+//                        bin's points leave as one contiguous run (coalesced
+//                        stores); the order inside a bin is arbitrary
+//                        (shared-memory atomics).
 //   4. WriteBinKernel    one block per bin, kTileVoxels voxels at a time in
-//                        shared memory: counts each voxel's points (sum/mean
-//                        keep the first two), then writes every voxel of the
-//                        tile once, coalesced, empty ones as 0. sum/mean: the
-//                        bucket positions of voxels with 3 or more points are
-//                        copied to contiguous ranges of heavy_point, one
-//                        HeavyRun each,
-//   5. HeavySumKernel    which sums them exactly (sum/mean only).
-// The order of the points inside a bin cannot change a result: counts are
-// integers; a sum of at most 2 values is one IEEE addition, which is
+//                        shared memory: counts each voxel's points and keeps
+//                        the bucket positions of the first two, then writes
+//                        every voxel of the tile with at most 2 points once,
+//                        coalesced, empty ones as 0. The bucket positions of
+//                        voxels with 3 or more points are copied to contiguous
+//                        ranges of heavy_point, one HeavyRun each,
+//   5. HeavySumKernel    which sums them exactly.
+// The order of the points inside a bin cannot change a result: a sum of at
+// most 2 values is one IEEE addition, which is
 // commutative (+ 0.0f first turns -0 into +0: the exact sum has no signed
 // zero); longer sums are exact (exact_sum.cuh) and rounded once. The only
 // global atomics are a scan ticket per bin and two per tile with heavy voxels.
@@ -275,16 +282,6 @@ bool Binnable(int64_t B, int64_t N, int64_t V) {
   return B * N < kLimit && B * V < kLimit;
 }
 
-// count/occupancy grids up to this size stay in the L2 cache of the GPUs we
-// target (40-50 MiB): L2 atomics into the zeroed grid beat the four binned
-// kernels there (1M points into 128^3 on an H100: 17 vs 41 us).
-constexpr int64_t kDirectScatterBytes = int64_t{16} << 20;
-
-// Whether count/occupancy of this batch go through the binned pipeline.
-bool BinCounts(int64_t B, int64_t N, int64_t V) {
-  return Binnable(B, N, V) && B * V * static_cast<int64_t>(sizeof(int32_t)) > kDirectScatterBytes;
-}
-
 BinLayout MakeBinLayout(int64_t B, int64_t N, int64_t V) {
   BinLayout l;
   l.total = static_cast<int32_t>(B * N);
@@ -301,40 +298,37 @@ BinLayout MakeBinLayout(int64_t B, int64_t N, int64_t V) {
 struct BinBuffers {
   int32_t* cell;          // [total] cell of each point, -1 when dropped
   int32_t* bucket_cell;   // [total] the kept points' cells, grouped by bin
-  void* bucket_row;       // [total] their feature rows (sum/mean: row_bytes each; else null)
+  void* bucket_row;       // [total] their feature rows (row_bytes each)
   int32_t* counts;        // [partitions][bins] histograms, then offsets in the bin
   int32_t* bin_start;     // [bins + 1] each bin's first bucket position; the total
   int32_t* counters;      // [kCounters]
-  int32_t* heavy_point;   // [total] bucket positions of the voxels of 3 or more (sum/mean)
-  HeavyRun* heavy;        // [total / 3 + 1] those voxels (sum/mean)
+  int32_t* heavy_point;   // [total] bucket positions of the voxels of 3 or more points
+  HeavyRun* heavy;        // [total / 3 + 1] those voxels
 };
 
 // Bytes of the pipeline's scratch: BinBuffers' arrays in order, counts sized
-// for kMaxPartitions whatever the call uses. row_bytes: one point's features
-// (sum/mean), 0 for count/occupancy.
+// for kMaxPartitions whatever the call uses. row_bytes: one point's features.
 size_t BinnedWorkspace(const BinLayout& l, size_t row_bytes) {
   const size_t n = static_cast<size_t>(l.total), per_point = n * sizeof(int32_t);
-  const bool sums = row_bytes > 0;
   return WorkspaceBytes({per_point, per_point, n * row_bytes,
                          size_t{kMaxPartitions} * l.bins * sizeof(int32_t),
                          (static_cast<size_t>(l.bins) + 1) * sizeof(int32_t),
-                         kCounters * sizeof(int32_t), sums ? per_point : 0,
-                         sums ? (n / 3 + 1) * sizeof(HeavyRun) : 0});
+                         kCounters * sizeof(int32_t), per_point,
+                         (n / 3 + 1) * sizeof(HeavyRun)});
 }
 
 BinBuffers CarveBinBuffers(void* workspace, const BinLayout& l, size_t row_bytes) {
   const size_t n = static_cast<size_t>(l.total), per_point = n * sizeof(int32_t);
-  const bool sums = row_bytes > 0;
   WorkspaceCarver carve(workspace);
   BinBuffers w;
   w.cell = carve.Take<int32_t>(per_point);
   w.bucket_cell = carve.Take<int32_t>(per_point);
-  w.bucket_row = sums ? carve.Take<char>(n * row_bytes) : nullptr;
+  w.bucket_row = carve.Take<char>(n * row_bytes);
   w.counts = carve.Take<int32_t>(size_t{kMaxPartitions} * l.bins * sizeof(int32_t));
   w.bin_start = carve.Take<int32_t>((static_cast<size_t>(l.bins) + 1) * sizeof(int32_t));
   w.counters = carve.Take<int32_t>(kCounters * sizeof(int32_t));
-  w.heavy_point = sums ? carve.Take<int32_t>(per_point) : nullptr;
-  w.heavy = sums ? carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun)) : nullptr;
+  w.heavy_point = carve.Take<int32_t>(per_point);
+  w.heavy = carve.Take<HeavyRun>((n / 3 + 1) * sizeof(HeavyRun));
   return w;
 }
 
@@ -496,8 +490,7 @@ size_t BinScatterShared(const BinLayout& l, int32_t sub_chunk, size_t row_bytes)
              sizeof(int32_t) + static_cast<size_t>(sub_chunk) * row_bytes;
 }
 
-// F: the feature type whose rows are copied (sum/mean), or void (none).
-// sub_chunk <= kSubChunk points are grouped at once (their rows staged in
+// sub_chunk <= kSubChunk points are grouped at once (their F rows staged in
 // shared memory, so both the reads and the writes of the rows are coalesced).
 template <typename F>
 __global__ void __launch_bounds__(kScatterThreads) BinScatterKernel(VoxelArgs a, BinLayout l,
@@ -509,20 +502,17 @@ __global__ void __launch_bounds__(kScatterThreads) BinScatterKernel(VoxelArgs a,
   int32_t* cursor = start + l.bins;       // [bins] histogram, then grouping cursor
   int32_t* grouped_cell = cursor + l.bins;            // [sub_chunk]
   int32_t* grouped_point = grouped_cell + sub_chunk;  // [sub_chunk] index in the sub-chunk
-  using Row = std::conditional_t<std::is_void_v<F>, char, F>;
-  Row* staged = reinterpret_cast<Row*>(grouped_point + sub_chunk);  // [sub_chunk][C]
+  F* staged = reinterpret_cast<F*>(grouped_point + sub_chunk);  // [sub_chunk][C]
   const int32_t* offsets = w.counts + static_cast<int64_t>(blockIdx.x) * l.bins;
   for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) {
     next[j] = w.bin_start[j] + offsets[j];
   }
   int32_t begin, end;
   Partition(l, &begin, &end);
-  bool vector4 = false;  // rows of 4-element vectors, every one aligned
-  if constexpr (!std::is_void_v<F>) {
-    vector4 = a.C % 4 == 0 && (reinterpret_cast<uintptr_t>(a.features) & 15u) == 0 &&
-              (reinterpret_cast<uintptr_t>(w.bucket_row) & 15u) == 0 &&
-              (reinterpret_cast<uintptr_t>(staged) & 15u) == 0;
-  }
+  // rows of 4-element vectors, every one aligned
+  const bool vector4 = a.C % 4 == 0 && (reinterpret_cast<uintptr_t>(a.features) & 15u) == 0 &&
+                       (reinterpret_cast<uintptr_t>(w.bucket_row) & 15u) == 0 &&
+                       (reinterpret_cast<uintptr_t>(staged) & 15u) == 0;
   for (int32_t s0 = begin; s0 < end; s0 += sub_chunk) {
     const int32_t s1 = min(end, s0 + sub_chunk);
     for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) cursor[j] = 0;
@@ -542,13 +532,11 @@ __global__ void __launch_bounds__(kScatterThreads) BinScatterKernel(VoxelArgs a,
       grouped_cell[at] = cell;
       grouped_point[at] = p - s0;
     }
-    if constexpr (!std::is_void_v<F>) {  // the sub-chunk's rows, in point order
-      for (int32_t p = s0 + threadIdx.x; p < s1; p += kScatterThreads) {
-        const int32_t cloud = CloudOf(a, p);
-        const F* from = static_cast<const F*>(a.features) + cloud * a.features_stride +
-                        static_cast<int64_t>(p - cloud * static_cast<int32_t>(a.N)) * a.C;
-        CopyRow(from, staged + static_cast<int64_t>(p - s0) * a.C, a.C, vector4);
-      }
+    for (int32_t p = s0 + threadIdx.x; p < s1; p += kScatterThreads) {  // rows, point order
+      const int32_t cloud = CloudOf(a, p);
+      const F* from = static_cast<const F*>(a.features) + cloud * a.features_stride +
+                      static_cast<int64_t>(p - cloud * static_cast<int32_t>(a.N)) * a.C;
+      CopyRow(from, staged + static_cast<int64_t>(p - s0) * a.C, a.C, vector4);
     }
     __syncthreads();
     // cursor[j] is now the end of bin j's group; the last bin's end is the count.
@@ -558,10 +546,8 @@ __global__ void __launch_bounds__(kScatterThreads) BinScatterKernel(VoxelArgs a,
       const int32_t bin = cell >> l.log_bin;
       const int32_t slot = next[bin] + (g - start[bin]);
       w.bucket_cell[slot] = cell;
-      if constexpr (!std::is_void_v<F>) {
-        CopyRow(staged + static_cast<int64_t>(grouped_point[g]) * a.C,
-                static_cast<F*>(w.bucket_row) + static_cast<int64_t>(slot) * a.C, a.C, vector4);
-      }
+      CopyRow(staged + static_cast<int64_t>(grouped_point[g]) * a.C,
+              static_cast<F*>(w.bucket_row) + static_cast<int64_t>(slot) * a.C, a.C, vector4);
     }
     __syncthreads();
     for (int32_t j = threadIdx.x; j < l.bins; j += kScatterThreads) {
@@ -667,39 +653,16 @@ __device__ __forceinline__ void WriteLightVoxels(const VoxelArgs& a, const F* ro
   }
 }
 
-// Writes count (int32) or occupancy (float 0/1) of the tile [t0, t0 + width).
-template <int32_t kMode>
-__device__ __forceinline__ void WriteCounts(const VoxelArgs& a, int32_t t0, int32_t width,
-                                            const int32_t* count) {
-  using T = std::conditional_t<kMode == kCount, int32_t, float>;
-  T* out = static_cast<T*>(a.out) + t0;
-  auto value = [&](int32_t v) -> T {
-    if constexpr (kMode == kCount) {
-      return count[v];
-    } else {
-      return count[v] > 0 ? 1.0f : 0.0f;
-    }
-  };
-  // t0 is a multiple of kTileVoxels: 16-byte stores when the buffer is aligned.
-  const int32_t vectors = (reinterpret_cast<uintptr_t>(a.out) & 15u) == 0 ? width / 4 : 0;
-  for (int32_t q = threadIdx.x; q < vectors; q += kWriteThreads) {
-    Vec<T, 4> o;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) o.v[e] = value(4 * q + e);
-    reinterpret_cast<Vec<T, 4>*>(out)[q] = o;
-  }
-  for (int32_t v = 4 * vectors + threadIdx.x; v < width; v += kWriteThreads) out[v] = value(v);
-}
-
-// One block per bin; kMode is kCount, kOccupancy or kSum (sum and mean).
-template <int32_t kMode, typename F>
+// One block per bin.
+template <typename F>
 __global__ void __launch_bounds__(kWriteThreads, 2) WriteBinKernel(VoxelArgs a, BinLayout l,
                                                                 BinBuffers w, bool mean) {
-  constexpr bool kSums = kMode == kSum;
   extern __shared__ int32_t tile[];
-  int32_t* count = tile;                // [kTileVoxels] points per voxel
-  int32_t* first = tile + kTileVoxels;  // sums: [kTileVoxels] point of rank 0
-  int32_t* second = first + kTileVoxels;  // sums: [kTileVoxels] point of rank 1
+  int32_t* count = tile;                  // [kTileVoxels] points per voxel
+  int32_t* first = tile + kTileVoxels;    // [kTileVoxels] bucket position of rank 0
+  int32_t* second = first + kTileVoxels;  // [kTileVoxels] bucket position of rank 1
+  const F* rows = static_cast<const F*>(w.bucket_row);
+  const bool vector4 = a.C % 4 == 0;  // rows of 4-element vectors (16 B f32, 8 B bf16)
   const int32_t lo = w.bin_start[blockIdx.x], hi = w.bin_start[blockIdx.x + 1];
   const int64_t bin0 = static_cast<int64_t>(blockIdx.x) << l.log_bin;
   const int64_t bin_end = min(static_cast<int64_t>(l.cells), bin0 + (int64_t{1} << l.log_bin));
@@ -713,26 +676,17 @@ __global__ void __launch_bounds__(kWriteThreads, 2) WriteBinKernel(VoxelArgs a, 
       const uint32_t v = static_cast<uint32_t>(w.bucket_cell[k] - t0);
       if (v >= static_cast<uint32_t>(width)) continue;  // another tile of a wide bin
       const int32_t rank = atomicAdd(count + v, 1);
-      if constexpr (kSums) {
-        if (rank == 0) first[v] = k;
-        if (rank == 1) second[v] = k;
-        heavy |= rank == 2;
-      }
+      if (rank == 0) first[v] = k;
+      if (rank == 1) second[v] = k;
+      heavy |= rank == 2;
     }
-    if constexpr (kSums) {
-      if (__syncthreads_or(heavy)) QueueHeavyVoxels(w, t0, width, lo, hi, count, first);
-      const F* rows = static_cast<const F*>(w.bucket_row);
-      const bool vector4 = a.C % 4 == 0;  // rows of 4-element vectors (16 B f32, 8 B bf16)
-      for (int32_t v0 = threadIdx.x; v0 < width; v0 += kVoxelsInFlight * kWriteThreads) {
-        if (vector4) {
-          WriteLightVoxels<F, 4>(a, rows, t0, width, v0, count, first, second, mean);
-        } else {
-          WriteLightVoxels<F, 1>(a, rows, t0, width, v0, count, first, second, mean);
-        }
+    if (__syncthreads_or(heavy)) QueueHeavyVoxels(w, t0, width, lo, hi, count, first);
+    for (int32_t v0 = threadIdx.x; v0 < width; v0 += kVoxelsInFlight * kWriteThreads) {
+      if (vector4) {
+        WriteLightVoxels<F, 4>(a, rows, t0, width, v0, count, first, second, mean);
+      } else {
+        WriteLightVoxels<F, 1>(a, rows, t0, width, v0, count, first, second, mean);
       }
-    } else {
-      __syncthreads();
-      WriteCounts<kMode>(a, t0, width, count);
     }
     __syncthreads();  // before the next tile clears the counts
   }
@@ -816,66 +770,52 @@ int64_t PointBlocks(const VoxelArgs& a) { return a.B * a.tiles; }
 
 constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs
 
-template <int32_t kMode, typename F>
-ffi::Error LaunchWriteBins(cudaStream_t stream, const VoxelArgs& a, const BinLayout& l,
-                           const BinBuffers& w, bool mean) {
-  const size_t shared = (kMode == kSum ? 3 : 1) * kTileVoxels * sizeof(int32_t);
-  auto* kernel = &WriteBinKernel<kMode, F>;
-  if (auto e = CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                              static_cast<int>(shared)),
-                         "voxelize: shared memory of the tile writer");
-      e.failure()) {
-    return e;
-  }
-  kernel<<<l.bins, kWriteThreads, shared, stream>>>(a, l, w, mean);
-  return LastCudaError("voxelize tile writer kernel launch");
+// Kernels with more than 48 KiB of dynamic shared memory must say so.
+template <typename Kernel>
+ffi::Error AllowSharedMemory(Kernel* kernel, size_t bytes, const char* what) {
+  return CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(bytes)),
+                   what);
 }
 
-// F: the feature type of sum/mean, void for count/occupancy.
-template <typename F>
-ffi::Error LaunchBinScatter(cudaStream_t stream, const VoxelArgs& a, const BinLayout& l,
-                            const BinBuffers& w) {
-  size_t row_bytes = 0;
-  if constexpr (!std::is_void_v<F>) row_bytes = a.C * sizeof(F);
-  const int32_t sub_chunk = static_cast<int32_t>(std::clamp<size_t>(
-      row_bytes == 0 ? kSubChunk : kStagedRowBytes / row_bytes, 1, kSubChunk));
-  const size_t shared = BinScatterShared(l, sub_chunk, row_bytes);
-  auto* kernel = &BinScatterKernel<F>;
-  if (auto e = CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                              static_cast<int>(shared)),
-                         "voxelize: shared memory of the bin scatter");
-      e.failure()) {
-    return e;
-  }
-  kernel<<<l.partitions, kScatterThreads, shared, stream>>>(a, l, w, sub_chunk);
-  return LastCudaError("voxelize bin scatter kernel launch");
-}
-
-// The binned pipeline (see above); `workspace` holds BinnedWorkspace(l, row
-// bytes of F for sum/mean, else 0).
+// The binned pipeline (see above); `workspace` holds BinnedWorkspace(l, a.C * sizeof(F)).
 template <typename F>
 ffi::Error LaunchBinned(cudaStream_t stream, void* workspace, const VoxelArgs& a,
-                        const BinLayout& l, int32_t mode) {
-  const bool sums = mode == kSum || mode == kMean;
-  const BinBuffers w = CarveBinBuffers(workspace, l, sums ? a.C * sizeof(F) : 0);
+                        const BinLayout& l, bool mean) {
+  const size_t row_bytes = a.C * sizeof(F);
+  const BinBuffers w = CarveBinBuffers(workspace, l, row_bytes);
   const size_t histogram = static_cast<size_t>(l.bins) * sizeof(int32_t);
   BinCountKernel<<<l.partitions, kBinThreads, histogram, stream>>>(a, l, w);
   if (auto e = LastCudaError("voxelize bin count kernel launch"); e.failure()) return e;
   ScanBinsKernel<<<CeilDiv(l.bins, kScanBins), kScanThreads, 0, stream>>>(l, w);
   if (auto e = LastCudaError("voxelize bin scan kernel launch"); e.failure()) return e;
-  if (!sums) {
-    if (auto e = LaunchBinScatter<void>(stream, a, l, w); e.failure()) return e;
-    return mode == kCount ? LaunchWriteBins<kCount, float>(stream, a, l, w, false)
-                          : LaunchWriteBins<kOccupancy, float>(stream, a, l, w, false);
+
+  const int32_t sub_chunk =
+      static_cast<int32_t>(std::clamp<size_t>(kStagedRowBytes / row_bytes, 1, kSubChunk));
+  const size_t scatter_shared = BinScatterShared(l, sub_chunk, row_bytes);
+  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, scatter_shared,
+                                 "voxelize: shared memory of the bin scatter");
+      e.failure()) {
+    return e;
   }
-  if (auto e = LaunchBinScatter<F>(stream, a, l, w); e.failure()) return e;
-  if (auto e = LaunchWriteBins<kSum, F>(stream, a, l, w, mode == kMean); e.failure()) return e;
+  BinScatterKernel<F><<<l.partitions, kScatterThreads, scatter_shared, stream>>>(a, l, w,
+                                                                                sub_chunk);
+  if (auto e = LastCudaError("voxelize bin scatter kernel launch"); e.failure()) return e;
+
+  const size_t tile_shared = 3 * kTileVoxels * sizeof(int32_t);
+  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, tile_shared,
+                                 "voxelize: shared memory of the tile writer");
+      e.failure()) {
+    return e;
+  }
+  WriteBinKernel<F><<<l.bins, kWriteThreads, tile_shared, stream>>>(a, l, w, mean);
+  if (auto e = LastCudaError("voxelize tile writer kernel launch"); e.failure()) return e;
   if (l.total < 3) return ffi::Error::Success();
   VoxelArgs bucket = a;  // the heavy runs index the feature rows copied to the bucket
   bucket.features = w.bucket_row;
   bucket.features_stride = 0;
   HeavySumKernel<F><<<std::min(Blocks(l.total / 3), kMaxHeavyBlocks), kThreads, 0, stream>>>(
-      bucket, w.heavy_point, mode == kMean, w.heavy, w.counters + kHeavyRuns);
+      bucket, w.heavy_point, mean, w.heavy, w.counters + kHeavyRuns);
   return LastCudaError("voxelize heavy sum kernel launch");
 }
 
@@ -922,7 +862,7 @@ ffi::Error ParseArgs(ffi::AnyBuffer points, ffi::AnyBuffer features,
   *a = VoxelArgs{static_cast<const float*>(points.untyped_data()), features.untyped_data(),
                  lengths.typed_data(), out.untyped_data(), B, N, C, V,
                  Bp == B ? N * 3 : 0, Bf == B ? N * C : 0, Bl == B ? 1 : 0, GridParams{},
-                 static_cast<uint32_t>(CeilDiv(N, kThreads))};
+                 static_cast<uint32_t>(CeilDiv(N, kThreads)), 0, 0, B * V};
   if (B * static_cast<int64_t>(a->tiles) > 0x7fffffffLL) {
     return ffi::Error::InvalidArgument("voxelize: too many clouds x point tiles");
   }
@@ -951,35 +891,68 @@ ffi::Error LaunchMax(cudaStream_t stream, const VoxelArgs& a) {
   return LastCudaError("voxelize max decode kernel launch");
 }
 
-// count / occupancy of a grid that fits the L2 cache (kDirectScatterBytes) or
-// of a batch that does not bin: int32 atomics (or stores of 1.0f) into the
-// zeroed grid.
-ffi::Error ScatterIntoZeroedGrid(cudaStream_t stream, ffi::AnyBuffer out, const VoxelArgs& a,
-                                 int32_t mode) {
-  if (auto e = ZeroGrid(stream, out); e.failure()) return e;
-  if (a.B * a.N == 0) return ffi::Error::Success();
-  if (mode == kCount) {
-    ScatterPointsKernel<kCount><<<PointBlocks(a), kThreads, 0, stream>>>(a);
-  } else {
-    ScatterPointsKernel<kOccupancy><<<PointBlocks(a), kThreads, 0, stream>>>(a);
+// count / occupancy: integer atomics (or stores) at random cells. A grid much
+// larger than the L2 cache makes most of them DRAM round trips, so such a grid
+// is done in slices of at most half the L2 (at most kMaxSlicesPerCloud per
+// cloud): each pass zeroes its slice, then scatters the points whose cell falls
+// in it (the points are read once per pass, the cells stay in L2).
+constexpr int64_t kMaxSlicesPerCloud = 8;
+constexpr int64_t kMinPointsToSlice = int64_t{1} << 18;
+
+ffi::Error ScatterSlices(cudaStream_t stream, VoxelArgs a, int32_t mode, size_t cell_bytes) {
+  const int64_t cells = a.B * a.V;
+  int64_t slice = cells;
+  if (a.B * a.N >= kMinPointsToSlice) {
+    int device = 0, l2_bytes = 0;
+    if (auto e = CheckCuda(cudaGetDevice(&device), "voxelize: cudaGetDevice"); e.failure()) {
+      return e;
+    }
+    if (auto e = CheckCuda(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device),
+                           "voxelize: L2 cache size");
+        e.failure()) {
+      return e;
+    }
+    slice = std::max<int64_t>(l2_bytes / 2 / static_cast<int64_t>(cell_bytes), 1);
+    slice = std::max(slice, CeilDiv(a.V, kMaxSlicesPerCloud));
   }
-  return LastCudaError("voxelize count/occupancy kernel launch");
+  char* out = static_cast<char*>(a.out);
+  for (int64_t lo = 0; lo < cells; lo += slice) {
+    const int64_t hi = std::min(cells, lo + slice);
+    if (auto e = CheckCuda(cudaMemsetAsync(out + lo * cell_bytes, 0, (hi - lo) * cell_bytes,
+                                           stream),
+                           "voxelize: zeroing the grid");
+        e.failure()) {
+      return e;
+    }
+    if (a.N == 0) continue;
+    a.first_cloud = lo / a.V;
+    a.cell_lo = lo;
+    a.cell_hi = hi;
+    const int64_t blocks = ((hi - 1) / a.V - a.first_cloud + 1) * a.tiles;
+    if (mode == kCount) {
+      ScatterPointsKernel<kCount><<<blocks, kThreads, 0, stream>>>(a);
+    } else {
+      ScatterPointsKernel<kOccupancy><<<blocks, kThreads, 0, stream>>>(a);
+    }
+    if (auto e = LastCudaError("voxelize count/occupancy kernel launch"); e.failure()) return e;
+  }
+  return ffi::Error::Success();
 }
 
-ffi::Error VoxelizeMaxImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuffer features,
-                           ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
-                           int32_t mode, ffi::Span<const float> lo, ffi::Span<const float> hi,
-                           ffi::Span<const float> size) {
+ffi::Error VoxelizeImpl(cudaStream_t stream, ffi::AnyBuffer points, ffi::AnyBuffer features,
+                        ffi::Buffer<ffi::S32> lengths, ffi::Result<ffi::AnyBuffer> out,
+                        int32_t mode, ffi::Span<const float> lo, ffi::Span<const float> hi,
+                        ffi::Span<const float> size) {
   VoxelArgs a;
   if (auto e = ParseArgs(points, features, lengths, *out, mode, lo, hi, size, &a);
       e.failure()) {
     return e;
   }
-  if (mode != kMax) {
-    return ffi::Error::InvalidArgument(
-        "voxelize: count, occupancy, sum and mean go to robocache_voxelize_binned");
+  if (mode == kSum || mode == kMean) {
+    return ffi::Error::InvalidArgument("voxelize: sum/mean go to robocache_voxelize_binned");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
+  if (mode == kCount || mode == kOccupancy) return ScatterSlices(stream, a, mode, 4);
   if (auto e = ZeroGrid(stream, *out); e.failure()) return e;
   if (a.B * a.N == 0) return ffi::Error::Success();
   return features.element_type() == ffi::DataType::F32 ? LaunchMax<float>(stream, a)
@@ -997,45 +970,36 @@ ffi::Error VoxelizeBinnedImpl(cudaStream_t stream, ffi::AnyBuffer points,
       e.failure()) {
     return e;
   }
-  if (mode == kMax) {
-    return ffi::Error::InvalidArgument("voxelize: max goes to robocache_voxelize");
+  if (mode != kSum && mode != kMean) {
+    return ffi::Error::InvalidArgument("voxelize: only sum/mean use the binned handler");
   }
   if (out->size_bytes() == 0) return ffi::Error::Success();
-  const bool sums = mode == kSum || mode == kMean;
   const std::string what = std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
                            " points on " + std::to_string(a.V) + " voxels";
-  if (!sums && !BinCounts(a.B, a.N, a.V)) return ScatterIntoZeroedGrid(stream, *out, a, mode);
   if (!Binnable(a.B, a.N, a.V)) {
     return ffi::Error::InvalidArgument(
         "voxelize sum/mean: " + what +
         ": clouds x points and clouds x voxels must be < 2^31 in one call; split the batch");
   }
+  const bool f32 = features.element_type() == ffi::DataType::F32;
   const BinLayout l = MakeBinLayout(a.B, a.N, a.V);
-  const size_t row_bytes = sums ? a.C * (features.element_type() == ffi::DataType::BF16 ? 2 : 4) : 0;
-  const size_t need = BinnedWorkspace(l, row_bytes);
-  if (!sums && workspace->size_bytes() < need) {
-    // The lowering gives count/occupancy no workspace when the whole batch
-    // does not bin (a shard of it may).
-    return ScatterIntoZeroedGrid(stream, *out, a, mode);
-  }
-  if (auto e = CheckWorkspace(*workspace, a.B, need, "voxelize", what,
+  if (auto e = CheckWorkspace(*workspace, a.B, BinnedWorkspace(l, a.C * (f32 ? 4 : 2)),
+                              "voxelize", "sum/mean of " + what,
                               "voxelize_binned_workspace_per_cloud");
       e.failure()) {
     return e;
   }
-  return features.element_type() == ffi::DataType::BF16
-             ? LaunchBinned<__nv_bfloat16>(stream, workspace->untyped_data(), a, l, mode)
-             : LaunchBinned<float>(stream, workspace->untyped_data(), a, l, mode);
+  return f32 ? LaunchBinned<float>(stream, workspace->untyped_data(), a, l, mode == kMean)
+             : LaunchBinned<__nv_bfloat16>(stream, workspace->untyped_data(), a, l,
+                                           mode == kMean);
 }
 
-// The workspace of `clouds` clouds when the whole batch has `batch` clouds
-// (row_bytes: one point's features for sum/mean, 0 for count/occupancy): none
-// for count/occupancy of a batch that does not bin (they scatter into the
-// zeroed grid), else BinnedWorkspace (sub-additive in the clouds: total and
-// bins are; counts is sized for kMaxPartitions).
-size_t BinnedWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t V,
-                            size_t row_bytes) {
-  if (!Binnable(clouds, N, V) || (row_bytes == 0 && !BinCounts(batch, N, V))) return 0;
+// The workspace of `clouds` clouds (row_bytes: one point's features): none
+// for a batch that does not bin (the handler refuses it), else
+// BinnedWorkspace (sub-additive in the clouds: total and bins are; counts is
+// sized for kMaxPartitions).
+size_t BinnedWorkspaceBound(int64_t clouds, int64_t N, int64_t V, size_t row_bytes) {
+  if (!Binnable(clouds, N, V)) return 0;
   return BinnedWorkspace(MakeBinLayout(clouds, N, V), row_bytes);
 }
 
@@ -1047,7 +1011,7 @@ size_t VoxelizeBinnedWorkspaceBytes(int64_t num_clouds, int64_t num_points, int6
                                     int64_t feature_bytes) {
   const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
   const int64_t V = NonNegative(num_voxels);
-  return BinnedWorkspaceBound(B, B, N, V, static_cast<size_t>(NonNegative(feature_bytes)));
+  return BinnedWorkspaceBound(B, N, V, static_cast<size_t>(NonNegative(feature_bytes)));
 }
 
 size_t VoxelizeBinnedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
@@ -1055,15 +1019,14 @@ size_t VoxelizeBinnedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
   const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
   const int64_t V = NonNegative(num_voxels);
   const size_t row_bytes = static_cast<size_t>(NonNegative(feature_bytes));
-  if (row_bytes == 0 && BinnedWorkspaceBound(B, B, N, V, 0) == 0) return 0;
   return WorkspacePerCloud(
-      [&](int64_t clouds) { return BinnedWorkspaceBound(clouds, B, N, V, row_bytes); });
+      [&](int64_t clouds) { return BinnedWorkspaceBound(clouds, N, V, row_bytes); });
 }
 
 }  // namespace robocache
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    RobocacheVoxelize, robocache::VoxelizeMaxImpl,
+    RobocacheVoxelize, robocache::VoxelizeImpl,
     xla::ffi::Ffi::Bind()
         .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
         .Arg<xla::ffi::AnyBuffer>()                // points

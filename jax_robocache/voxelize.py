@@ -53,8 +53,7 @@ __all__ = ["voxelize"]
 MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 FEATURE_MODES = ("sum", "mean", "max")
 FEATURE_DTYPES = (jnp.float32, jnp.bfloat16)
-_BINNED_MODES = (MODES["count"], MODES["occupancy"], MODES["sum"], MODES["mean"])
-_SUM_MODES = (MODES["sum"], MODES["mean"])
+_BINNED_MODES = (MODES["sum"], MODES["mean"])
 _FEATURE_REDUCTIONS = {MODES["sum"]: _voxel_reduce.feature_sum,
                        MODES["mean"]: _voxel_reduce.feature_mean,
                        MODES["max"]: _voxel_reduce.feature_max}
@@ -108,12 +107,11 @@ def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
 
 
 def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
-    """Device scratch per cloud of the binned handler (count/occupancy/sum/mean); None for max."""
+    """Device scratch per cloud of the sum/mean handler (binned points); None for the others."""
     if mode not in _BINNED_MODES:
         return None
     per_cloud = _extension.module_function("voxelize_binned_workspace_per_cloud")
-    # sum/mean copy each point's feature row into the scratch
-    feature_bytes = features.shape[-1] * features.dtype.itemsize if mode in _SUM_MODES else 0
+    feature_bytes = features.shape[-1] * features.dtype.itemsize  # rows copied to the scratch
     return per_cloud(_num_clouds(points, features, lengths), points.shape[1], grid.num_voxels,
                      feature_bytes)
 
@@ -121,8 +119,8 @@ def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
 _voxelize_op = FfiOp(
     "voxelize", twin=_voxelize_twin, abstract_eval=_voxelize_abstract_eval,
     ffi_target="robocache_voxelize", ffi_attrs=_ffi_attrs,
-    # count/occupancy/sum/mean bin the points by tiles of the grid: a separate handler, with a
-    # scratch workspace; max scatters atomics into the zeroed grid.
+    # sum/mean bin the points by tiles of the grid: a separate handler, with a scratch
+    # workspace; count, occupancy and max scatter atomics into the zeroed grid.
     ffi_target_for=lambda mode, grid: ("robocache_voxelize_binned" if mode in _BINNED_MODES
                                        else "robocache_voxelize"),
     workspace_bytes=_workspace_bytes)

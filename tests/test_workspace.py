@@ -57,24 +57,18 @@ def test_per_cloud_bytes_cover_every_shard(N, V):
     m = module()
     for B in (1, 3, 8, 64, 100):
         p2v_cloud = m.points_to_voxels_workspace_per_cloud(B, N, 4000, V)
-        for row in (0, 16, 6):  # feature bytes per point: count/occupancy, sum/mean
+        for row in (16, 6):  # feature bytes per point (C x item size)
             vox_cloud = m.voxelize_binned_workspace_per_cloud(B, N, V, row)
-            fits = B * N < 2**31 and B * V < 2**31  # int32 point and cell indices
-            if row == 0 and not (fits and B * V * 4 > 16 * 2**20):
-                # count/occupancy of a grid within the L2 cache, or of a batch too large for the
-                # binned pipeline: no workspace (the handler scatters into the zeroed grid)
-                assert vox_cloud == 0 and m.voxelize_binned_workspace_bytes(B, N, V, row) == 0
-                continue
             for shard in range(1, min(B, 64) + 1):
                 assert shard * vox_cloud >= m.voxelize_binned_workspace_bytes(shard, N, V, row), (
                     B, shard, row)
         for shard in range(1, min(B, 64) + 1):
             assert shard * p2v_cloud >= m.points_to_voxels_workspace_bytes(shard, N, 4000, V), (
                 B, shard)
-    # not wildly oversized: 8 bytes per point (cells, bucket), with sums + the feature row,
-    # heavy points and heavy runs (12 bytes per 3 points), 512 partition counts and a start per
-    # bin of 8192 voxels (at most 8192 bins), and fixed costs
-    for row, per_point in ((0, 8), (16, 32)):
+    # not wildly oversized: per point its cell, bucket cell, feature row, heavy point and heavy
+    # run (12 bytes per 3 points); 512 partition counts and a start per bin of 8192 voxels (at
+    # most 8192 bins); fixed costs
+    for row, per_point in ((16, 32), (6, 22)):
         big = m.voxelize_binned_workspace_per_cloud(16, N, V, row)
         bins = min(-(-V // 8192), 8192)
         assert big <= N * per_point + (512 + 1) * 4 * bins + 16 * 1024, (row, big)
@@ -104,17 +98,15 @@ def test_cuda_lowering_adds_the_workspace_result():
     p2v_ws = m.points_to_voxels_workspace_per_cloud(B, N, M, int(np.prod(p2v_grid)))
     V = int(np.prod(grid))
     sums_ws = m.voxelize_binned_workspace_per_cloud(B, N, V, C * 4)  # float32 rows
-    count_ws = m.voxelize_binned_workspace_per_cloud(B, N, V, 0)
-    assert count_ws == 0 < sums_ws  # count on a small grid: atomics into the zeroed grid
     p2v_results = calls["robocache_points_to_voxels"]
     assert len(p2v_results) == 1 and p2v_results[0].endswith(f"tensor<{B}x{p2v_ws}xui8>)")
     assert p2v_results[0].count("tensor<") == 6  # 5 outputs + the workspace
     dims = "x".join(map(str, grid))
-    binned_results = calls["robocache_voxelize_binned"]  # mean, sum, count
-    assert binned_results == [f"(tensor<{B}x{dims}x{C}xf32>, tensor<{B}x{sums_ws}xui8>)"] * 2 + [
-        f"(tensor<{B}x{dims}xi32>, tensor<{B}x1xui8>)"], binned_results
-    plain_results = calls["robocache_voxelize"]  # max: no workspace
-    assert len(plain_results) == 1 and not any("ui8" in r for r in plain_results), plain_results
+    binned_results = calls["robocache_voxelize_binned"]  # mean, sum
+    assert binned_results == [f"(tensor<{B}x{dims}x{C}xf32>, tensor<{B}x{sums_ws}xui8>)"] * 2, (
+        binned_results)
+    plain_results = calls["robocache_voxelize"]  # count, max: no workspace
+    assert len(plain_results) == 2 and not any("ui8" in r for r in plain_results), plain_results
 
 
 # -- on the GPU ------------------------------------------------------------------------------
@@ -198,29 +190,6 @@ def test_too_small_workspace_is_refused(rng):
             jax.block_until_ready(jax.jit(lambda p, x, n: p2v_call(
                 p, x, n, lo=p2v_grid[0], hi=p2v_grid[1], size=p2v_grid[2],
                 dims=np.asarray(p2v_grid[3], np.int32)))(points, feats, lengths))
-
-
-def test_count_without_workspace_scatters_into_the_grid(rng):
-    """count/occupancy given no room for the binned pipeline (the lowering gives them none when
-    the batch is too large for int32 indices) take the atomic scatter: same grids."""
-    skip_unless_platform(None, "gpu")
-    B, N = 3, 20000
-    points, _, lengths = clouds(rng, B, N, 1)
-    grid = reference_voxel.grid_shape(VOXEL, VOX_RANGE)
-    f32 = lambda v: np.asarray(v, np.float32)  # noqa: E731
-    no_features = np.zeros((1, N, 0), np.float32)
-    for mode, dtype in ((0, jnp.int32), (1, jnp.float32)):
-        call = jax.ffi.ffi_call(
-            "robocache_voxelize_binned",
-            (jax.ShapeDtypeStruct((B,) + tuple(grid), dtype),
-             jax.ShapeDtypeStruct((B, 1), jnp.uint8)))
-        with jax.default_device(device("gpu")):
-            out, _ = jax.jit(lambda p, x, n: call(
-                p, x, n, mode=np.int32(mode), lo=f32(VOX_RANGE[:3]), hi=f32(VOX_RANGE[3:]),
-                size=f32(VOXEL)))(points, no_features, lengths)
-        name = ("count", "occupancy")[mode]
-        want = reference_voxel.voxelize(points, None, lengths, VOXEL, VOX_RANGE, name)
-        np.testing.assert_array_equal(np.asarray(out), want, err_msg=name)
 
 
 def test_batch_sharded_on_several_gpus(rng):

@@ -138,7 +138,7 @@ def case(name, N, grid, mode, C=4, with_goal=True):
         # lengths (one int32) carries the loop dependency: the kernel path copies the feed
         # once per call, and points/features are MBs. (An int grid feeds it too: timing.py.)
         feed=2 if mode in FEATURE_MODES else 1,
-        ffi_target="robocache_voxelize" if mode == "max" else "robocache_voxelize_binned",
+        ffi_target="robocache_voxelize_binned" if mode in ("sum", "mean") else None,
         torch_fn=functools.partial(torch_voxelize, **kw),
         numpy_fn=functools.partial(numpy_voxelize, **kw),
         tolerance=1e-5,
