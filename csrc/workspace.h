@@ -1,4 +1,4 @@
-// Device scratch ("workspace") of the handlers that sort: an ordinary XLA
+// Device scratch ("workspace") of the handlers that sort or bin: an ordinary XLA
 // buffer, uint8[B, per_cloud], passed as the handler's last result (see
 // FfiOp(workspace_bytes=...) in jax_robocache/_primitive.py). XLA's
 // ffi::ScratchAllocator is not served on every runtime, and memory that lives

@@ -75,7 +75,7 @@ def test_per_cloud_bytes_cover_every_shard(N, V):
 
 
 def test_cuda_lowering_adds_the_workspace_result():
-    """Lowered for CUDA (on any machine): one extra uint8[B, per_cloud] result per sorting call."""
+    """Lowered for CUDA (on any machine): one extra uint8[B, per_cloud] result per sort/bin call."""
     m = module()
     rng = np.random.default_rng(0)
     B, N, C = 3, 500, 2
