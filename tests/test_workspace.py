@@ -1,4 +1,4 @@
-"""The scratch workspace of the sorting handlers (points_to_voxels, voxelize sum/mean).
+"""The scratch workspace of the sorting and binning handlers (points_to_voxels, voxelize sum/mean).
 
 Their CUDA handlers take device scratch as an extra, dropped FFI result
 ``uint8[B, bytes per cloud]`` (``FfiOp(workspace_bytes=...)``), sized at
