@@ -169,7 +169,11 @@ def test_grad_sum_mean(platform, rng, mode):
     pts, feats, lengths = clouds(rng, 2, 40, 3)
     f = lambda x: voxelize(pts, x, voxel_size=VOXEL, point_range=RANGE, mode=mode,  # noqa: E731
                            lengths=lengths)
-    check_grads(f, (np.asarray(feats),), order=1, modes=("fwd", "rev"), atol=1e-2, rtol=1e-2)
+    # sum and mean are linear in the features: a large finite-difference step costs no accuracy,
+    # while the default 1e-4 leaves float32 rounding noise (~0.008 on the VJP projection over
+    # 1920 outputs) that broke the 0.01 tolerance for about 1% of seeds (e.g. 13).
+    check_grads(f, (np.asarray(feats),), order=1, modes=("fwd", "rev"), atol=1e-2, rtol=1e-2,
+                eps=1e-2)
 
 
 def test_grad_max_to_the_winner(platform, rng):
