@@ -43,10 +43,10 @@ namespace {
 //                        ranges of heavy_point, one HeavyRun each,
 //   5. HeavySumKernel    which sums them exactly.
 // The order of the points inside a bin cannot change a result: a sum of at
-// most 2 values is one IEEE addition, which is
-// commutative (+ 0.0f first turns -0 into +0: the exact sum has no signed
-// zero); longer sums are exact (exact_sum.cuh) and rounded once. The only
-// global atomics are a scan ticket per bin and two per tile with heavy voxels.
+// most 2 values is one IEEE addition, which is commutative (+ 0.0f first turns
+// -0 into +0: the exact sum has no signed zero); longer sums are exact
+// (exact_sum.cuh) and rounded once. The only global atomics are a scan ticket
+// per scan block and two per tile with heavy voxels.
 
 constexpr int32_t kTileLog = 13;
 constexpr int32_t kTileVoxels = 1 << kTileLog;  // voxels a writer block holds at once
