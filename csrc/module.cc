@@ -36,9 +36,11 @@ NB_MODULE(_robocache_cuda, m) {
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is
   // their last result: the Python lowerings size it per cloud with these.
   m.def("voxelize_binned_workspace_bytes", &robocache::VoxelizeBinnedWorkspaceBytes,
-        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"), nb::arg("feature_bytes"));
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"),
+        nb::arg("feature_bytes"));
   m.def("voxelize_binned_workspace_per_cloud", &robocache::VoxelizeBinnedWorkspacePerCloud,
-        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"), nb::arg("feature_bytes"));
+        nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("num_voxels"),
+        nb::arg("feature_bytes"));
   m.def("points_to_voxels_workspace_bytes", &robocache::PointsToVoxelsWorkspaceBytes,
         nb::arg("num_clouds"), nb::arg("num_points"), nb::arg("max_voxels"),
         nb::arg("grid_voxels"));

@@ -569,12 +569,19 @@ ffi::Error AllowSharedMemory(Kernel* kernel, size_t bytes, const char* what) {
                    what);
 }
 
-// The binned pipeline (see above); `workspace` holds BinnedWorkspace(l, a.C * sizeof(F)).
+// The binned pipeline (see above), after checking that `workspace` holds
+// BinnedWorkspace of the call (`what` describes it in errors).
 template <typename F>
-ffi::Error LaunchBinned(cudaStream_t stream, void* workspace, const VoxelArgs& a,
-                        const BinLayout& l, bool mean) {
+ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
+                        const std::string& what, bool mean) {
+  const BinLayout l = MakeBinLayout(a.B, a.N, a.V);
   const size_t row_bytes = a.C * sizeof(F);
-  const BinBuffers w = CarveBinBuffers(workspace, l, row_bytes);
+  if (auto e = CheckWorkspace(workspace, a.B, BinnedWorkspace(l, row_bytes), "voxelize",
+                              "sum/mean of " + what, "voxelize_binned_workspace_per_cloud");
+      e.failure()) {
+    return e;
+  }
+  const BinBuffers w = CarveBinBuffers(workspace.untyped_data(), l, row_bytes);
   const size_t histogram = static_cast<size_t>(l.bins) * sizeof(int32_t);
   BinCountKernel<<<l.partitions, kBinThreads, histogram, stream>>>(a, l, w);
   if (auto e = LastCudaError("voxelize bin count kernel launch"); e.failure()) return e;
@@ -632,15 +639,8 @@ ffi::Error VoxelizeBinnedSum(cudaStream_t stream, ffi::AnyBuffer workspace, cons
         "voxelize sum/mean: " + what +
         ": clouds x points and clouds x voxels must be < 2^31 in one call; split the batch");
   }
-  const BinLayout l = MakeBinLayout(a.B, a.N, a.V);
-  if (auto e = CheckWorkspace(workspace, a.B, BinnedWorkspace(l, a.C * (bf16 ? 2 : 4)),
-                              "voxelize", "sum/mean of " + what,
-                              "voxelize_binned_workspace_per_cloud");
-      e.failure()) {
-    return e;
-  }
-  return bf16 ? LaunchBinned<__nv_bfloat16>(stream, workspace.untyped_data(), a, l, mean)
-              : LaunchBinned<float>(stream, workspace.untyped_data(), a, l, mean);
+  return bf16 ? LaunchBinned<__nv_bfloat16>(stream, workspace, a, what, mean)
+              : LaunchBinned<float>(stream, workspace, a, what, mean);
 }
 
 }  // namespace voxelize
@@ -649,12 +649,14 @@ size_t VoxelizeBinnedWorkspaceBytes(int64_t num_clouds, int64_t num_points, int6
                                     int64_t feature_bytes) {
   const int64_t B = voxelize::NonNegative(num_clouds), N = voxelize::NonNegative(num_points);
   const int64_t V = voxelize::NonNegative(num_voxels);
-  return voxelize::BinnedWorkspaceBound(B, N, V, static_cast<size_t>(voxelize::NonNegative(feature_bytes)));
+  const size_t row_bytes = static_cast<size_t>(voxelize::NonNegative(feature_bytes));
+  return voxelize::BinnedWorkspaceBound(B, N, V, row_bytes);
 }
 
-size_t VoxelizeBinnedWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
+// One cloud's bound serves any shard (the bound is sub-additive), whatever num_clouds.
+size_t VoxelizeBinnedWorkspacePerCloud(int64_t /*num_clouds*/, int64_t num_points,
                                        int64_t num_voxels, int64_t feature_bytes) {
-  const int64_t B = voxelize::NonNegative(num_clouds), N = voxelize::NonNegative(num_points);
+  const int64_t N = voxelize::NonNegative(num_points);
   const int64_t V = voxelize::NonNegative(num_voxels);
   const size_t row_bytes = static_cast<size_t>(voxelize::NonNegative(feature_bytes));
   return WorkspacePerCloud(

@@ -360,7 +360,8 @@ def _vectorized_reference(points, features, lengths, voxel, prange):
         keep = ((points >= lo) & (points < hi) & (f >= 0) & (f < np.asarray(shape))).all(-1)
     keep &= np.arange(N)[None, :] < lengths[:, None]
     ijk = np.where(keep[..., None], f, 0).astype(np.int64)
-    cell = (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2] + np.arange(B)[:, None] * V
+    voxel = (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2]
+    cell = voxel + np.arange(B)[:, None] * V
     cell, kept = cell[keep], features[keep].astype(np.float64)
     count = np.bincount(cell, minlength=B * V).reshape(B, V)
     sums = np.stack([np.bincount(cell, kept[:, c], minlength=B * V) for c in range(kept.shape[1])],
