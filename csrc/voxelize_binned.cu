@@ -57,8 +57,7 @@ constexpr int kBinThreads = 256;                // kernel 1
 constexpr int kScanBins = 32;                   // kernel 2: bins per block (one per lane)
 constexpr int kScanThreads = 1024;              // kernel 2: 32 warps over the partitions
 constexpr int kScatterThreads = 512;            // kernel 3
-constexpr int32_t kSubChunk = 4096;             // kernel 3: points grouped at once
-constexpr size_t kStagedRowBytes = 64 * 1024;    // kernel 3: feature rows staged at once
+constexpr int32_t kSubChunk = 8192;             // kernel 3: most points grouped at once
 constexpr int kWriteThreads = 512;              // kernel 4
 constexpr int kPointsInFlight = 4;              // loads issued before use (kernel 1)
 constexpr int kVoxelsInFlight = 2;              // rows gathered before use (kernel 4)
@@ -561,12 +560,45 @@ __global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const in
 
 constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs
 
-// Kernels with more than 48 KiB of dynamic shared memory must say so.
+// The most dynamic shared memory a block of this device may ask for.
+ffi::Error MaxSharedPerBlock(size_t* bytes) {
+  int device = 0, optin = 0;
+  if (auto e = CheckCuda(cudaGetDevice(&device), "voxelize: current device"); e.failure()) {
+    return e;
+  }
+  if (auto e = CheckCuda(
+          cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+          "voxelize: shared memory per block");
+      e.failure()) {
+    return e;
+  }
+  *bytes = static_cast<size_t>(optin);
+  return ffi::Error::Success();
+}
+
+// Kernels with more than 48 KiB of dynamic shared memory must say so. The
+// limit is raised to the device's maximum, never to this call's size: a CUDA
+// graph may hold launches of the same kernel from several calls (other grids),
+// and lowering the limit for a small one would invalidate a larger one.
 template <typename Kernel>
-ffi::Error AllowSharedMemory(Kernel* kernel, size_t bytes, const char* what) {
+ffi::Error AllowSharedMemory(Kernel* kernel, size_t bytes, size_t max_bytes, const char* what) {
+  if (bytes > max_bytes) {
+    return ffi::Error::Internal(std::string(what) + ": needs " + std::to_string(bytes) +
+                                " bytes, the device allows " + std::to_string(max_bytes));
+  }
   return CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(bytes)),
+                                        static_cast<int>(max_bytes)),
                    what);
+}
+
+// Points BinScatterKernel groups at once: kSubChunk or a partition's, fewer when
+// their rows (and the 3 bin arrays) would not fit in max_shared (>= 1).
+int32_t SubChunk(const BinLayout& l, size_t row_bytes, size_t max_shared) {
+  const size_t fixed = BinScatterShared(l, 0, row_bytes);
+  const size_t per_point = BinScatterShared(l, 1, row_bytes) - fixed;
+  const size_t fit = max_shared > fixed ? (max_shared - fixed) / per_point : 1;
+  return static_cast<int32_t>(
+      std::clamp<size_t>(fit, 1, std::min<size_t>(kSubChunk, static_cast<size_t>(l.chunk))));
 }
 
 // The binned pipeline (see above), after checking that `workspace` holds
@@ -588,10 +620,11 @@ ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const Vox
   ScanBinsKernel<<<CeilDiv(l.bins, kScanBins), kScanThreads, 0, stream>>>(l, w);
   if (auto e = LastCudaError("voxelize bin scan kernel launch"); e.failure()) return e;
 
-  const int32_t sub_chunk =
-      static_cast<int32_t>(std::clamp<size_t>(kStagedRowBytes / row_bytes, 1, kSubChunk));
+  size_t max_shared = 0;
+  if (auto e = MaxSharedPerBlock(&max_shared); e.failure()) return e;
+  const int32_t sub_chunk = SubChunk(l, row_bytes, max_shared);
   const size_t scatter_shared = BinScatterShared(l, sub_chunk, row_bytes);
-  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, scatter_shared,
+  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, scatter_shared, max_shared,
                                  "voxelize: shared memory of the bin scatter");
       e.failure()) {
     return e;
@@ -601,7 +634,7 @@ ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const Vox
   if (auto e = LastCudaError("voxelize bin scatter kernel launch"); e.failure()) return e;
 
   const size_t tile_shared = 3 * kTileVoxels * sizeof(int32_t);
-  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, tile_shared,
+  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, tile_shared, max_shared,
                                  "voxelize: shared memory of the tile writer");
       e.failure()) {
     return e;
