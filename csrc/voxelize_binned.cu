@@ -560,43 +560,43 @@ __global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const in
 
 constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs
 
-// The most dynamic shared memory a block of this device may ask for.
-ffi::Error MaxSharedPerBlock(size_t* bytes) {
+// Lets `kernel` ask for more than 48 KiB of dynamic shared memory: sets and
+// returns in *limit the most it may ask for on this device (the opt-in maximum
+// less its static shared memory). The limit is always that maximum, never one
+// call's size: a CUDA graph may hold launches of the kernel from several calls
+// (other grids), and lowering it for a small one would invalidate a larger one.
+template <typename Kernel>
+ffi::Error AllowSharedMemory(Kernel* kernel, const char* what, size_t* limit) {
   int device = 0, optin = 0;
-  if (auto e = CheckCuda(cudaGetDevice(&device), "voxelize: current device"); e.failure()) {
-    return e;
-  }
+  cudaFuncAttributes attributes{};
+  if (auto e = CheckCuda(cudaGetDevice(&device), what); e.failure()) return e;
   if (auto e = CheckCuda(
-          cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
-          "voxelize: shared memory per block");
+          cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), what);
       e.failure()) {
     return e;
   }
-  *bytes = static_cast<size_t>(optin);
-  return ffi::Error::Success();
-}
-
-// Kernels with more than 48 KiB of dynamic shared memory must say so. The
-// limit is raised to the device's maximum, never to this call's size: a CUDA
-// graph may hold launches of the same kernel from several calls (other grids),
-// and lowering the limit for a small one would invalidate a larger one.
-template <typename Kernel>
-ffi::Error AllowSharedMemory(Kernel* kernel, size_t bytes, size_t max_bytes, const char* what) {
-  if (bytes > max_bytes) {
-    return ffi::Error::Internal(std::string(what) + ": needs " + std::to_string(bytes) +
-                                " bytes, the device allows " + std::to_string(max_bytes));
-  }
+  if (auto e = CheckCuda(cudaFuncGetAttributes(&attributes, kernel), what); e.failure()) return e;
+  const size_t fixed = attributes.sharedSizeBytes;
+  *limit = static_cast<size_t>(optin) > fixed ? static_cast<size_t>(optin) - fixed : 0;
   return CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(max_bytes)),
+                                        static_cast<int>(*limit)),
                    what);
 }
 
+// An error unless `bytes` of dynamic shared memory fit in `limit`.
+ffi::Error CheckSharedMemory(size_t bytes, size_t limit, const char* what) {
+  if (bytes <= limit) return ffi::Error::Success();
+  return ffi::Error::InvalidArgument(std::string(what) + ": needs " + std::to_string(bytes) +
+                                     " bytes, the device allows " + std::to_string(limit) +
+                                     " (fewer feature channels would fit)");
+}
+
 // Points BinScatterKernel groups at once: kSubChunk or a partition's, fewer when
-// their rows (and the 3 bin arrays) would not fit in max_shared (>= 1).
-int32_t SubChunk(const BinLayout& l, size_t row_bytes, size_t max_shared) {
+// their rows (and the 3 bin arrays) would not fit in `limit` (>= 1).
+int32_t SubChunk(const BinLayout& l, size_t row_bytes, size_t limit) {
   const size_t fixed = BinScatterShared(l, 0, row_bytes);
   const size_t per_point = BinScatterShared(l, 1, row_bytes) - fixed;
-  const size_t fit = max_shared > fixed ? (max_shared - fixed) / per_point : 1;
+  const size_t fit = limit > fixed ? (limit - fixed) / per_point : 1;
   return static_cast<int32_t>(
       std::clamp<size_t>(fit, 1, std::min<size_t>(kSubChunk, static_cast<size_t>(l.chunk))));
 }
@@ -620,12 +620,15 @@ ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const Vox
   ScanBinsKernel<<<CeilDiv(l.bins, kScanBins), kScanThreads, 0, stream>>>(l, w);
   if (auto e = LastCudaError("voxelize bin scan kernel launch"); e.failure()) return e;
 
-  size_t max_shared = 0;
-  if (auto e = MaxSharedPerBlock(&max_shared); e.failure()) return e;
-  const int32_t sub_chunk = SubChunk(l, row_bytes, max_shared);
+  size_t scatter_limit = 0;
+  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, "voxelize: shared memory of the bin scatter",
+                                 &scatter_limit);
+      e.failure()) {
+    return e;
+  }
+  const int32_t sub_chunk = SubChunk(l, row_bytes, scatter_limit);
   const size_t scatter_shared = BinScatterShared(l, sub_chunk, row_bytes);
-  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, scatter_shared, max_shared,
-                                 "voxelize: shared memory of the bin scatter");
+  if (auto e = CheckSharedMemory(scatter_shared, scatter_limit, "voxelize: bin scatter");
       e.failure()) {
     return e;
   }
@@ -634,8 +637,13 @@ ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const Vox
   if (auto e = LastCudaError("voxelize bin scatter kernel launch"); e.failure()) return e;
 
   const size_t tile_shared = 3 * kTileVoxels * sizeof(int32_t);
-  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, tile_shared, max_shared,
-                                 "voxelize: shared memory of the tile writer");
+  size_t writer_limit = 0;
+  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, "voxelize: shared memory of the tile writer",
+                                 &writer_limit);
+      e.failure()) {
+    return e;
+  }
+  if (auto e = CheckSharedMemory(tile_shared, writer_limit, "voxelize: tile writer");
       e.failure()) {
     return e;
   }
