@@ -192,27 +192,44 @@ __global__ void __launch_bounds__(kBinThreads) BinCountKernel(VoxelArgs a, BinLa
 }
 
 // Exclusive sums of values[0, n) in place (n <= kMaxBins) by all kBlock
-// threads of a block, each taking kMaxBins / kBlock consecutive values read by
-// load(j); returns the total. Ends with a barrier.
+// threads of a block, from load(j) (which may read values: every load comes
+// before the first store); returns the total. The values go in rows of 32, one
+// per lane (no shared-memory bank conflicts), each warp scanning a contiguous
+// range of rows. Ends with a barrier.
 template <int kBlock, typename Load>
 __device__ __forceinline__ int32_t ExclusiveSumInPlace(int32_t* values, int32_t n, Load load) {
-  using Scan = cub::BlockScan<int32_t, kBlock>;
-  __shared__ typename Scan::TempStorage temp;
-  constexpr int kPer = kMaxBins / kBlock;
-  int32_t mine[kPer], sum = 0;
+  constexpr int kWarps = kBlock / 32, kMaxRows = kMaxBins / 32 / kWarps;
+  static_assert(kMaxBins % kBlock == 0, "ExclusiveSumInPlace: rows per warp");
+  __shared__ int32_t warp_total[kWarps];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int32_t rows = (n + 31) / 32, per_warp = (rows + kWarps - 1) / kWarps;
+  int32_t before[kMaxRows], carry = 0;
 #pragma unroll
-  for (int k = 0; k < kPer; ++k) {
-    const int32_t j = threadIdx.x * kPer + k;
-    mine[k] = j < n ? load(j) : 0;
-    sum += mine[k];
+  for (int r = 0; r < kMaxRows; ++r) {
+    const int32_t j = (warp * per_warp + r) * 32 + lane;
+    const int32_t x = r < per_warp && j < n ? load(j) : 0;
+    int32_t inclusive = x;
+#pragma unroll
+    for (int d = 1; d < 32; d *= 2) {
+      const int32_t y = __shfl_up_sync(0xffffffffu, inclusive, d);
+      if (lane >= d) inclusive += y;
+    }
+    before[r] = carry + inclusive - x;
+    carry += __shfl_sync(0xffffffffu, inclusive, 31);
   }
-  int32_t before, total;
-  Scan(temp).ExclusiveSum(sum, before, total);
+  if (lane == 0) warp_total[warp] = carry;
+  __syncthreads();
+  int32_t offset = 0, total = 0;
 #pragma unroll
-  for (int k = 0; k < kPer; ++k) {
-    const int32_t j = threadIdx.x * kPer + k;
-    if (j < n) values[j] = before;
-    before += mine[k];
+  for (int k = 0; k < kWarps; ++k) {
+    const int32_t t = warp_total[k];
+    offset += k < warp ? t : 0;
+    total += t;
+  }
+#pragma unroll
+  for (int r = 0; r < kMaxRows; ++r) {
+    const int32_t j = (warp * per_warp + r) * 32 + lane;
+    if (r < per_warp && j < n) values[j] = offset + before[r];
   }
   __syncthreads();
   return total;
@@ -369,11 +386,13 @@ __device__ __forceinline__ void QueueHeavyVoxels(const BinBuffers& w, int32_t t0
   using Scan = cub::BlockScan<unsigned long long, kWriteThreads>;
   __shared__ typename Scan::TempStorage temp;
   __shared__ unsigned long long base;
+  // Thread t takes the voxels t, t + kWriteThreads, ... (a warp reads 32
+  // consecutive counts: no bank conflicts); any assignment gives each voxel
+  // its own range.
   constexpr int kPer = kTileVoxels / kWriteThreads;
-  const int32_t v0 = threadIdx.x * kPer;
   unsigned long long mine = 0;
   for (int k = 0; k < kPer; ++k) {
-    const int32_t v = v0 + k;
+    const int32_t v = threadIdx.x + k * kWriteThreads;
     if (v < width && count[v] >= 3) mine += (static_cast<unsigned long long>(count[v]) << 32) | 1;
   }
   unsigned long long before, total;
@@ -386,7 +405,7 @@ __device__ __forceinline__ void QueueHeavyVoxels(const BinBuffers& w, int32_t t0
   __syncthreads();
   unsigned long long at = base + before;
   for (int k = 0; k < kPer; ++k) {
-    const int32_t v = v0 + k;
+    const int32_t v = threadIdx.x + k * kWriteThreads;
     if (v >= width || count[v] < 3) continue;
     const int32_t begin = static_cast<int32_t>(at >> 32);
     w.heavy[static_cast<uint32_t>(at)] = HeavyRun{t0 + v, begin, begin + count[v]};
