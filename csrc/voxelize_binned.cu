@@ -529,52 +529,61 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
   return kept;
 }
 
-// The voxels of 3 or more points: one thread per voxel, a warp per run longer
+// The voxels of the runs heavy[begin, end) (3 or more points each; their
+// points' rows at rows[index[k]]): one thread per voxel, a warp per run longer
 // than kWarpRun (the lanes' exact sums are added exactly: the split cannot
-// change the result). Grid-stride over *heavy_count runs, whole warps.
+// change the result). Called by whole warps; `thread` is this thread's first
+// run after begin, `stride` (a multiple of 32) the step.
 template <typename F>
-__global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const int32_t* index,
-                                                           bool mean, const HeavyRun* heavy,
-                                                           const int32_t* heavy_count) {
+__device__ __forceinline__ void SumHeavyRuns(const F* rows, int64_t C, F* grid,
+                                             const int32_t* index, bool mean,
+                                             const HeavyRun* heavy, int64_t begin, int64_t end,
+                                             int64_t thread, int64_t stride) {
   using E = Elem<F>;
   const int32_t lane = threadIdx.x & 31;
-  const int32_t count = *heavy_count;
-  for (int64_t base = GlobalThread() - lane; base < count; base += GridStride()) {
-    const bool inside = base + lane < count;
+  for (int64_t base = begin + thread - lane; base < end; base += stride) {
+    const bool inside = base + lane < end;
     const HeavyRun run = inside ? heavy[base + lane] : HeavyRun{0, 0, 0};
     const bool long_run = run.end - run.begin > kWarpRun;
-    const F* f = static_cast<const F*>(a.features) + (run.voxel / a.V) * a.features_stride;
-    F* out = static_cast<F*>(a.out) + static_cast<int64_t>(run.voxel) * a.C;
-    for (int64_t c0 = 0; inside && !long_run && c0 < a.C; c0 += kSumChannels) {
+    F* out = grid + static_cast<int64_t>(run.voxel) * C;
+    for (int64_t c0 = 0; inside && !long_run && c0 < C; c0 += kSumChannels) {
       ExactSum acc[kSumChannels];
-      const int32_t n = AddRun(f, a.C, c0, index, run.begin, run.end, 1, acc);
+      const int32_t n = AddRun(rows, C, c0, index, run.begin, run.end, 1, acc);
 #pragma unroll
       for (int e = 0; e < kSumChannels; ++e) {
-        if (c0 + e < a.C) out[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
+        if (c0 + e < C) out[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
       }
     }
     for (uint32_t pending = __ballot_sync(0xffffffffu, inside && long_run); pending != 0;
          pending &= pending - 1) {
       const int owner = __ffs(pending) - 1;
       const int32_t voxel = __shfl_sync(0xffffffffu, run.voxel, owner);
-      const int32_t begin = __shfl_sync(0xffffffffu, run.begin, owner);
-      const int32_t end = __shfl_sync(0xffffffffu, run.end, owner);
-      const F* g = static_cast<const F*>(a.features) + (voxel / a.V) * a.features_stride;
-      F* o = static_cast<F*>(a.out) + static_cast<int64_t>(voxel) * a.C;
-      for (int64_t c0 = 0; c0 < a.C; c0 += kSumChannels) {
+      const int32_t first = __shfl_sync(0xffffffffu, run.begin, owner);
+      const int32_t last = __shfl_sync(0xffffffffu, run.end, owner);
+      F* o = grid + static_cast<int64_t>(voxel) * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kSumChannels) {
         ExactSum acc[kSumChannels];
         const int32_t n = __reduce_add_sync(
-            0xffffffffu, AddRun(g, a.C, c0, index, begin + lane, end, 32, acc));
+            0xffffffffu, AddRun(rows, C, c0, index, first + lane, last, 32, acc));
 #pragma unroll
         for (int e = 0; e < kSumChannels; ++e) {
           acc[e].WarpReduce();
-          if (lane == e && c0 + e < a.C) {
+          if (lane == e && c0 + e < C) {
             o[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
           }
         }
       }
     }
   }
+}
+
+// All heavy runs, grid-stride over *heavy_count of them.
+template <typename F>
+__global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const int32_t* index,
+                                                           bool mean, const HeavyRun* heavy,
+                                                           const int32_t* heavy_count) {
+  SumHeavyRuns(static_cast<const F*>(a.features), a.C, static_cast<F*>(a.out), index, mean,
+               heavy, 0, *heavy_count, GlobalThread(), GridStride());
 }
 
 constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs
