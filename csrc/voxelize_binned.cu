@@ -461,9 +461,11 @@ __device__ __forceinline__ void WriteLightVoxels(const VoxelArgs& a, const F* ro
       V o;
 #pragma unroll
       for (int e = 0; e < kWidth; ++e) {
-        float sum = n[k] > 0 ? __fadd_rn(E::load(x[k].v[e]), 0.0f) : 0.0f;
-        if (n[k] == 2) sum = __fadd_rn(sum, E::load(y[k].v[e]));
-        o.v[e] = E::store(VoxelValue(sum, n[k], mean));
+        // x, y are +0 where not loaded, so this covers 0, 1 and 2 points (+ 0
+        // last: the exact sum has no signed zero, -0 + -0 is -0); a mean of 2
+        // halves it, rounded exactly as / 2 is.
+        const float sum = __fadd_rn(__fadd_rn(E::load(x[k].v[e]), E::load(y[k].v[e])), 0.0f);
+        o.v[e] = E::store(mean && n[k] == 2 ? __fmul_rn(sum, 0.5f) : sum);
       }
       *reinterpret_cast<V*>(out[k] + c) = o;
     }
