@@ -25,6 +25,7 @@
 
 #include "align_baseline.cuh"
 
+#include "cuda_check.cuh"
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -34,14 +35,6 @@
 
 namespace rc = robocache;
 
-#define CHECK(x)                                                                      \
-  do {                                                                                \
-    cudaError_t e_ = (x);                                                             \
-    if (e_ != cudaSuccess) {                                                          \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
-  } while (0)
 
 constexpr int kB = 256;
 constexpr int kSets = 4;      // input sets rotated through (4 x ~115 MB >> L2)
@@ -265,12 +258,12 @@ void LaunchBase(const rc::AlignArgs& n, int64_t B, cudaStream_t s) {
 double BytesMoved(const Buffers& buf, const Case& c) {
   const int T = c.T;
   std::vector<float> q(int64_t{kB} * T);
-  CHECK(cudaMemcpy(q.data(), buf.queries[&c - kCases][0], q.size() * 4, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(q.data(), buf.queries[&c - kCases][0], q.size() * 4, cudaMemcpyDeviceToHost));
   double total = q.size() * 4.0;
   for (int k = 0; k < 3; ++k) {
     const StreamSpec& st = kStreams[k];
     std::vector<float> t(int64_t{kB} * st.S);
-    CHECK(cudaMemcpy(t.data(), buf.sets[0].times[k], t.size() * 4, cudaMemcpyDeviceToHost));
+    CUDA_CHECK(cudaMemcpy(t.data(), buf.sets[0].times[k], t.size() * 4, cudaMemcpyDeviceToHost));
     int64_t rows = 0;
     std::vector<int> mark(st.S, -1);
     for (int b = 0; b < kB; ++b) {
@@ -292,21 +285,21 @@ double BytesMoved(const Buffers& buf, const Case& c) {
 template <typename F>
 float MedianMs(F&& launch_group, cudaStream_t s, float* best) {
   cudaEvent_t e0, e1;
-  CHECK(cudaEventCreate(&e0));
-  CHECK(cudaEventCreate(&e1));
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
   std::vector<float> ms;
   for (int g = 0; g < kGroups; ++g) {
-    CHECK(cudaEventRecord(e0, s));
+    CUDA_CHECK(cudaEventRecord(e0, s));
     launch_group();
-    CHECK(cudaEventRecord(e1, s));
-    CHECK(cudaEventSynchronize(e1));
+    CUDA_CHECK(cudaEventRecord(e1, s));
+    CUDA_CHECK(cudaEventSynchronize(e1));
     float t = 0;
-    CHECK(cudaEventElapsedTime(&t, e0, e1));
+    CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
     ms.push_back(t);
   }
-  CHECK(cudaGetLastError());
-  CHECK(cudaEventDestroy(e0));
-  CHECK(cudaEventDestroy(e1));
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaEventDestroy(e0));
+  CUDA_CHECK(cudaEventDestroy(e1));
   std::sort(ms.begin(), ms.end());
   *best = ms.front();
   return ms[ms.size() / 2];
@@ -315,31 +308,31 @@ float MedianMs(F&& launch_group, cudaStream_t s, float* best) {
 int main(int argc, char** argv) {
   const char* out_dir = argc > 1 ? argv[1] : nullptr;
   cudaDeviceProp prop;
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, %d SMs, L2 %.0f MB, smem/SM %zu KB\n", prop.name,
               prop.multiProcessorCount, prop.l2CacheSize / 1e6,
               prop.sharedMemPerMultiprocessor / 1024);
   cudaStream_t s;
-  CHECK(cudaStreamCreate(&s));
+  CUDA_CHECK(cudaStreamCreate(&s));
 
   // (a) copy roofline: 1 GiB -> 1 GiB.
   double copy_gbs = 0;
   {
     const int64_t bytes = int64_t{1} << 30, n = bytes / 16;
     float4 *src, *dst;
-    CHECK(cudaMalloc(&src, bytes));
-    CHECK(cudaMalloc(&dst, bytes));
-    CHECK(cudaMemset(src, 0x3c, bytes));
+    CUDA_CHECK(cudaMalloc(&src, bytes));
+    CUDA_CHECK(cudaMalloc(&dst, bytes));
+    CUDA_CHECK(cudaMemset(src, 0x3c, bytes));
     const int grid = prop.multiProcessorCount * 8;
     for (int i = 0; i < kCopyWarmups; ++i) CopyKernel<<<grid, 256, 0, s>>>(src, dst, n);
     float best = 0;
     const float ms = MedianMs([&] { for (int i = 0; i < 5; ++i) CopyKernel<<<grid, 256, 0, s>>>(src, dst, n); }, s, &best) / 5;
-    const float ms_mc = MedianMs([&] { for (int i = 0; i < 5; ++i) CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s)); }, s, &best) / 5;
+    const float ms_mc = MedianMs([&] { for (int i = 0; i < 5; ++i) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s)); }, s, &best) / 5;
     copy_gbs = 2.0 * bytes / (ms * 1e-3) / 1e9;
     std::printf("copy kernel 1 GiB: %.1f us = %.0f GB/s (read + write); cudaMemcpyAsync %.0f GB/s\n",
                 ms * 1e3, copy_gbs, 2.0 * bytes / (ms_mc * 1e-3) / 1e9);
-    CHECK(cudaFree(src));
-    CHECK(cudaFree(dst));
+    CUDA_CHECK(cudaFree(src));
+    CUDA_CHECK(cudaFree(dst));
   }
 
   // Inputs.
@@ -348,8 +341,8 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 3; ++k) {
       const StreamSpec& st = kStreams[k];
       const int64_t n = int64_t{kB} * st.S * st.D;
-      CHECK(cudaMalloc(&buf.sets[r].values[k], n * (st.bf16 ? 2 : 4)));
-      CHECK(cudaMalloc(&buf.sets[r].times[k], int64_t{kB} * st.S * 4));
+      CUDA_CHECK(cudaMalloc(&buf.sets[r].values[k], n * (st.bf16 ? 2 : 4)));
+      CUDA_CHECK(cudaMalloc(&buf.sets[r].times[k], int64_t{kB} * st.S * 4));
       const uint64_t seed = 1000 * r + 10 * k + 1;
       if (st.bf16) FillValues<<<1024, 256, 0, s>>>(static_cast<__nv_bfloat16*>(buf.sets[r].values[k]), n, seed);
       else FillValues<<<1024, 256, 0, s>>>(static_cast<float*>(buf.sets[r].values[k]), n, seed);
@@ -357,38 +350,38 @@ int main(int argc, char** argv) {
     }
   }
   for (int k = 0; k < 3; ++k) {
-    CHECK(cudaMalloc(&buf.lengths[k], 4));
-    CHECK(cudaMemcpy(buf.lengths[k], &kStreams[k].S, 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMalloc(&buf.lengths[k], 4));
+    CUDA_CHECK(cudaMemcpy(buf.lengths[k], &kStreams[k].S, 4, cudaMemcpyHostToDevice));
   }
-  CHECK(cudaStreamSynchronize(s));
-  CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  CUDA_CHECK(cudaGetLastError());
   for (int r = 0; r < kSets; ++r) {  // targets inside every stream's range, as make_inputs
     float lo = -1e30f, hi = 1e30f;
     for (int k = 0; k < 3; ++k) {
       const int S = kStreams[k].S;
       std::vector<float> first(kB), last(kB);
-      CHECK(cudaMemcpy2D(first.data(), 4, buf.sets[r].times[k], S * 4, 4, kB, cudaMemcpyDeviceToHost));
-      CHECK(cudaMemcpy2D(last.data(), 4, buf.sets[r].times[k] + S - 1, S * 4, 4, kB, cudaMemcpyDeviceToHost));
+      CUDA_CHECK(cudaMemcpy2D(first.data(), 4, buf.sets[r].times[k], S * 4, 4, kB, cudaMemcpyDeviceToHost));
+      CUDA_CHECK(cudaMemcpy2D(last.data(), 4, buf.sets[r].times[k] + S - 1, S * 4, 4, kB, cudaMemcpyDeviceToHost));
       lo = std::max(lo, *std::max_element(first.begin(), first.end()));
       hi = std::min(hi, *std::min_element(last.begin(), last.end()));
     }
     for (int c = 0; c < 3; ++c) {
       const int64_t n = int64_t{kB} * kCases[c].T;
-      CHECK(cudaMalloc(&buf.queries[c][r], n * 4));
+      CUDA_CHECK(cudaMalloc(&buf.queries[c][r], n * 4));
       MakeQueries<<<(n + 255) / 256, 256, 0, s>>>(buf.queries[c][r], kB, kCases[c].T, lo, hi, 77 + r);
     }
   }
   const int64_t max_bt = int64_t{kB} * 250;
-  CHECK(cudaMalloc(&buf.out, max_bt * kWidth * 4));
-  CHECK(cudaMalloc(&buf.valid, 3 * max_bt));
-  CHECK(cudaMalloc(&buf.age, 3 * max_bt * 4));
-  CHECK(cudaMalloc(&buf.ref_out, max_bt * kWidth * 4));
-  CHECK(cudaMalloc(&buf.ref_valid, 3 * max_bt));
-  CHECK(cudaMalloc(&buf.ref_age, 3 * max_bt * 4));
+  CUDA_CHECK(cudaMalloc(&buf.out, max_bt * kWidth * 4));
+  CUDA_CHECK(cudaMalloc(&buf.valid, 3 * max_bt));
+  CUDA_CHECK(cudaMalloc(&buf.age, 3 * max_bt * 4));
+  CUDA_CHECK(cudaMalloc(&buf.ref_out, max_bt * kWidth * 4));
+  CUDA_CHECK(cudaMalloc(&buf.ref_valid, 3 * max_bt));
+  CUDA_CHECK(cudaMalloc(&buf.ref_age, 3 * max_bt * 4));
   unsigned long long* counters;
-  CHECK(cudaMalloc(&counters, 16));
-  CHECK(cudaStreamSynchronize(s));
-  CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaMalloc(&counters, 16));
+  CUDA_CHECK(cudaStreamSynchronize(s));
+  CUDA_CHECK(cudaGetLastError());
 
   std::vector<Variant> variants = Variants();
   variants.insert(variants.begin(), Variant{"base", "align kernel before the rework (frozen copy)",
@@ -396,7 +389,7 @@ int main(int argc, char** argv) {
   std::printf("\n%-18s %5s %6s  %s\n", "variant", "regs", "local", "what");
   for (const Variant& v : variants) {
     cudaFuncAttributes attr;
-    CHECK(cudaFuncGetAttributes(&attr, v.func));
+    CUDA_CHECK(cudaFuncGetAttributes(&attr, v.func));
     std::printf("%-18s %5d %6zu  %s\n", v.name, attr.numRegs, attr.localSizeBytes, v.what);
   }
 
@@ -411,12 +404,12 @@ int main(int argc, char** argv) {
     std::printf("\n%s: B=%d T=%d, %.1f MB moved (suites/align.py's count); copy roofline %.1f us\n",
                 c.name, kB, c.T, bytes / 1e6, bytes / (copy_gbs * 1e9) * 1e6);
     // Reference: base on set 0, on poisoned buffers.
-    CHECK(cudaMemsetAsync(buf.ref_out, 0xff, bt * kWidth * 4, s));
-    CHECK(cudaMemsetAsync(buf.ref_valid, 0xff, 3 * bt, s));
-    CHECK(cudaMemsetAsync(buf.ref_age, 0xff, 3 * bt * 4, s));
+    CUDA_CHECK(cudaMemsetAsync(buf.ref_out, 0xff, bt * kWidth * 4, s));
+    CUDA_CHECK(cudaMemsetAsync(buf.ref_valid, 0xff, 3 * bt, s));
+    CUDA_CHECK(cudaMemsetAsync(buf.ref_age, 0xff, 3 * bt * 4, s));
     LaunchBase(NewArgs(buf, c, 0, buf.ref_out, buf.ref_valid, buf.ref_age), kB, s);
-    CHECK(cudaStreamSynchronize(s));
-    CHECK(cudaGetLastError());
+    CUDA_CHECK(cudaStreamSynchronize(s));
+    CUDA_CHECK(cudaGetLastError());
     for (const Variant& v : variants) {
       auto launch = [&](int set) {
         const rc::AlignArgs a = NewArgs(buf, c, set, buf.out, buf.valid, buf.age);
@@ -424,24 +417,24 @@ int main(int argc, char** argv) {
         else LaunchBase(a, kB, s);
       };
       // Bit-for-bit check on fresh poisoned buffers.
-      CHECK(cudaMemsetAsync(buf.out, 0xff, bt * kWidth * 4, s));
-      CHECK(cudaMemsetAsync(buf.valid, 0xff, 3 * bt, s));
-      CHECK(cudaMemsetAsync(buf.age, 0xff, 3 * bt * 4, s));
+      CUDA_CHECK(cudaMemsetAsync(buf.out, 0xff, bt * kWidth * 4, s));
+      CUDA_CHECK(cudaMemsetAsync(buf.valid, 0xff, 3 * bt, s));
+      CUDA_CHECK(cudaMemsetAsync(buf.age, 0xff, 3 * bt * 4, s));
       launch(0);
-      CHECK(cudaStreamSynchronize(s));
-      CHECK(cudaGetLastError());
+      CUDA_CHECK(cudaStreamSynchronize(s));
+      CUDA_CHECK(cudaGetLastError());
       unsigned long long diff[3] = {0, 0, 0}, first = 0;
       const std::pair<const void*, const void*> cmp[3] = {
           {buf.out, buf.ref_out}, {buf.valid, buf.ref_valid}, {buf.age, buf.ref_age}};
       const int64_t cmp_bytes[3] = {bt * kWidth * 4, 3 * bt, 3 * bt * 4};
       for (int i = 0; i < 3; ++i) {
         const unsigned long long init[2] = {0, ~0ULL};
-        CHECK(cudaMemcpy(counters, init, 16, cudaMemcpyHostToDevice));
+        CUDA_CHECK(cudaMemcpy(counters, init, 16, cudaMemcpyHostToDevice));
         CompareBytes<<<1024, 256, 0, s>>>(static_cast<const unsigned char*>(cmp[i].first),
                                           static_cast<const unsigned char*>(cmp[i].second),
                                           cmp_bytes[i], counters, counters + 1);
         unsigned long long got[2];
-        CHECK(cudaMemcpy(got, counters, 16, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(got, counters, 16, cudaMemcpyDeviceToHost));
         diff[i] = got[0];
         if (got[0] && !first) first = got[1] + 1;
       }

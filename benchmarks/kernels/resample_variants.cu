@@ -31,19 +31,11 @@
 #include "resample_baseline.cuh"
 #include "resample_split.cuh"
 
+#include "cuda_check.cuh"
 namespace rc = robocache;
 namespace cfg = robocache::resample_cfg;
 using bf16 = __nv_bfloat16;
 
-#define CK(call)                                                                        \
-  do {                                                                                  \
-    cudaError_t e_ = (call);                                                            \
-    if (e_ != cudaSuccess) {                                                            \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call,                 \
-                   cudaGetErrorString(e_));                                             \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
 
 // ---- inputs -----------------------------------------------------------------
 __device__ uint64_t Mix(uint64_t x) {
@@ -84,7 +76,7 @@ struct Problem {
 
 void* DevAlloc(size_t bytes) {
   void* p = nullptr;
-  CK(cudaMalloc(&p, std::max<size_t>(bytes, 256)));
+  CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(bytes, 256)));
   return p;
 }
 
@@ -146,19 +138,19 @@ void Build(Problem& p, uint64_t seed) {
     void* v = DevAlloc(nval * p.item());
     if (p.is_bf16) FillNormal<<<1024, 256>>>(static_cast<bf16*>(v), nval, seed + k, p.mixed ? 0.01f : 0.f);
     else FillNormal<<<1024, 256>>>(static_cast<float*>(v), nval, seed + k, p.mixed ? 0.01f : 0.f);
-    CK(cudaGetLastError());
+    CUDA_CHECK(cudaGetLastError());
     p.values.push_back(v);
     p.times.push_back(static_cast<float*>(DevAlloc(t.size() * 4)));
     p.queries.push_back(static_cast<float*>(DevAlloc(q.size() * 4)));
     p.lengths.push_back(static_cast<int32_t*>(DevAlloc(len.size() * 4)));
-    CK(cudaMemcpy(p.times.back(), t.data(), t.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(p.queries.back(), q.data(), q.size() * 4, cudaMemcpyHostToDevice));
-    CK(cudaMemcpy(p.lengths.back(), len.data(), len.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(p.times.back(), t.data(), t.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(p.queries.back(), q.data(), q.size() * 4, cudaMemcpyHostToDevice));
+    CUDA_CHECK(cudaMemcpy(p.lengths.back(), len.data(), len.size() * 4, cudaMemcpyHostToDevice));
     p.out.push_back(DevAlloc(p.out_bytes()));
     p.valid.push_back(static_cast<bool*>(DevAlloc(size_t(p.B) * p.T)));
   }
   p.bytes = (rows_total / p.copies) * p.D * p.item() + double(p.B) * p.T * 4 + double(p.out_bytes());
-  CK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaDeviceSynchronize());
 }
 
 rc::ResampleArgs Args(const Problem& p, int k) {
@@ -263,7 +255,7 @@ bool Launch(const Variant& v, const Problem& p, int k, cudaStream_t s, std::stri
 
 std::vector<unsigned char> Fetch(const void* d, size_t bytes) {
   std::vector<unsigned char> h(bytes);
-  CK(cudaMemcpy(h.data(), d, bytes, cudaMemcpyDeviceToHost));
+  CUDA_CHECK(cudaMemcpy(h.data(), d, bytes, cudaMemcpyDeviceToHost));
   return h;
 }
 
@@ -272,8 +264,8 @@ struct Result { std::vector<unsigned char> out, valid; bool ran = false; };
 // One run on poisoned outputs (copy 0): out and valid as written.
 Result RunOnce(const Variant& v, const Problem& p, cudaStream_t s) {
   Result r;
-  CK(cudaMemsetAsync(p.out[0], 0xff, std::max<size_t>(p.out_bytes(), 1), s));
-  CK(cudaMemsetAsync(p.valid[0], 0x55, size_t(p.B) * p.T, s));
+  CUDA_CHECK(cudaMemsetAsync(p.out[0], 0xff, std::max<size_t>(p.out_bytes(), 1), s));
+  CUDA_CHECK(cudaMemsetAsync(p.valid[0], 0x55, size_t(p.B) * p.T, s));
   std::string why;
   if (!Launch(v, p, 0, s, &why)) return r;
   const cudaError_t e = cudaStreamSynchronize(s);
@@ -291,33 +283,33 @@ Result RunOnce(const Variant& v, const Problem& p, cudaStream_t s) {
 double TimeUs(const Variant& v, const Problem& p, cudaStream_t s, int reps) {
   cudaGraph_t g;
   cudaGraphExec_t ge;
-  CK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   bool ok = true;
   for (int i = 0; i < p.per_graph; ++i) ok = ok && Launch(v, p, i % p.copies, s, nullptr);
-  CK(cudaStreamEndCapture(s, &g));
-  if (!ok) { CK(cudaGraphDestroy(g)); return -1; }
-  CK(cudaGraphInstantiate(&ge, g, 0));
+  CUDA_CHECK(cudaStreamEndCapture(s, &g));
+  if (!ok) { CUDA_CHECK(cudaGraphDestroy(g)); return -1; }
+  CUDA_CHECK(cudaGraphInstantiate(&ge, g, 0));
   cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
-  CK(cudaGraphLaunch(ge, s));  // warm-up
-  CK(cudaStreamSynchronize(s));
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
+  CUDA_CHECK(cudaGraphLaunch(ge, s));  // warm-up
+  CUDA_CHECK(cudaStreamSynchronize(s));
   std::vector<float> ms;
   for (int r = 0; r < reps; ++r) {
-    CK(cudaEventRecord(e0, s));
-    CK(cudaGraphLaunch(ge, s));
-    CK(cudaEventRecord(e1, s));
-    CK(cudaEventSynchronize(e1));
+    CUDA_CHECK(cudaEventRecord(e0, s));
+    CUDA_CHECK(cudaGraphLaunch(ge, s));
+    CUDA_CHECK(cudaEventRecord(e1, s));
+    CUDA_CHECK(cudaEventSynchronize(e1));
     float t;
-    CK(cudaEventElapsedTime(&t, e0, e1));
+    CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
     ms.push_back(t);
   }
-  CK(cudaGetLastError());
+  CUDA_CHECK(cudaGetLastError());
   std::sort(ms.begin(), ms.end());
-  CK(cudaEventDestroy(e0));
-  CK(cudaEventDestroy(e1));
-  CK(cudaGraphExecDestroy(ge));
-  CK(cudaGraphDestroy(g));
+  CUDA_CHECK(cudaEventDestroy(e0));
+  CUDA_CHECK(cudaEventDestroy(e1));
+  CUDA_CHECK(cudaGraphExecDestroy(ge));
+  CUDA_CHECK(cudaGraphDestroy(g));
   return 1000.0 * ms[ms.size() / 2] / p.per_graph;
 }
 
@@ -336,48 +328,48 @@ double CopyGBs(cudaStream_t s, int sms) {
   const size_t bytes = size_t(1) << 30;
   void *src = DevAlloc(bytes), *dst = DevAlloc(bytes);
   FillNormal<<<4096, 256>>>(static_cast<float*>(src), bytes / 4, 7, 0.f);
-  CK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaDeviceSynchronize());
   cudaEvent_t e0, e1;
-  CK(cudaEventCreate(&e0));
-  CK(cudaEventCreate(&e1));
+  CUDA_CHECK(cudaEventCreate(&e0));
+  CUDA_CHECK(cudaEventCreate(&e1));
   double best = 0;
   for (int kind = 0; kind < 2; ++kind) {
     std::vector<float> ms;
     for (int r = 0; r < 12; ++r) {
-      CK(cudaEventRecord(e0, s));
+      CUDA_CHECK(cudaEventRecord(e0, s));
       if (kind == 0) {
         CopyKernel<<<sms * 8, 256, 0, s>>>(static_cast<const uint4*>(src), static_cast<uint4*>(dst), bytes / 16);
       } else {
-        CK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s));
       }
-      CK(cudaEventRecord(e1, s));
-      CK(cudaEventSynchronize(e1));
+      CUDA_CHECK(cudaEventRecord(e1, s));
+      CUDA_CHECK(cudaEventSynchronize(e1));
       float t;
-      CK(cudaEventElapsedTime(&t, e0, e1));
+      CUDA_CHECK(cudaEventElapsedTime(&t, e0, e1));
       if (r >= 2) ms.push_back(t);
     }
-    CK(cudaGetLastError());
+    CUDA_CHECK(cudaGetLastError());
     std::sort(ms.begin(), ms.end());
     const double gbs = 2.0 * bytes / (ms[ms.size() / 2] * 1e-3) / 1e9;
     std::printf("copy %-14s %8.1f us  %7.0f GB/s (read + write of 1 GiB)\n",
                 kind ? "cudaMemcpy" : "kernel", ms[ms.size() / 2] * 1e3, gbs);
     best = std::max(best, gbs);
   }
-  CK(cudaFree(src));
-  CK(cudaFree(dst));
+  CUDA_CHECK(cudaFree(src));
+  CUDA_CHECK(cudaFree(dst));
   return best;
 }
 
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows even if a kernel faults
   cudaDeviceProp prop;
-  CK(cudaGetDeviceProperties(&prop, 0));
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("device %s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
               prop.l2CacheSize >> 20);
   cudaStream_t s;
-  CK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   const double copy = CopyGBs(s, prop.multiProcessorCount);
-  CK(cudaMalloc(&g_plans, size_t(256) * 1000 * sizeof(resample_split::GPlan)));
+  CUDA_CHECK(cudaMalloc(&g_plans, size_t(256) * 1000 * sizeof(resample_split::GPlan)));
 
   // Timed problems (copies x inputs > L2) and checked-only "mixed" ones.
   std::vector<Problem> timed = {
@@ -467,9 +459,9 @@ int main() {
     int regs = 0, blocks = 0;
     if (vars[i].large_kernel) {
       cudaFuncAttributes fa;
-      CK(cudaFuncGetAttributes(&fa, vars[i].large_kernel));
+      CUDA_CHECK(cudaFuncGetAttributes(&fa, vars[i].large_kernel));
       regs = fa.numRegs;
-      CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, vars[i].large_kernel, vars[i].threads, smem_large));
+      CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, vars[i].large_kernel, vars[i].threads, smem_large));
     }
     double best[3];
     for (int j = 0; j < 3; ++j) {

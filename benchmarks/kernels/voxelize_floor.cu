@@ -14,6 +14,7 @@
 // Times are medians over repeats of 20 back-to-back launches (CUDA events).
 #include <cuda_runtime.h>
 
+#include "cuda_check.cuh"
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -21,15 +22,6 @@
 #include <random>
 #include <vector>
 
-#define CHECK(call)                                                                     \
-  do {                                                                                  \
-    cudaError_t status_ = (call);                                                       \
-    if (status_ != cudaSuccess) {                                                       \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call,                 \
-                   cudaGetErrorString(status_));                                        \
-      std::exit(1);                                                                     \
-    }                                                                                   \
-  } while (0)
 
 // passes x n increments: pass p adds 1 at cell[p * n + i] (grid-stride).
 __global__ void Increment(const int32_t* cell, int64_t n, int passes, int32_t* grid) {
@@ -55,22 +47,22 @@ template <typename Launch>
 float MedianMicroseconds(Launch launch) {
   constexpr int kLaunches = 20, kRepeats = 9;
   cudaEvent_t start, stop;
-  CHECK(cudaEventCreate(&start));
-  CHECK(cudaEventCreate(&stop));
+  CUDA_CHECK(cudaEventCreate(&start));
+  CUDA_CHECK(cudaEventCreate(&stop));
   for (int w = 0; w < 3; ++w) launch();
   std::vector<float> samples;
   for (int r = 0; r < kRepeats; ++r) {
-    CHECK(cudaEventRecord(start));
+    CUDA_CHECK(cudaEventRecord(start));
     for (int k = 0; k < kLaunches; ++k) launch();
-    CHECK(cudaEventRecord(stop));
-    CHECK(cudaEventSynchronize(stop));
+    CUDA_CHECK(cudaEventRecord(stop));
+    CUDA_CHECK(cudaEventSynchronize(stop));
     float ms = 0;
-    CHECK(cudaEventElapsedTime(&ms, start, stop));
+    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
     samples.push_back(1000.0f * ms / kLaunches);
   }
-  CHECK(cudaGetLastError());
-  CHECK(cudaEventDestroy(start));
-  CHECK(cudaEventDestroy(stop));
+  CUDA_CHECK(cudaGetLastError());
+  CUDA_CHECK(cudaEventDestroy(start));
+  CUDA_CHECK(cudaEventDestroy(stop));
   std::sort(samples.begin(), samples.end());
   return samples[samples.size() / 2];
 }
@@ -78,7 +70,7 @@ float MedianMicroseconds(Launch launch) {
 void Case(const char* name, int64_t points, int64_t cells) {
   constexpr int kPasses = 8, kThreads = 256;
   int sms = 0;
-  CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+  CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   const int blocks = sms * 8;
   std::mt19937_64 rng(points);
   std::uniform_int_distribution<int32_t> pick(0, static_cast<int32_t>(cells - 1));
@@ -87,19 +79,19 @@ void Case(const char* name, int64_t points, int64_t cells) {
   int32_t *cell = nullptr, *grid = nullptr;
   int4 *points_buf = nullptr, *grid_copy = nullptr;
   const int64_t point_bytes = points * 12, grid_bytes = cells * 4;
-  CHECK(cudaMalloc(&cell, host.size() * sizeof(int32_t)));
-  CHECK(cudaMalloc(&grid, grid_bytes));
-  CHECK(cudaMalloc(&points_buf, point_bytes + 16));
-  CHECK(cudaMalloc(&grid_copy, std::max(point_bytes, grid_bytes) + 16));
-  CHECK(cudaMemcpy(cell, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
-  CHECK(cudaMemset(grid, 0, grid_bytes));
-  CHECK(cudaMemset(points_buf, 0, point_bytes + 16));
+  CUDA_CHECK(cudaMalloc(&cell, host.size() * sizeof(int32_t)));
+  CUDA_CHECK(cudaMalloc(&grid, grid_bytes));
+  CUDA_CHECK(cudaMalloc(&points_buf, point_bytes + 16));
+  CUDA_CHECK(cudaMalloc(&grid_copy, std::max(point_bytes, grid_bytes) + 16));
+  CUDA_CHECK(cudaMemcpy(cell, host.data(), host.size() * sizeof(int32_t), cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemset(grid, 0, grid_bytes));
+  CUDA_CHECK(cudaMemset(points_buf, 0, point_bytes + 16));
 
   const float one = MedianMicroseconds([&] { Increment<<<blocks, kThreads>>>(cell, points, 1, grid); });
   const float many = MedianMicroseconds(
                          [&] { Increment<<<blocks, kThreads>>>(cell, points, kPasses, grid); }) /
                      kPasses;
-  const float zero = MedianMicroseconds([&] { CHECK(cudaMemsetAsync(grid, 0, grid_bytes)); });
+  const float zero = MedianMicroseconds([&] { CUDA_CHECK(cudaMemsetAsync(grid, 0, grid_bytes)); });
   const float copy = MedianMicroseconds([&] {
     Copy<<<blocks, kThreads>>>(points_buf, point_bytes / 16, grid_copy, grid_bytes / 16);
   });
@@ -109,15 +101,15 @@ void Case(const char* name, int64_t points, int64_t cells) {
       "+ write grid %6.1f us (goal 1.3x: %6.1f us)\n",
       name, static_cast<long long>(points), static_cast<long long>(cells), grid_bytes / 1e6, one,
       many, kPasses, points / many / 1e3, zero, copy, 1.3 * copy);
-  CHECK(cudaFree(cell));
-  CHECK(cudaFree(grid));
-  CHECK(cudaFree(points_buf));
-  CHECK(cudaFree(grid_copy));
+  CUDA_CHECK(cudaFree(cell));
+  CUDA_CHECK(cudaFree(grid));
+  CUDA_CHECK(cudaFree(points_buf));
+  CUDA_CHECK(cudaFree(grid_copy));
 }
 
 int main() {
   cudaDeviceProp prop;
-  CHECK(cudaGetDeviceProperties(&prop, 0));
+  CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
   std::printf("%s, %d SMs, L2 %d MB\n", prop.name, prop.multiProcessorCount,
               prop.l2CacheSize >> 20);
   Case("1M -> 128^3", 1000000, 128 * 128 * 128);
