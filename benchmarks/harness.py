@@ -137,7 +137,7 @@ def current_device():
 
 
 def default_ffi_target(op: str) -> str | None:
-    from jax_robocache import _primitive
+    from jax_robocache._core import primitive as _primitive
     registered = _primitive.REGISTRY.get(op)
     return registered.ffi_target if registered is not None else None
 

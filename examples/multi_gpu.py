@@ -1,7 +1,7 @@
 """Batch-sharded preprocessing over every device of one host, or of several hosts.
 
 Each op runs on its own shard of episodes: no all-gather, the output stays
-sharded like the input (see ``jax_robocache/_primitive.py``).
+sharded like the input (see ``jax_robocache/_core/partitioning.py``).
 
 Single host (all local GPUs, or CPU devices):
     python examples/multi_gpu.py

@@ -2,7 +2,7 @@
 
 import sys
 
-from jax_robocache._self_test import main
+from jax_robocache._core.self_test import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, Phase, settings  # noqa: E402
 
 import jax_robocache  # noqa: E402
-from jax_robocache import _extension  # noqa: E402
+from jax_robocache._core import extension as _extension  # noqa: E402
 
 
 # Hypothesis profiles. "ci" (default): a few dozen examples per fuzz test. "long"

@@ -23,7 +23,7 @@ from test_points_to_voxels import RANGE as P2V_RANGE, SIZE as P2V_SIZE, make_poi
 from test_voxelize import RANGE as VOX_RANGE, VOXEL, clouds
 
 import jax_robocache as rc
-from jax_robocache._primitive import REGISTRY
+from jax_robocache._core.primitive import REGISTRY
 
 
 def cases(rng):

@@ -16,7 +16,7 @@ import reference_align
 from conftest import device, gpu_available, rng_for
 from episodes import sorted_times, stream_samples
 from jax_robocache import AlignResult, Stream, align, fuse_multimodal, resample
-from jax_robocache import _extension
+from jax_robocache._core import extension as _extension
 
 DTYPES = {"float32": np.float32, "bfloat16": jnp.bfloat16, "float16": np.float16}
 # Absolute tolerance relative to the largest |value|: output rounding of each dtype (float32:

@@ -1,7 +1,7 @@
 """The batch-partitioned FFI lowering of ``FfiOp``, exercised on CPU devices.
 
 On GPUs our ops lower to FFI custom calls that XLA must partition along the
-batch axis (see ``jax_compat.batch_partitioned_ffi_call``). The CUDA kernels
+batch axis (see ``jax_robocache._core.partitioning.batch_partitioned_ffi_call``). The CUDA kernels
 need a GPU, so this test compiles a tiny CPU FFI target with the same operand
 convention (tests/ffi_probe/probe.cc: operands ``[B or 1, ...]``, outputs
 ``[B, ...]``), routes an ``FfiOp``'s CUDA lowering to it on CPU, and checks on 4
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from jax_robocache import _extension, _primitive
+from jax_robocache._core import extension as _extension, primitive as _primitive
 from jax_robocache.jax_compat import ShapedArray, mlir
 
 SOURCE = Path(__file__).parent / "ffi_probe" / "probe.cc"

@@ -15,7 +15,7 @@ from rosbags.typesys import Stores, get_typestore  # noqa: E402
 from jax_robocache import relative_timestamps  # noqa: E402
 from jax_robocache.io import (SUPPORTED_TYPES, BagError, UnsupportedMessageError,  # noqa: E402
                               list_topics, read_bag)
-from jax_robocache.stream import Stream  # noqa: E402
+from jax_robocache import Stream  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 STORE = get_typestore(getattr(Stores, "LATEST", None) or Stores.ROS2_HUMBLE)

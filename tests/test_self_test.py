@@ -11,13 +11,13 @@ def test_self_test_passes_and_reports():
     assert report.ok, str(report)
     text = str(report)
     assert "PASS" in text and "all checks passed" in text
-    from jax_robocache._primitive import REGISTRY
+    from jax_robocache._core.primitive import REGISTRY
     for op in REGISTRY:  # every op of the package has a check, and the report lists it
         assert f"PASS  {op} " in text, (op, text)
 
 
 def test_self_test_detects_a_broken_op(monkeypatch):
-    import jax_robocache._self_test as module
+    import jax_robocache._core.self_test as module
     monkeypatch.setitem(module.CHECKS, "broken", lambda rng: (rng.normal(size=3),
                                                               rng.normal(size=3) + 1, 1e-6))
     report = jax_robocache.self_test(seed=1)

@@ -25,9 +25,9 @@ import reference_align
 import reference_p2v
 import reference_voxel
 from episodes import episodes
-from jax_robocache import _extension
+from jax_robocache._core import extension as _extension
 from jax_robocache import Stream, align, fuse_multimodal, points_to_voxels, resample, voxelize
-from jax_robocache._primitive import FORCE_JNP_ENV
+from jax_robocache._core.primitive import FORCE_JNP_ENV
 from test_align import make_stream
 from test_points_to_voxels import RANGE as P2V_RANGE, SIZE as P2V_SIZE, make_points
 from test_voxelize import RANGE as VOX_RANGE, VOXEL, clouds

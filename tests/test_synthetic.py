@@ -8,7 +8,7 @@ import pytest
 
 from jax_robocache import resample
 from jax_robocache.demo.synthetic import multirate_episodes, policy_clock
-from jax_robocache.stream import Stream
+from jax_robocache import Stream
 
 RATES = {"joints": 500.0, "force": 1000.0, "camera": 30.0}
 

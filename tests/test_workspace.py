@@ -25,7 +25,8 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 import reference_p2v
 import reference_voxel
 from conftest import device, skip_unless_platform
-from jax_robocache import _extension, points_to_voxels, voxelize
+from jax_robocache import points_to_voxels, voxelize
+from jax_robocache._core import extension as _extension
 from test_points_to_voxels import RANGE as P2V_RANGE, SIZE as P2V_SIZE
 from test_points_to_voxels import assert_matches as assert_p2v_matches, make_points
 from test_voxelize import RANGE as VOX_RANGE, VOXEL, assert_matches as assert_vox_matches, clouds

@@ -61,7 +61,7 @@ def ours(points, features, lengths, *, setup):
 
 # -- the same rules written with sorts -----------------------------------------
 def _grid(setup):
-    """float32 lo, hi, size and the (X, Y, Z) shape, as jax_robocache._voxel_grid rounds them."""
+    """float32 lo, hi, size and the (X, Y, Z) shape, as jax_robocache.voxels.grid rounds them."""
     rng = np.asarray(setup["point_range"], np.float64)
     size = np.broadcast_to(np.asarray(setup["voxel_size"], np.float64), (3,))
     shape = np.maximum(1, np.round((rng[3:] - rng[:3]) / size)).astype(np.int64)

@@ -21,7 +21,7 @@ from importlib import resources
 
 import numpy as np
 
-from ..timestamps import relative_timestamps
+from ..streams.timestamps import relative_timestamps
 
 #: Odometry representations: per-sample increments (integrated in the step) or absolute poses.
 ODOM_KINDS = ("increments", "pose")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..stream import Stream
+from ..streams.stream import Stream
 
 
 def _sample_times(rng, B: int, duration_s: float, rate_hz: float, jitter: float,

@@ -32,10 +32,10 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .._voxel_grid import grid_spec
-from ..stream import Stream
-from ..align import align
-from ..voxelize import voxelize
+from ..voxels.grid import grid_spec
+from ..streams.stream import Stream
+from ..streams.align import align
+from ..voxels.voxelize import voxelize
 from .episode import ODOM_KINDS, Episode
 
 

@@ -9,8 +9,8 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..jax_compat import x64_enabled
-from ..stream import Stream
-from ..timestamps import relative_timestamps
+from ..streams.stream import Stream
+from ..streams.timestamps import relative_timestamps
 from ._messages import SUPPORTED_TYPES, ConversionError, make_converter
 
 INSTALL_HINT = "reading bags needs the rosbags package: pip install 'jax_robocache[io]'"

@@ -43,11 +43,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _extension
-from ._contract import broadcast_leading, to_canonical, valid_lengths
-from ._primitive import FfiOp
-from ._voxel_grid import GridSpec, check_features, check_points, grid_spec, voxel_index
-from .jax_compat import ShapedArray
+from .._core import extension as _extension
+from .._core.contract import broadcast_leading, to_canonical, valid_lengths
+from .._core.primitive import FfiOp
+from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
+from ..jax_compat import ShapedArray
 
 __all__ = ["VoxelBatch", "points_to_voxels"]
 

@@ -19,8 +19,8 @@ import math
 import jax
 import jax.numpy as jnp
 
-from . import _interp
-from ._interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
+from . import interp as _interp
+from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
 
 #: Method code of ``window_mean`` (after resample's four; csrc/align.cu's kWindowMean).
 WINDOW_MEAN = 4

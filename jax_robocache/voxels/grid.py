@@ -21,7 +21,7 @@ from typing import NamedTuple, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from ._contract import check_dtype, check_min_rank
+from .._core.contract import check_dtype, check_min_rank
 
 
 class GridSpec(NamedTuple):

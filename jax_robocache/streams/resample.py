@@ -43,11 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from . import _interp
-from ._contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
+from . import interp as _interp
+from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                         check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
-from ._primitive import FfiOp
-from .jax_compat import ShapedArray, x64_enabled
+from .._core.primitive import FfiOp
+from ..jax_compat import ShapedArray, x64_enabled
 from .timestamps import is_host_wide_timestamps, relative_timestamps
 
 __all__ = ["resample"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import jax
 import jaxlib
 
-from . import _extension
-from ._primitive import FORCE_JNP_ENV, REGISTRY, force_jnp
-from ._version import __version__
+from . import extension as _extension
+from .primitive import FORCE_JNP_ENV, REGISTRY, force_jnp
+from .._version import __version__
 
 
 def info() -> dict:

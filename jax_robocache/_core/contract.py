@@ -12,7 +12,7 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from .jax_compat import x64_enabled
+from ..jax_compat import x64_enabled
 
 # Integer codes shared with csrc/interp_plan.cuh.
 METHODS = {"linear": 0, "nearest": 1, "previous": 2, "slerp": 3}

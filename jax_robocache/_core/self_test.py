@@ -17,7 +17,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from ._info import info
+from .info import info
 
 
 @dataclasses.dataclass
@@ -63,7 +63,7 @@ def register_check(name: str):
 
 @register_check("resample")
 def _check_resample(rng):
-    from .resample import resample
+    from ..streams.resample import resample
     B, S, D, T = 3, 40, 5, 25
     times = np.cumsum(rng.uniform(0.01, 0.02, (B, S)), axis=1).astype(np.float32)
     values = rng.normal(size=(B, S, D)).astype(np.float32)
@@ -77,8 +77,8 @@ def _check_resample(rng):
 
 @register_check("align")
 def _check_align(rng):
-    from .align import align
-    from .stream import Stream
+    from ..streams.align import align
+    from ..streams.stream import Stream
     B, T, window = 2, 20, np.float32(0.05)
     sizes = {"joints": (50, 3), "gripper": (15, 1), "force": (120, 2)}
     data = {}
@@ -127,7 +127,7 @@ def _voxel_cells(points, lo, size, shape):
 
 @register_check("voxelize")
 def _check_voxelize(rng):
-    from .voxelize import voxelize
+    from ..voxels.voxelize import voxelize
     B, N, C, shape = 2, 400, 2, (4, 5, 3)
     lo, size = np.float32([-1.0, -1.0, 0.0]), np.float32([0.5, 0.4, 0.5])
     prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
@@ -151,7 +151,7 @@ def _check_voxelize(rng):
 
 @register_check("points_to_voxels")
 def _check_points_to_voxels(rng):
-    from .points_to_voxels import points_to_voxels
+    from ..voxels.points_to_voxels import points_to_voxels
     B, N, C, M, P, shape = 2, 300, 1, 20, 4, (4, 4, 2)
     lo, size = np.float32([0.0, 0.0, 0.0]), np.float32([0.25, 0.25, 0.5])
     prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
@@ -193,7 +193,7 @@ def _platforms() -> list[str]:
 
 def self_test(seed: int | None = None) -> Report:
     """Runs every registered check on every available platform; returns a ``Report``."""
-    from ._primitive import REGISTRY
+    from .primitive import REGISTRY
     rng_seed = np.random.SeedSequence(seed).entropy
     results, outputs = [], {}
     for name, check in sorted(CHECKS.items()):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import jaxlib
 
-from .jax_compat import register_batch_partitionable, register_ffi_target
+from ..jax_compat import register_batch_partitionable, register_ffi_target
 
 logger = logging.getLogger("jax_robocache")
 

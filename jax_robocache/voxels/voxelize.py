@@ -41,11 +41,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _extension, _voxel_reduce
-from ._contract import broadcast_leading, check_choice, to_canonical, valid_lengths
-from ._primitive import FfiOp
-from ._voxel_grid import GridSpec, check_features, check_points, grid_spec, voxel_index
-from .jax_compat import ShapedArray
+from .._core import extension as _extension
+from . import reduce as _voxel_reduce
+from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
+from .._core.primitive import FfiOp
+from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
+from ..jax_compat import ShapedArray
 
 __all__ = ["voxelize"]
 

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .jax_compat import x64_enabled
+from ..jax_compat import x64_enabled
 
 _UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 # Beyond this many seconds float32 resolves worse than 0.25 ms.

@@ -29,9 +29,10 @@ from typing import Callable, Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
-from . import _extension
-from .jax_compat import (NOT_MAPPED, Primitive, ShapedArray, batch_partitioned_ffi_call,
-                         batch_sharded_avals, batching, lower_fun, match_batch_sharding, mlir)
+from . import extension as _extension
+from ..jax_compat import NOT_MAPPED, Primitive, ShapedArray, batching, mlir
+from .partitioning import (batch_partitioned_ffi_call, batch_sharded_avals, lower_fun,
+                           match_batch_sharding)
 
 logger = logging.getLogger("jax_robocache")
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._contract import METHODS, OUT_OF_RANGE
+from .._core.contract import METHODS, OUT_OF_RANGE
 
 ONE, TWO, NAN, ZERO = 0, 1, 2, 3
 LINEAR, NEAREST, PREVIOUS, SLERP = (METHODS[m] for m in ("linear", "nearest", "previous", "slerp"))

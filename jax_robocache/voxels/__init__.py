@@ -1,0 +1,2 @@
+"""Point clouds: ``voxelize`` (dense grids) and ``points_to_voxels`` (hard voxelization), on
+the shared voxel index rule (``grid``, the twin of the CUDA rule)."""
