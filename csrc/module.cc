@@ -1,14 +1,23 @@
 // The Python module jax_robocache._robocache_cuda: hands the FFI handlers to
-// Python as PyCapsules (registered with jax.ffi.register_ffi_target) and says
-// how it was built. It links cudart statically and touches no GPU on import.
+// Python as PyCapsules (registered with jax.ffi.register_ffi_target), exports
+// the host-side workspace sizes and the codes and limits of
+// common/constants.h, and says how it was built. It links cudart statically
+// and touches no GPU on import.
 #include <nanobind/nanobind.h>
 
 #include <type_traits>
 
-#include "align.h"
-#include "points_to_voxels.h"
-#include "resample.h"
-#include "voxelize.h"
+#include "common/constants.h"
+#include "voxels/points_to_voxels_kernels.h"
+#include "voxels/voxelize_kernels.h"
+#include "xla/ffi/api/ffi.h"
+
+// The handlers, defined by the <op>.cc files.
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheResample);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheAlign);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelize);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelizeBinned);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocachePointsToVoxels);
 
 namespace nb = nanobind;
 
@@ -19,6 +28,13 @@ nb::capsule Capsule(Fn* fn) {
   static_assert(std::is_invocable_r_v<XLA_FFI_Error*, Fn, XLA_FFI_CallFrame*>,
                 "Fn must be an XLA FFI handler");
   return nb::capsule(reinterpret_cast<void*>(fn));
+}
+
+template <size_t N>
+nb::dict Codes(const robocache::NamedCode (&codes)[N]) {
+  nb::dict d;
+  for (const auto& c : codes) d[c.name] = c.code;
+  return d;
 }
 
 }  // namespace
@@ -32,6 +48,16 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_voxelize_binned"] = Capsule(RobocacheVoxelizeBinned);
     targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
+  });
+  // The codes and limits the ops pass to and check against the kernels.
+  m.def("constants", []() {
+    nb::dict c;
+    c["methods"] = Codes(robocache::kMethodNames);
+    c["out_of_range"] = Codes(robocache::kOutOfRangeNames);
+    c["window_mean"] = robocache::kWindowMean;
+    c["max_streams"] = robocache::kMaxStreams;
+    c["voxelize_modes"] = Codes(robocache::kVoxelizeModeNames);
+    return c;
   });
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is
   // their last result: the Python lowerings size it per cloud with these.

@@ -9,7 +9,7 @@
 #     range (0.10.2 .. <0.13): XLA accepts FFI handlers built against an older
 #     API version of its C API (the call frame carries the API version and
 #     struct sizes), while a handler built against newer headers than the
-#     running jaxlib may not work, which is why _extension.py refuses to register
+#     running jaxlib may not work, which is why _core/extension.py refuses to register
 #     kernels on a jaxlib older than the one they were built against.
 # Usage: bash scripts/build_wheel.sh [cpu|cuda|all]
 # Env: PYTHONS       interpreters to build the CUDA wheel for (default: python3); each needs

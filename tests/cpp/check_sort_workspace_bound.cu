@@ -1,16 +1,18 @@
-// Checks robocache::SortTempBound (csrc/workspace.h) against cub's own size
-// query of DeviceRadixSort::SortPairs with DoubleBuffers (what the handlers
-// call), for every tuning policy compiled in, 32/64-bit keys and offsets and
-// a range of sizes. Host only: the policy is chosen by an explicit PTX
-// version, so no GPU is needed. Rerun after a CUDA/CCCL upgrade:
+// Checks robocache::SortTempBound (csrc/common/workspace.h) against cub's own
+// size query of DeviceRadixSort::SortPairs with DoubleBuffers (what the
+// points_to_voxels launcher calls), for every tuning policy compiled in,
+// 32/64-bit keys and offsets and a range of sizes. Host only: the policy is
+// chosen by an explicit PTX version, so no GPU is needed. Built and run by
+// tests/cpp/test_sort_workspace_bound.py (rerun it after a CUDA/CCCL upgrade);
+// by hand, from the repository root:
 //   GC=""; for a in 75 80 86 89 90 100 120; do GC="$GC -gencode arch=compute_$a,code=sm_$a"; done
-//   nvcc -std=c++17 $GC -Icsrc -isystem $(python3 -c "import jax; print(jax.ffi.include_dir())") \
-//     scripts/check_sort_workspace_bound.cu -o /tmp/check_bound && /tmp/check_bound
+//   nvcc -std=c++17 $GC -Icsrc tests/cpp/check_sort_workspace_bound.cu -o /tmp/check_bound \
+//     && /tmp/check_bound
 // (every PTX version in `ptxs` must be compiled in; exit status 1 on a violation).
 #include <cub/device/device_radix_sort.cuh>
 #include <cstdio>
 #include <cstdint>
-#include "workspace.h"
+#include "common/workspace.h"
 
 template <typename K, typename NumT>
 size_t Exact(NumT n, int end_bit, int ptx) {

@@ -1,16 +1,19 @@
-// voxelize sum / mean on the GPU: the binned pipeline (the handler and the
-// buffer layout are in voxelize.cu).
-#include "voxelize_binned.cuh"
-
+// voxelize sum / mean: the binned pipeline and its launcher (voxelize_kernels.h
+// states the layout). The points are binned by tiles of cells and one block
+// per tile writes every voxel of its tile exactly once (no zeroing pass, no
+// global atomic per point): the correctly rounded float32 of the exact sum of
+// the voxel's features, whatever the order of the points, or that sum / count
+// (IEEE).
 #include <cub/block/block_scan.cuh>
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
 
-#include "exact_sum.cuh"
-#include "voxelize.h"
-#include "workspace.h"
+#include "common/exact_sum.cuh"
+#include "common/workspace.h"
+#include "voxels/voxelize_args.cuh"
+#include "voxels/voxelize_kernels.h"
 
 namespace robocache {
 namespace voxelize {
@@ -596,27 +599,29 @@ constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over
 // call's size: a CUDA graph may hold launches of the kernel from several calls
 // (other grids), and lowering it for a small one would invalidate a larger one.
 template <typename Kernel>
-ffi::Error AllowSharedMemory(Kernel* kernel, const char* what, size_t* limit) {
+Status AllowSharedMemory(Kernel* kernel, const char* what, size_t* limit) {
   int device = 0, optin = 0;
   cudaFuncAttributes attributes{};
-  if (auto e = CheckCuda(cudaGetDevice(&device), what); e.failure()) return e;
-  if (auto e = CheckCuda(
+  if (Status s = Status::Cuda(cudaGetDevice(&device), what); !s.ok()) return s;
+  if (Status s = Status::Cuda(
           cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device), what);
-      e.failure()) {
-    return e;
+      !s.ok()) {
+    return s;
   }
-  if (auto e = CheckCuda(cudaFuncGetAttributes(&attributes, kernel), what); e.failure()) return e;
+  if (Status s = Status::Cuda(cudaFuncGetAttributes(&attributes, kernel), what); !s.ok()) {
+    return s;
+  }
   const size_t fixed = attributes.sharedSizeBytes;
   *limit = static_cast<size_t>(optin) > fixed ? static_cast<size_t>(optin) - fixed : 0;
-  return CheckCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(*limit)),
-                   what);
+  return Status::Cuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           static_cast<int>(*limit)),
+                      what);
 }
 
 // An error unless `bytes` of dynamic shared memory fit in `limit`.
-ffi::Error CheckSharedMemory(size_t bytes, size_t limit, const char* what) {
-  if (bytes <= limit) return ffi::Error::Success();
-  return ffi::Error::InvalidArgument(std::string(what) + ": needs " + std::to_string(bytes) +
+Status CheckSharedMemory(size_t bytes, size_t limit, const char* what) {
+  if (bytes <= limit) return Status();
+  return Status::Invalid(std::string(what) + ": needs " + std::to_string(bytes) +
                                      " bytes, the device allows " + std::to_string(limit) +
                                      " (fewer feature channels would fit)");
 }
@@ -634,58 +639,58 @@ int32_t SubChunk(const BinLayout& l, size_t row_bytes, size_t limit) {
 // The binned pipeline (see above), after checking that `workspace` holds
 // BinnedWorkspace of the call (`what` describes it in errors).
 template <typename F>
-ffi::Error LaunchBinned(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
-                        const std::string& what, bool mean) {
+Status LaunchBinned(cudaStream_t stream, const WorkspaceBuffer& workspace, const VoxelArgs& a,
+                    const std::string& what, bool mean) {
   const BinLayout l = MakeBinLayout(a.B, a.N, a.V);
   const size_t row_bytes = a.C * sizeof(F);
-  if (auto e = CheckWorkspace(workspace, a.B, BinnedWorkspace(l, row_bytes), "voxelize",
-                              "sum/mean of " + what, "voxelize_binned_workspace_per_cloud");
-      e.failure()) {
-    return e;
+  if (Status s = CheckWorkspace(workspace, a.B, BinnedWorkspace(l, row_bytes), "voxelize",
+                                "sum/mean of " + what, "voxelize_binned_workspace_per_cloud");
+      !s.ok()) {
+    return s;
   }
-  const BinBuffers w = CarveBinBuffers(workspace.untyped_data(), l, row_bytes);
+  const BinBuffers w = CarveBinBuffers(workspace.data, l, row_bytes);
   const size_t histogram = static_cast<size_t>(l.bins) * sizeof(int32_t);
   BinCountKernel<<<l.partitions, kBinThreads, histogram, stream>>>(a, l, w);
-  if (auto e = LastCudaError("voxelize bin count kernel launch"); e.failure()) return e;
+  if (Status s = Status::LastCuda("voxelize bin count kernel launch"); !s.ok()) return s;
   ScanBinsKernel<<<CeilDiv(l.bins, kScanBins), kScanThreads, 0, stream>>>(l, w);
-  if (auto e = LastCudaError("voxelize bin scan kernel launch"); e.failure()) return e;
+  if (Status s = Status::LastCuda("voxelize bin scan kernel launch"); !s.ok()) return s;
 
   size_t scatter_limit = 0;
-  if (auto e = AllowSharedMemory(&BinScatterKernel<F>, "voxelize: shared memory of the bin scatter",
-                                 &scatter_limit);
-      e.failure()) {
-    return e;
+  if (Status s = AllowSharedMemory(&BinScatterKernel<F>,
+                                   "voxelize: shared memory of the bin scatter", &scatter_limit);
+      !s.ok()) {
+    return s;
   }
   const int32_t sub_chunk = SubChunk(l, row_bytes, scatter_limit);
   const size_t scatter_shared = BinScatterShared(l, sub_chunk, row_bytes);
-  if (auto e = CheckSharedMemory(scatter_shared, scatter_limit, "voxelize: bin scatter");
-      e.failure()) {
-    return e;
+  if (Status s = CheckSharedMemory(scatter_shared, scatter_limit, "voxelize: bin scatter");
+      !s.ok()) {
+    return s;
   }
   BinScatterKernel<F><<<l.partitions, kScatterThreads, scatter_shared, stream>>>(a, l, w,
                                                                                 sub_chunk);
-  if (auto e = LastCudaError("voxelize bin scatter kernel launch"); e.failure()) return e;
+  if (Status s = Status::LastCuda("voxelize bin scatter kernel launch"); !s.ok()) return s;
 
   const size_t tile_shared = 3 * kTileVoxels * sizeof(int32_t);
   size_t writer_limit = 0;
-  if (auto e = AllowSharedMemory(&WriteBinKernel<F>, "voxelize: shared memory of the tile writer",
-                                 &writer_limit);
-      e.failure()) {
-    return e;
+  if (Status s = AllowSharedMemory(&WriteBinKernel<F>,
+                                   "voxelize: shared memory of the tile writer", &writer_limit);
+      !s.ok()) {
+    return s;
   }
-  if (auto e = CheckSharedMemory(tile_shared, writer_limit, "voxelize: tile writer");
-      e.failure()) {
-    return e;
+  if (Status s = CheckSharedMemory(tile_shared, writer_limit, "voxelize: tile writer");
+      !s.ok()) {
+    return s;
   }
   WriteBinKernel<F><<<l.bins, kWriteThreads, tile_shared, stream>>>(a, l, w, mean);
-  if (auto e = LastCudaError("voxelize tile writer kernel launch"); e.failure()) return e;
-  if (l.total < 3) return ffi::Error::Success();
+  if (Status s = Status::LastCuda("voxelize tile writer kernel launch"); !s.ok()) return s;
+  if (l.total < 3) return Status();
   VoxelArgs bucket = a;  // the heavy runs index the feature rows copied to the bucket
   bucket.features = w.bucket_row;
   bucket.features_stride = 0;
   HeavySumKernel<F><<<std::min(Blocks(l.total / 3), kMaxHeavyBlocks), kThreads, 0, stream>>>(
       bucket, w.heavy_point, mean, w.heavy, w.counters + kHeavyRuns);
-  return LastCudaError("voxelize heavy sum kernel launch");
+  return Status::LastCuda("voxelize heavy sum kernel launch");
 }
 
 // The workspace of `clouds` clouds (row_bytes: one point's features): none
@@ -697,20 +702,20 @@ size_t BinnedWorkspaceBound(int64_t clouds, int64_t N, int64_t V, size_t row_byt
   return BinnedWorkspace(MakeBinLayout(clouds, N, V), row_bytes);
 }
 
-int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
-
 }  // namespace
 
-ffi::Error VoxelizeBinnedSum(cudaStream_t stream, ffi::AnyBuffer workspace, const VoxelArgs& a,
-                             bool bf16, bool mean) {
+Status LaunchVoxelizeBinned(cudaStream_t stream, const VoxelizeCall& call, ElemType features,
+                            bool mean, const WorkspaceBuffer& workspace) {
+  VoxelArgs a;
+  if (Status s = MakeVoxelArgs(call, &a); !s.ok()) return s;
   const std::string what = std::to_string(a.B) + " clouds x " + std::to_string(a.N) +
                            " points on " + std::to_string(a.V) + " voxels";
   if (!Binnable(a.B, a.N, a.V)) {
-    return ffi::Error::InvalidArgument(
+    return Status::Invalid(
         "voxelize sum/mean: " + what +
         ": clouds x points and clouds x voxels must be < 2^31 in one call; split the batch");
   }
-  return bf16 ? LaunchBinned<__nv_bfloat16>(stream, workspace, a, what, mean)
+  return features == kBF16 ? LaunchBinned<__nv_bfloat16>(stream, workspace, a, what, mean)
               : LaunchBinned<float>(stream, workspace, a, what, mean);
 }
 
@@ -718,18 +723,18 @@ ffi::Error VoxelizeBinnedSum(cudaStream_t stream, ffi::AnyBuffer workspace, cons
 
 size_t VoxelizeBinnedWorkspaceBytes(int64_t num_clouds, int64_t num_points, int64_t num_voxels,
                                     int64_t feature_bytes) {
-  const int64_t B = voxelize::NonNegative(num_clouds), N = voxelize::NonNegative(num_points);
-  const int64_t V = voxelize::NonNegative(num_voxels);
-  const size_t row_bytes = static_cast<size_t>(voxelize::NonNegative(feature_bytes));
+  const int64_t B = NonNegative(num_clouds), N = NonNegative(num_points);
+  const int64_t V = NonNegative(num_voxels);
+  const size_t row_bytes = static_cast<size_t>(NonNegative(feature_bytes));
   return voxelize::BinnedWorkspaceBound(B, N, V, row_bytes);
 }
 
 // One cloud's bound serves any shard (the bound is sub-additive), whatever num_clouds.
 size_t VoxelizeBinnedWorkspacePerCloud(int64_t /*num_clouds*/, int64_t num_points,
                                        int64_t num_voxels, int64_t feature_bytes) {
-  const int64_t N = voxelize::NonNegative(num_points);
-  const int64_t V = voxelize::NonNegative(num_voxels);
-  const size_t row_bytes = static_cast<size_t>(voxelize::NonNegative(feature_bytes));
+  const int64_t N = NonNegative(num_points);
+  const int64_t V = NonNegative(num_voxels);
+  const size_t row_bytes = static_cast<size_t>(NonNegative(feature_bytes));
   return WorkspacePerCloud(
       [&](int64_t clouds) { return voxelize::BinnedWorkspaceBound(clouds, N, V, row_bytes); });
 }

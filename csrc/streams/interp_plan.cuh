@@ -1,28 +1,19 @@
 // Device-side query planning shared by resample and align: one binary search
 // per query decides which samples an output uses and with which weight. The
-// feature loop that follows reads only the samples named by the plan, so NaN
-// in an unused sample never reaches the output.
-//
-// Semantics (kept identical to jax_robocache/resample.py's jnp twin), for an
-// episode with valid samples t_0 <= ... <= t_{n-1} and i the largest index
-// with t_i <= q:
-//   linear/slerp  between t_i and t_{i+1}; exactly t_i uses sample i alone.
-//   previous      sample i.
-//   nearest       argmin |q - t_j|, ties to the lowest index.
-//   outside [t_0, t_{n-1}]: clamp -> edge sample, nan -> NaN,
-//                 extrapolate -> edge segment extended (a zero-length edge
-//                 segment holds the edge value).
-//   n == 0 -> NaN under "nan", zeros otherwise; NaN query -> NaN.
-#ifndef JAX_ROBOCACHE_INTERP_PLAN_CUH_
-#define JAX_ROBOCACHE_INTERP_PLAN_CUH_
+// row loop that follows reads only the samples named by the plan, so NaN in an
+// unused sample never reaches the output. The rules (methods, out_of_range,
+// empty episodes, NaN queries) are stated in docs/ops/resample.md; the jnp
+// twin jax_robocache/streams/interp.py plans operation for operation alike.
+#ifndef JAX_ROBOCACHE_STREAMS_INTERP_PLAN_CUH_
+#define JAX_ROBOCACHE_STREAMS_INTERP_PLAN_CUH_
 
 #include <cstdint>
 
+#include "common/constants.h"
+
 namespace robocache {
 
-// Must match jax_robocache/_contract.py.
-enum Method : int32_t { kLinear = 0, kNearest = 1, kPrevious = 2, kSlerp = 3 };
-enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
+// What an output row is made of (Method and OutOfRange: common/constants.h).
 enum PlanKind : int32_t { kOne = 0, kTwo = 1, kNanOut = 2, kZeroOut = 3 };
 
 struct Plan {
@@ -112,4 +103,4 @@ __device__ __forceinline__ Plan PlanQuery(const T* t, int32_t n, T q,
 
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_INTERP_PLAN_CUH_
+#endif  // JAX_ROBOCACHE_STREAMS_INTERP_PLAN_CUH_

@@ -1,18 +1,12 @@
-// Per-row device helpers shared by the kernels that write interpolated rows
-// (resample, align): a quiet NaN in the accumulation type and the normalised
-// quaternion slerp of csrc/interp_plan.cuh's kTwo plans.
-#ifndef JAX_ROBOCACHE_ROW_OPS_CUH_
-#define JAX_ROBOCACHE_ROW_OPS_CUH_
+// Per-row device helper shared by the kernels that write interpolated rows
+// (resample, align): the normalised quaternion slerp of a plan (interp_plan.cuh).
+#ifndef JAX_ROBOCACHE_STREAMS_ROW_OPS_CUH_
+#define JAX_ROBOCACHE_STREAMS_ROW_OPS_CUH_
 
-#include "ffi_common.h"
-#include "interp_plan.cuh"
+#include "common/elem.cuh"
+#include "streams/interp_plan.cuh"
 
 namespace robocache {
-
-template <typename Acc>
-__device__ __forceinline__ Acc QuietNan() {
-  return static_cast<Acc>(__int_as_float(0x7fc00000));
-}
 
 // Normalised slerp of two (x, y, z, w) quaternions along the shorter arc.
 template <typename V>
@@ -53,4 +47,4 @@ __device__ void SlerpRow(const V* va, const V* vb, double w_d, int32_t kind,
 
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_ROW_OPS_CUH_
+#endif  // JAX_ROBOCACHE_STREAMS_ROW_OPS_CUH_

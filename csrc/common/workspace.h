@@ -1,6 +1,6 @@
 // Device scratch ("workspace") of the handlers that sort or bin: an ordinary XLA
 // buffer, uint8[B, per_cloud], passed as the handler's last result (see
-// FfiOp(workspace_bytes=...) in jax_robocache/_primitive.py). XLA's
+// FfiOp(workspace_bytes=...) in jax_robocache/_core/primitive.py). XLA's
 // ffi::ScratchAllocator is not served on every runtime, and memory that lives
 // in an XLA buffer keeps the handlers command-buffer compatible.
 //
@@ -10,16 +10,16 @@
 // SortTempBound in place of cub's own size query, gives the host-side size
 // functions that the Python lowering calls (exported by csrc/module.cc).
 //
-// Host code only (no CUDA): included by the .cu files.
-#ifndef JAX_ROBOCACHE_WORKSPACE_H_
-#define JAX_ROBOCACHE_WORKSPACE_H_
+// Host code only, no FFI types: the launchers check and carve the workspace.
+#ifndef JAX_ROBOCACHE_COMMON_WORKSPACE_H_
+#define JAX_ROBOCACHE_COMMON_WORKSPACE_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 
-#include "xla/ffi/api/ffi.h"
+#include "common/launch.h"
 
 namespace robocache {
 
@@ -29,6 +29,9 @@ constexpr size_t kWorkspaceAlign = 256;
 // fixed costs in other CCCL versions (the layout itself is sub-additive, see
 // WorkspacePerCloud).
 constexpr size_t kWorkspaceCloudMargin = 1024;
+
+// A size passed by the Python side, negative ones read as 0.
+inline int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
 
 inline size_t AlignWorkspace(size_t bytes) {
   return (bytes + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign;
@@ -60,8 +63,6 @@ class WorkspaceCarver {
   uintptr_t next_;
 };
 
-inline int64_t CeilDivWorkspace(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // An upper bound of cub::DeviceRadixSort::SortPairs' temporary storage with
 // DoubleBuffer keys/values (is_overwrite_okay: no extra key/value copies),
 // `items` items and key bits [0, end_bit), valid for every tuning policy of
@@ -78,17 +79,17 @@ inline int64_t CeilDivWorkspace(int64_t a, int64_t b) { return (a + b - 1) / b; 
 // is 256 threads x 11 items = 2816 items: 64-bit keys, sm_70 policy). A
 // single-tile sort asks for 1 byte, below this bound. Checked against cub's
 // own size query for every policy of sm_75 ... sm_120 on the host (CUDA 13.0,
-// scripts/check_sort_workspace_bound.cu).
+// tests/cpp/check_sort_workspace_bound.cu).
 // Sub-additive in items: Bound(k * n) <= k * Bound(n). About 0.5 byte per
 // item plus a few KiB; the handlers still compare cub's real size query with
 // the workspace they get.
 inline size_t SortTempBound(int64_t items, int end_bit) {
   constexpr int64_t kPortion = int64_t{1} << 27;
   constexpr int64_t kMinTile = 2048;
-  const int64_t passes = CeilDivWorkspace(end_bit < 1 ? 1 : end_bit, 8);
-  const int64_t portions = CeilDivWorkspace(items, kPortion);
+  const int64_t passes = CeilDiv(end_bit < 1 ? 1 : end_bit, 8);
+  const int64_t portions = CeilDiv(items, kPortion);
   const int64_t capped = items < (int64_t{1} << 28) ? items : (int64_t{1} << 28);
-  const int64_t blocks = CeilDivWorkspace(capped, kMinTile);
+  const int64_t blocks = CeilDiv(capped, kMinTile);
   return WorkspaceBytes({static_cast<size_t>(portions * passes * 256 * 8),
                          static_cast<size_t>(blocks * 256 * 4),
                          static_cast<size_t>(portions * passes * 4)});
@@ -110,30 +111,37 @@ size_t WorkspacePerCloud(BytesFor bytes_for) {
   return bytes_for(1) + kWorkspaceCloudMargin;
 }
 
-// Checks the workspace result of a handler: uint8[clouds, per_cloud] holding
-// at least `need` bytes (what this call needs; `what` describes the call,
-// `size_fn` names the size function the lowering used). Without this check
-// nothing guards the carved arrays' bounds.
-inline xla::ffi::Error CheckWorkspace(xla::ffi::AnyBuffer workspace, int64_t clouds, size_t need,
-                                      const std::string& op, const std::string& what,
-                                      const std::string& size_fn) {
-  const auto dims = workspace.dimensions();
-  if (workspace.element_type() != xla::ffi::DataType::U8 || dims.size() != 2 ||
-      dims[0] != clouds) {
-    return xla::ffi::Error::InvalidArgument(
+// The workspace result as the handler received it (common/ffi_common.h,
+// WorkspaceOf): uint8[rows, per_cloud] when `uint8_matrix`.
+struct WorkspaceBuffer {
+  void* data;
+  size_t bytes;
+  bool uint8_matrix;  // element type uint8 and rank 2
+  int64_t rows, per_cloud;
+};
+
+// Checks the workspace of a call on `clouds` clouds: uint8[clouds, per_cloud]
+// holding at least `need` bytes (what this call needs; `what` describes the
+// call, `size_fn` names the size function the lowering used). Without this
+// check nothing guards the carved arrays' bounds.
+inline Status CheckWorkspace(const WorkspaceBuffer& workspace, int64_t clouds, size_t need,
+                             const std::string& op, const std::string& what,
+                             const std::string& size_fn) {
+  if (!workspace.uint8_matrix || workspace.rows != clouds) {
+    return Status::Invalid(
         op + ": the last result must be the uint8[B, bytes per cloud] workspace with B = " +
         std::to_string(clouds));
   }
-  if (workspace.size_bytes() < need) {
-    return xla::ffi::Error::InvalidArgument(
-        op + ": workspace of " + std::to_string(workspace.size_bytes()) + " bytes (" +
-        std::to_string(dims[1]) + " per cloud) is too small: " + what + " needs " +
+  if (workspace.bytes < need) {
+    return Status::Invalid(
+        op + ": workspace of " + std::to_string(workspace.bytes) + " bytes (" +
+        std::to_string(workspace.per_cloud) + " per cloud) is too small: " + what + " needs " +
         std::to_string(need) + " bytes (sized at lowering time by jax_robocache._robocache_cuda." +
         size_fn + ")");
   }
-  return xla::ffi::Error::Success();
+  return Status();
 }
 
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_WORKSPACE_H_
+#endif  // JAX_ROBOCACHE_COMMON_WORKSPACE_H_

@@ -1,8 +1,10 @@
-// Voxel index rule shared by the voxel kernels; mirrors
-// jax_robocache/_voxel_grid.py operation for operation (float32 subtract,
-// IEEE divide, floor) so that CPU and GPU assign every point identically.
-#ifndef JAX_ROBOCACHE_VOXEL_GRID_CUH_
-#define JAX_ROBOCACHE_VOXEL_GRID_CUH_
+// The grid of the voxel ops (docs/ops/voxelize.md) and, in device code, the
+// voxel index rule; it mirrors jax_robocache/voxels/grid.py operation for
+// operation (float32 subtract, IEEE divide, floor) so that CPU and GPU assign
+// every point identically. GridParams is a plain struct: the FFI handlers
+// (host code) fill it.
+#ifndef JAX_ROBOCACHE_VOXELS_VOXEL_GRID_H_
+#define JAX_ROBOCACHE_VOXELS_VOXEL_GRID_H_
 
 #include <cstdint>
 
@@ -13,6 +15,7 @@ struct GridParams {
   int32_t dims[3];
 };
 
+#ifdef __CUDACC__
 // Linear x-major voxel id of point (x, y, z), or -1 when it is dropped
 // (outside [lo, hi), non-finite, or outside the grid). ijk receives the cell.
 __device__ __forceinline__ int32_t VoxelId(const GridParams& g, const float* p,
@@ -31,7 +34,8 @@ __device__ __forceinline__ int32_t VoxelId(const GridParams& g, const float* p,
   }
   return id;
 }
+#endif  // __CUDACC__
 
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_VOXEL_GRID_CUH_
+#endif  // JAX_ROBOCACHE_VOXELS_VOXEL_GRID_H_

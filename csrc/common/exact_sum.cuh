@@ -15,8 +15,8 @@
 // or +inf and -inf together, give NaN; otherwise an infinity wins. (Unlike a
 // float32 running sum, an intermediate result never overflows: only a final
 // sum beyond the float32 range rounds to an infinity.)
-#ifndef JAX_ROBOCACHE_EXACT_SUM_CUH_
-#define JAX_ROBOCACHE_EXACT_SUM_CUH_
+#ifndef JAX_ROBOCACHE_COMMON_EXACT_SUM_CUH_
+#define JAX_ROBOCACHE_COMMON_EXACT_SUM_CUH_
 
 #include <cstdint>
 
@@ -138,4 +138,4 @@ struct ExactSum {
 
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_EXACT_SUM_CUH_
+#endif  // JAX_ROBOCACHE_COMMON_EXACT_SUM_CUH_

@@ -1,15 +1,5 @@
-// points_to_voxels: hard voxelization with static shapes, deterministic, no
-// host synchronisation.
-//
-// Layout (canonical shapes built by jax_robocache/points_to_voxels.py):
-//   points         [Bp, N, 3]     f32, Bp in {1, B}
-//   features       [Bf, N, C]     f32, Bf in {1, B} (C may be 0)
-//   lengths        [Bl]           s32, Bl in {1, B}
-//   voxels         [B, M, P, W]   f32, W = 3 + C
-//   coords         [B, M, 3]      s32
-//   num_points     [B, M]         s32
-//   num_voxels     [B]            s32
-//   point_to_voxel [B, N]         s32
+// points_to_voxels: kernels and launcher (points_to_voxels_kernels.h states
+// the layout). Deterministic, no host synchronisation.
 //
 // Every point g = b * N + i of the batch (T = B * N points) gets a 32/64-bit
 // key b * G + voxel id (G voxels per cloud), or the sentinel B * G when it is
@@ -34,9 +24,8 @@
 // Scratch (keys, values, flags, scans, row starts/lengths, cub's temporary
 // storage) is carved from the workspace, the handler's last result
 // uint8[B, bytes per cloud], sized at lowering time by
-// PointsToVoxelsWorkspacePerCloud (workspace.h). It is an ordinary XLA
-// buffer, so the handler is command-buffer compatible.
-#include "points_to_voxels.h"
+// PointsToVoxelsWorkspacePerCloud (common/workspace.h).
+#include "voxels/points_to_voxels_kernels.h"
 
 #include <cub/block/block_load.cuh>
 #include <cub/block/block_scan.cuh>
@@ -45,10 +34,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 
-#include "ffi_common.h"
-#include "voxel_grid.cuh"
-#include "workspace.h"
+#include "common/launch.h"
+#include "common/workspace.h"
+#include "voxels/voxel_grid.h"
 
 namespace robocache {
 namespace {
@@ -59,17 +49,6 @@ constexpr int kScanItems = 8;  // per thread
 constexpr int kTileShift = 11;  // log2(kThreads * kScanItems)
 constexpr int32_t kTile = 1 << kTileShift;
 static_assert(kThreads * kScanItems == kTile, "scan tile size");
-
-struct P2VArgs {
-  const float* points;
-  const float* features;
-  const int32_t* lengths;
-  int64_t points_stride, features_stride;  // elements per cloud, 0 when shared
-  int32_t lengths_stride;                  // 1, or 0 when shared
-  int32_t B, N, C, M, P, W;
-  int64_t G;  // voxels per cloud
-  GridParams grid;
-};
 
 template <typename K>
 __global__ void __launch_bounds__(kThreads)
@@ -288,9 +267,13 @@ size_t P2VWorkspace(int64_t T, int64_t rows, size_t key_bytes, size_t sort_temp_
 }
 
 template <typename K>
-ffi::Error Run(cudaStream_t stream, ffi::AnyBuffer workspace, const P2VArgs& a, float* voxels,
-               int32_t* coords, int32_t* num_points, int32_t* num_voxels,
-               int32_t* point_to_voxel) {
+Status Run(cudaStream_t stream, const WorkspaceBuffer& workspace, const P2VArgs& a,
+           const P2VOutputs& outputs) {
+  float* voxels = outputs.voxels;
+  int32_t* coords = outputs.coords;
+  int32_t* num_points = outputs.num_points;
+  int32_t* num_voxels = outputs.num_voxels;
+  int32_t* point_to_voxel = outputs.point_to_voxel;
   const int32_t T = a.B * a.N;
   const int64_t rows = static_cast<int64_t>(a.B) * a.M;
   const K sentinel = static_cast<K>(a.B) * static_cast<K>(a.G);
@@ -304,23 +287,23 @@ ffi::Error Run(cudaStream_t stream, ffi::AnyBuffer workspace, const P2VArgs& a, 
     size_t sort_bytes = 0;
     cub::DoubleBuffer<K> key_buf(nullptr, nullptr);
     cub::DoubleBuffer<int32_t> val_buf(nullptr, nullptr);
-    if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, key_buf, val_buf,
-                                                           T, 0, end_bit, stream),
-                           "points_to_voxels: sort workspace size");
-        e.failure()) {
-      return e;
+    if (Status s = Status::Cuda(cub::DeviceRadixSort::SortPairs(nullptr, sort_bytes, key_buf,
+                                                                val_buf, T, 0, end_bit, stream),
+                                "points_to_voxels: sort workspace size");
+        !s.ok()) {
+      return s;
     }
     const int32_t tiles = static_cast<int32_t>(CeilDiv(T, kTile));
-    if (auto e = CheckWorkspace(
+    if (Status s = CheckWorkspace(
             workspace, a.B, P2VWorkspace(T, rows, sizeof(K), sort_bytes), "points_to_voxels",
             std::to_string(a.B) + " clouds x " + std::to_string(a.N) + " points, max_voxels " +
                 std::to_string(a.M),
             "points_to_voxels_workspace_per_cloud");
-        e.failure()) {
-      return e;
+        !s.ok()) {
+      return s;
     }
     const size_t t = static_cast<size_t>(T), i32 = sizeof(int32_t);
-    WorkspaceCarver carve(workspace.untyped_data());
+    WorkspaceCarver carve(workspace.data);
     K* keys_a = carve.Take<K>(sizeof(K) * t);
     K* keys_b = carve.Take<K>(sizeof(K) * t);
     int32_t* vals_a = carve.Take<int32_t>(i32 * t);
@@ -334,29 +317,29 @@ ffi::Error Run(cudaStream_t stream, ffi::AnyBuffer workspace, const P2VArgs& a, 
 
     const int32_t blocks = static_cast<int32_t>(CeilDiv(T, kThreads));
     KeysKernel<K><<<blocks, kThreads, 0, stream>>>(a, keys_a, vals_a, flags, T);
-    if (auto e = LastCudaError("points_to_voxels keys kernel"); e.failure()) return e;
+    if (Status s = Status::LastCuda("points_to_voxels keys kernel"); !s.ok()) return s;
     key_buf = cub::DoubleBuffer<K>(keys_a, keys_b);
     val_buf = cub::DoubleBuffer<int32_t>(vals_a, vals_b);
-    if (auto e = CheckCuda(cub::DeviceRadixSort::SortPairs(temp, sort_bytes, key_buf, val_buf, T,
-                                                           0, end_bit, stream),
-                           "points_to_voxels: radix sort");
-        e.failure()) {
-      return e;
+    if (Status s = Status::Cuda(cub::DeviceRadixSort::SortPairs(temp, sort_bytes, key_buf,
+                                                                val_buf, T, 0, end_bit, stream),
+                                "points_to_voxels: radix sort");
+        !s.ok()) {
+      return s;
     }
     keys = key_buf.Current();
     vals = val_buf.Current();
     MarkFirstKernel<K><<<blocks, kThreads, 0, stream>>>(keys, vals, flags, T, sentinel);
-    if (auto e = LastCudaError("points_to_voxels first-point kernel"); e.failure()) return e;
+    if (Status s = Status::LastCuda("points_to_voxels first-point kernel"); !s.ok()) return s;
     TileScanKernel<<<tiles, kThreads, 0, stream>>>(flags, local, tile_offset, T);
-    if (auto e = LastCudaError("points_to_voxels tile scan kernel"); e.failure()) return e;
+    if (Status s = Status::LastCuda("points_to_voxels tile scan kernel"); !s.ok()) return s;
     TileOffsetsKernel<<<1, kThreads, 0, stream>>>(tile_offset, tiles);
-    if (auto e = LastCudaError("points_to_voxels tile offsets kernel"); e.failure()) return e;
+    if (Status s = Status::LastCuda("points_to_voxels tile offsets kernel"); !s.ok()) return s;
     incl = FlagSum{local, tile_offset};
     AssignKernel<K><<<blocks, kThreads, 0, stream>>>(a, keys, vals, incl, row_start, row_len,
                                                      point_to_voxel, T, sentinel);
-    if (auto e = LastCudaError("points_to_voxels assign kernel"); e.failure()) return e;
+    if (Status s = Status::LastCuda("points_to_voxels assign kernel"); !s.ok()) return s;
   }
-  if (rows == 0) return ffi::Error::Success();
+  if (rows == 0) return Status();
   const int64_t blocks = std::min<int64_t>(CeilDiv(rows, kThreads / 32), kMaxBlocks);
   if (a.W % 4 == 0 && Aligned16(voxels)) {
     WriteKernel<K, true><<<blocks, kThreads, 0, stream>>>(a, keys, vals, incl, row_start, row_len,
@@ -365,73 +348,7 @@ ffi::Error Run(cudaStream_t stream, ffi::AnyBuffer workspace, const P2VArgs& a, 
     WriteKernel<K, false><<<blocks, kThreads, 0, stream>>>(
         a, keys, vals, incl, row_start, row_len, voxels, coords, num_points, num_voxels);
   }
-  return LastCudaError("points_to_voxels write kernel");
-}
-
-ffi::Error PointsToVoxelsImpl(cudaStream_t stream, ffi::Buffer<ffi::F32> points,
-                              ffi::Buffer<ffi::F32> features,
-                              ffi::Buffer<ffi::S32> lengths,
-                              ffi::Result<ffi::Buffer<ffi::F32>> voxels,
-                              ffi::Result<ffi::Buffer<ffi::S32>> coords,
-                              ffi::Result<ffi::Buffer<ffi::S32>> num_points,
-                              ffi::Result<ffi::Buffer<ffi::S32>> num_voxels,
-                              ffi::Result<ffi::Buffer<ffi::S32>> point_to_voxel,
-                              ffi::Result<ffi::AnyBuffer> workspace,
-                              ffi::Span<const float> lo, ffi::Span<const float> hi,
-                              ffi::Span<const float> size, ffi::Span<const int32_t> dims) {
-  const auto pd = points.dimensions(), fd = features.dimensions();
-  const auto vd = voxels->dimensions();
-  if (pd.size() != 3 || fd.size() != 3 || lengths.dimensions().size() != 1 || vd.size() != 4 ||
-      lo.size() != 3 || hi.size() != 3 || size.size() != 3 || dims.size() != 3) {
-    return ffi::Error::InvalidArgument("points_to_voxels: bad ranks");
-  }
-  const int64_t B = vd[0], N = pd[1], C = fd[2], M = vd[1], P = vd[2], W = vd[3];
-  const int64_t Bp = pd[0], Bf = fd[0], Bl = lengths.dimensions()[0];
-  auto shared_or_full = [B](int64_t n) { return n == 1 || n == B; };
-  const auto cd = coords->dimensions(), nd = num_points->dimensions();
-  const auto ncd = num_voxels->dimensions(), td = point_to_voxel->dimensions();
-  if (pd[2] != 3 || fd[1] != N || W != 3 + C || !shared_or_full(Bp) || !shared_or_full(Bf) ||
-      !shared_or_full(Bl) || cd.size() != 3 || cd[0] != B || cd[1] != M || cd[2] != 3 ||
-      nd.size() != 2 || nd[0] != B || nd[1] != M || ncd.size() != 1 || ncd[0] != B ||
-      td.size() != 2 || td[0] != B || td[1] != N) {
-    return ffi::Error::InvalidArgument(
-        "points_to_voxels: inconsistent shapes points=" + ShapeString(pd) +
-        " features=" + ShapeString(fd) + " voxels=" + ShapeString(vd));
-  }
-  if (B * N > 0x7fffffffLL || M < 1 || P < 1 || M > 0x7fffffffLL || P * W > 0x7fffffffLL ||
-      B > 0x7fffffffLL) {
-    return ffi::Error::InvalidArgument("points_to_voxels: sizes exceed int32 indexing");
-  }
-  P2VArgs a{};
-  a.points = points.typed_data();
-  a.features = features.typed_data();
-  a.lengths = lengths.typed_data();
-  a.points_stride = Bp == B ? N * 3 : 0;
-  a.features_stride = Bf == B ? N * C : 0;
-  a.lengths_stride = Bl == B ? 1 : 0;
-  a.B = static_cast<int32_t>(B);
-  a.N = static_cast<int32_t>(N);
-  a.C = static_cast<int32_t>(C);
-  a.M = static_cast<int32_t>(M);
-  a.P = static_cast<int32_t>(P);
-  a.W = static_cast<int32_t>(W);
-  a.G = 1;
-  for (int k = 0; k < 3; ++k) {
-    a.grid.lo[k] = lo[k];
-    a.grid.hi[k] = hi[k];
-    a.grid.size[k] = size[k];
-    a.grid.dims[k] = dims[k];
-    if (dims[k] < 1) return ffi::Error::InvalidArgument("points_to_voxels: bad grid dims");
-    a.G *= dims[k];
-  }
-  if (a.G > 0x7fffffffLL) return ffi::Error::InvalidArgument("points_to_voxels: grid too large");
-  if (B == 0) return ffi::Error::Success();
-  auto run = [&](auto key_tag) {
-    return Run<decltype(key_tag)>(stream, *workspace, a, voxels->typed_data(),
-                                  coords->typed_data(), num_points->typed_data(),
-                                  num_voxels->typed_data(), point_to_voxel->typed_data());
-  };
-  return NarrowKeys(B, a.G) ? run(uint32_t{}) : run(uint64_t{});
+  return Status::LastCuda("points_to_voxels write kernel");
 }
 
 // The workspace of `clouds` clouds with keys and sort bits chosen for a batch
@@ -443,9 +360,13 @@ size_t P2VWorkspaceBound(int64_t clouds, int64_t batch, int64_t N, int64_t M, in
   return P2VWorkspace(T, clouds * M, key_bytes, SortTempBound(T, SortBits(batch, G)));
 }
 
-int64_t NonNegative(int64_t x) { return x > 0 ? x : 0; }
-
 }  // namespace
+
+Status LaunchPointsToVoxels(cudaStream_t stream, const P2VArgs& args, const P2VOutputs& outputs,
+                            const WorkspaceBuffer& workspace) {
+  return NarrowKeys(args.B, args.G) ? Run<uint32_t>(stream, workspace, args, outputs)
+                                    : Run<uint64_t>(stream, workspace, args, outputs);
+}
 
 size_t PointsToVoxelsWorkspaceBytes(int64_t num_clouds, int64_t num_points, int64_t max_voxels,
                                     int64_t grid_voxels) {
@@ -463,22 +384,3 @@ size_t PointsToVoxelsWorkspacePerCloud(int64_t num_clouds, int64_t num_points,
 }
 
 }  // namespace robocache
-
-XLA_FFI_DEFINE_HANDLER_SYMBOL(
-    RobocachePointsToVoxels, robocache::PointsToVoxelsImpl,
-    xla::ffi::Ffi::Bind()
-        .Ctx<xla::ffi::PlatformStream<cudaStream_t>>()
-        .Arg<xla::ffi::Buffer<xla::ffi::F32>>()   // points
-        .Arg<xla::ffi::Buffer<xla::ffi::F32>>()   // features
-        .Arg<xla::ffi::Buffer<xla::ffi::S32>>()   // lengths
-        .Ret<xla::ffi::Buffer<xla::ffi::F32>>()   // voxels
-        .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // coords
-        .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // num_points
-        .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // num_voxels
-        .Ret<xla::ffi::Buffer<xla::ffi::S32>>()   // point_to_voxel
-        .Ret<xla::ffi::AnyBuffer>()               // workspace uint8[B, bytes per cloud]
-        .Attr<xla::ffi::Span<const float>>("lo")
-        .Attr<xla::ffi::Span<const float>>("hi")
-        .Attr<xla::ffi::Span<const float>>("size")
-        .Attr<xla::ffi::Span<const int32_t>>("dims"),
-    {xla::ffi::Traits::kCmdBufferCompatible});

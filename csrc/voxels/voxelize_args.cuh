@@ -1,32 +1,25 @@
-// Shared by the voxelize kernels (voxelize.cu: count, occupancy, max and the
-// handlers; voxelize_binned.cu: sum, mean): the parsed call, the per-point
-// thread mapping and the voxel of a point.
-#ifndef JAX_ROBOCACHE_VOXELIZE_ARGS_CUH_
-#define JAX_ROBOCACHE_VOXELIZE_ARGS_CUH_
+// Shared by the voxelize kernels (voxelize_kernels.cu: count, occupancy, max;
+// voxelize_binned_kernels.cu: sum, mean): the kernels' parameters, the
+// per-point thread mapping and the voxel of a point.
+#ifndef JAX_ROBOCACHE_VOXELS_VOXELIZE_ARGS_CUH_
+#define JAX_ROBOCACHE_VOXELS_VOXELIZE_ARGS_CUH_
 
 #include <algorithm>
 #include <cstdint>
 
-#include "ffi_common.h"
-#include "voxel_grid.cuh"
+#include "common/constants.h"
+#include "common/elem.cuh"
+#include "voxels/voxel_grid.h"
+#include "voxels/voxelize_kernels.h"
 
 namespace robocache {
 namespace voxelize {
 
-// Mode codes shared with jax_robocache/voxelize.py (MODES).
-enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };
-
 constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = 1 << 16;  // grid-stride loops beyond this
 
-struct VoxelArgs {
-  const float* points;
-  const void* features;
-  const int32_t* lengths;
-  void* out;
-  int64_t B, N, C, V;
-  int64_t points_stride, features_stride, lengths_stride;  // 0 when shared
-  GridParams grid;
+// The kernels' parameters: the call and the per-point launch layout.
+struct VoxelArgs : VoxelizeCall {
   uint32_t tiles;  // blocks per cloud in the per-point kernels
   // count/occupancy passes (ScatterSlices): block x of a per-point kernel
   // works on cloud first_cloud + x / tiles; only cells (cloud * V + voxel) in
@@ -68,7 +61,18 @@ inline int64_t Blocks(int64_t work) {
 // Blocks of a per-point kernel (see ThisPoint).
 inline int64_t PointBlocks(const VoxelArgs& a) { return a.B * a.tiles; }
 
+// The kernels' parameters of a call: every cloud's cells, kThreads points per
+// block of the per-point kernels.
+inline Status MakeVoxelArgs(const VoxelizeCall& call, VoxelArgs* a) {
+  *a = VoxelArgs{call, static_cast<uint32_t>(CeilDiv(call.N, kThreads)), 0, 0,
+                 call.B * call.V};
+  if (call.B * static_cast<int64_t>(a->tiles) > 0x7fffffffLL) {
+    return Status::Invalid("voxelize: too many clouds x point tiles");
+  }
+  return Status();
+}
+
 }  // namespace voxelize
 }  // namespace robocache
 
-#endif  // JAX_ROBOCACHE_VOXELIZE_ARGS_CUH_
+#endif  // JAX_ROBOCACHE_VOXELS_VOXELIZE_ARGS_CUH_
