@@ -3,8 +3,8 @@
 // points_to_voxels launcher calls), for every tuning policy compiled in,
 // 32/64-bit keys and offsets and a range of sizes. Host only: the policy is
 // chosen by an explicit PTX version, so no GPU is needed. Built and run by
-// tests/cpp/test_sort_workspace_bound.py (rerun it after a CUDA/CCCL upgrade);
-// by hand, from the repository root:
+// `ROBOCACHE_CPP_TESTS=1 python -m pytest tests/cpp` (after a CUDA/CCCL
+// upgrade); by hand, from the repository root:
 //   GC=""; for a in 75 80 86 89 90 100 120; do GC="$GC -gencode arch=compute_$a,code=sm_$a"; done
 //   nvcc -std=c++17 $GC -Icsrc tests/cpp/check_sort_workspace_bound.cu -o /tmp/check_bound \
 //     && /tmp/check_bound

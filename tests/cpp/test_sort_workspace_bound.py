@@ -3,9 +3,13 @@
 points_to_voxels sizes its workspace at lowering time with that bound, before
 any GPU is involved; check_sort_workspace_bound.cu compares it with cub's own
 size query for every tuning policy (sm_75 ... sm_120), 32/64-bit keys and
-offsets and sizes up to 2e9 items. The program needs no GPU, but compiling it
-for seven architectures takes minutes: it runs where nvcc is found and either
-a GPU is present (the device run) or ROBOCACHE_CPP_TESTS=1 is set.
+offsets and sizes up to 2e9 items. The program needs nvcc but no GPU; compiling
+it for seven architectures takes minutes (4 on two CPU cores), too long for
+the default test run (CI, the device run's test timeout), so it runs only with
+ROBOCACHE_CPP_TESTS=1: do so after a CUDA/CCCL upgrade or a change of
+SortTempBound or of points_to_voxels' sort:
+
+    ROBOCACHE_CPP_TESTS=1 python -m pytest -q tests/cpp
 """
 
 import os
@@ -20,22 +24,12 @@ ROOT = HERE.parents[1]
 ARCHS = (75, 80, 86, 89, 90, 100, 120)  # the PTX versions the program queries
 
 
-def _gpu_present() -> bool:
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return False
-    try:
-        return subprocess.run([smi, "-L"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
-
-
 def test_sort_temp_bound_covers_cub(tmp_path):
+    if os.environ.get("ROBOCACHE_CPP_TESTS") != "1":
+        pytest.skip("minutes of nvcc: set ROBOCACHE_CPP_TESTS=1 to run it")
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         pytest.skip("nvcc not found")
-    if not (os.environ.get("ROBOCACHE_CPP_TESTS") == "1" or _gpu_present()):
-        pytest.skip("no GPU here (set ROBOCACHE_CPP_TESTS=1 to run it anyway)")
     binary = tmp_path / "check_bound"
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in ARCHS]
     build = subprocess.run(
