@@ -70,4 +70,7 @@ def test_built_module_exports_the_same_codes():
     import jax_robocache._robocache_cuda as module
 
     assert codes.mismatches(dict(module.constants())) == []
-    assert "codes differ" not in extension.STATUS.reason
+    # Registered, unless built against a newer jaxlib than the running one (the GPU tests
+    # skip when the kernels are not registered: this is where a refusal shows).
+    assert extension.STATUS.registered or "compiled against jaxlib" in extension.STATUS.reason, (
+        extension.STATUS.reason)

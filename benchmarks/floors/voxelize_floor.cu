@@ -10,7 +10,7 @@
 //   copy     reading the points and writing a grid-sized buffer once each (the
 //            goal's roofline, measured here rather than computed).
 //
-// Build and run: bash benchmarks/kernels/run_voxelize_floor.sh (nvcc, a GPU).
+// Build and run: bash benchmarks/floors/run_voxelize_floor.sh (nvcc, a GPU).
 // Times are medians over repeats of 20 back-to-back launches (CUDA events).
 #include <cuda_runtime.h>
 
