@@ -115,7 +115,7 @@ def facts_from_wheel(wheel: zipfile.ZipFile, so_name: str) -> dict:
         return module_facts(module)
 
 
-def compiled_components(so_name: str, so_bytes: bytes, facts: dict) -> list[dict]:
+def compiled_components(so_name: str, so_bytes: bytes, facts: dict, version: str) -> list[dict]:
     """The compiled module and what is linked or compiled into it."""
     archs = facts["cuda_architectures"]
     cudart = {"type": "library", "bom-ref": "compiled:cudart", "name": "cudart_static",
@@ -135,6 +135,7 @@ def compiled_components(so_name: str, so_bytes: bytes, facts: dict) -> list[dict
            "purl": f"pkg:pypi/jaxlib@{facts['xla_ffi_jaxlib_version']}",
            "properties": _props(source="jaxlib/include/xla/ffi/api")}
     module = {"type": "library", "bom-ref": "compiled:module", "name": f"jax_robocache.{MODULE}",
+              "version": version,
               "description": "CUDA kernels as XLA FFI handlers (nanobind extension module)",
               "hashes": _sha256(so_bytes),
               "properties": _props(file=so_name, cuda_architectures=archs,
@@ -150,6 +151,7 @@ def build_sbom(wheel_path: Path, facts: dict | None = None) -> dict:
     data = wheel_path.read_bytes()
     with zipfile.ZipFile(wheel_path) as wheel:
         metadata, tags = wheel_metadata(wheel)
+        name, version = metadata["Name"], metadata["Version"]
         sos = [n for n in wheel.namelist()
                if re.fullmatch(rf"jax_robocache/{MODULE}\..*(so|pyd)", n)]
         if len(sos) > 1:
@@ -158,8 +160,7 @@ def build_sbom(wheel_path: Path, facts: dict | None = None) -> dict:
         if sos:
             if facts is None:
                 facts = facts_from_wheel(wheel, sos[0])
-            compiled = compiled_components(sos[0], wheel.read(sos[0]), facts)
-    name, version = metadata["Name"], metadata["Version"]
+            compiled = compiled_components(sos[0], wheel.read(sos[0]), facts, version)
     root_ref = f"pkg:pypi/{_purl_name(name)}@{version}"
     license_text = metadata.get("License-Expression") or metadata.get("License")
     root = {"type": "library", "bom-ref": root_ref, "name": name, "version": version,
