@@ -33,6 +33,7 @@ OFFLINE_ENV = "ROBOCACHE_SECURITY_OFFLINE"
 OWN_PACKAGE = re.compile(r"^jax[-_]robocache\b", re.I)
 
 CLEAN, FINDINGS, CANNOT_RUN = 0, 1, 2
+NOT_RUN: list[str] = []  # checks skipped (named in the final verdict)
 
 
 def banner(lines: list[str]) -> None:
@@ -144,7 +145,10 @@ def _service_down(allow_offline: bool, service: str, why: str) -> int:
             "unreachable or answers without advisory data. NO installed package was checked",
             "for known vulnerabilities.", f"Why: {why}",
             "Run `python .ci/security.py` where the service is reachable (docs/security.md)."])
-    return CLEAN if allow_offline else CANNOT_RUN
+    if allow_offline:
+        NOT_RUN.append(f"dependency audit NOT RUN (service unreachable; {OFFLINE_ENV} set)")
+        return CLEAN
+    return CANNOT_RUN
 
 
 def run_pip_audit(config: dict, python: str, allow_offline: bool) -> int:
@@ -229,7 +233,8 @@ def main(argv=None) -> int:
                                            args.allow_offline))
     else:
         banner(["DEPENDENCY AUDIT NOT RUN: no --audit-python given."])
-    print({CLEAN: "security: clean", FINDINGS: "security: UNTRIAGED FINDINGS (see NEW / "
+        NOT_RUN.append("dependency audit NOT RUN (no --audit-python)")
+    print({CLEAN: "security: clean" + "".join(f"; BUT {n}" for n in NOT_RUN), FINDINGS: "security: UNTRIAGED FINDINGS (see NEW / "
            "NOT AUDITED above; fix them or triage them in .ci/security.toml)",
            CANNOT_RUN: "security: A CHECK COULD NOT RUN (see above)"}[status])
     return status

@@ -124,3 +124,5 @@ def test_service_without_data_is_never_clean(tmp_path, offline):
     rc, out = _run(tmp_path, canary=CANARY_EMPTY, env=env)
     assert "DEPENDENCY AUDIT NOT RUN" in out and "NO installed package was checked" in out, out
     assert rc == (0 if offline else 2), out
+    if offline:
+        assert "security: clean; BUT dependency audit NOT RUN" in out, out
