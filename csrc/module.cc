@@ -3,8 +3,11 @@
 // the host-side workspace sizes and the codes and limits of
 // common/constants.h, and says how it was built. It links cudart statically
 // and touches no GPU on import.
+#include <cuda_runtime_api.h>
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
 
+#include <string>
 #include <type_traits>
 
 #include "common/constants.h"
@@ -75,4 +78,20 @@ NB_MODULE(_robocache_cuda, m) {
         nb::arg("grid_voxels"));
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });
   m.def("built_against_jaxlib", []() { return ROBOCACHE_BUILT_JAXLIB; });
+  // What is compiled into this module, for the wheel's SBOM (scripts/sbom.py):
+  // the versions come from the headers and compilers this translation unit saw.
+  m.def("build_info", []() {
+    nb::dict facts;
+    facts["cuda_runtime_version"] = std::to_string(CUDART_VERSION / 1000) + "." +
+                                    std::to_string((CUDART_VERSION % 1000) / 10);
+    facts["cuda_runtime_linkage"] = "static";
+    facts["nvcc_version"] = ROBOCACHE_NVCC_VERSION;
+    facts["host_compiler"] = ROBOCACHE_HOST_COMPILER;
+    facts["nanobind_version"] = std::to_string(NB_VERSION_MAJOR) + "." +
+                                std::to_string(NB_VERSION_MINOR) + "." +
+                                std::to_string(NB_VERSION_PATCH);
+    facts["xla_ffi_jaxlib_version"] = ROBOCACHE_BUILT_JAXLIB;
+    facts["cuda_architectures"] = ROBOCACHE_CUDA_ARCHS;
+    return facts;
+  });
 }
