@@ -24,6 +24,7 @@ docs/stats.md is the contract; in short:
 
 from __future__ import annotations
 
+import functools
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -35,7 +36,7 @@ import numpy as np
 
 __all__ = ["StreamStats", "Moments", "stream_stats", "partial_moments", "merge_moments",
            "coarse_histogram", "fine_histogram", "quantile_targets", "finish_quantiles",
-           "quantiles_from_histograms", "coarse_quantiles", "save_stats",
+           "coarse_quantiles", "device_stats", "save_stats",
            "load_stats", "QUANTILES"]
 
 #: Quantiles computed by default (openpi and LeRobot normalise with q01 / q99).
@@ -154,12 +155,6 @@ def _order_keys(values):
     return bits ^ flip
 
 
-def _key_to_float(keys: np.ndarray) -> np.ndarray:
-    keys = np.asarray(keys, np.uint32)
-    bits = np.where(keys >> 31 == 1, keys ^ np.uint32(0x80000000), keys ^ np.uint32(0xFFFFFFFF))
-    return bits.astype(np.uint32).view(np.float32)
-
-
 @jax.jit
 def coarse_histogram(values, valid=None):
     """``int32 [D, 65536]``: per feature, counts of the top 16 bits of the order keys."""
@@ -191,79 +186,100 @@ def fine_histogram(values, valid, targets):
     return counts[:-1].reshape(D, R, _BINS)
 
 
-def _rank_positions(count: np.ndarray, qs: Sequence[float]):
-    """Per feature and quantile: (lo rank, hi rank, fraction) of numpy's linear rule, exact."""
-    out = []
+def _fraction(q: float) -> tuple[int, int]:
+    """``q`` as num / den with den <= 10000 (exact rank arithmetic in int32)."""
+    f = Fraction(q).limit_denominator(10000)
+    if abs(float(f) - q) > 1e-12:
+        raise ValueError(f"quantiles must be multiples of 1e-4 (fractions with a denominator "
+                         f"up to 10000), got {q}")
+    return f.numerator, f.denominator
+
+
+def _ranks(count, qs: Sequence[float]):
+    """numpy's linear rule, exactly: per quantile and feature the 0-based ranks lo, hi of the
+    order statistics around ``q (n - 1)`` and the fraction between them ([Q, D] each)."""
+    los, his, fracs = [], [], []
+    last = jnp.maximum(count.astype(jnp.int32) - 1, 0)
     for q in qs:
-        frac_q = Fraction(q).limit_denominator(1 << 40)
-        h = [(int(n) - 1) * frac_q for n in count]
-        lo = np.array([max(int(v), 0) if n > 0 else 0 for v, n in zip(h, count)], np.int64)
-        hi = np.minimum(lo + 1, np.maximum(count.astype(np.int64) - 1, 0))
-        frac = np.array([float(v - int(v)) if n > 0 else 0.0 for v, n in zip(h, count)])
-        out.append((lo, hi, frac))
-    return out
+        num, den = _fraction(q)
+        lo = (last // den) * num + ((last % den) * num) // den
+        rem = ((last % den) * num) % den
+        los.append(lo)
+        his.append(jnp.minimum(lo + 1, last))
+        fracs.append(rem.astype(jnp.float32) / den)
+    return jnp.stack(los), jnp.stack(his), jnp.stack(fracs)
 
 
-def _bin_of_rank(cum: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Index of the bin holding the ``rank``-th (0-based) value, per row of ``cum``."""
-    return np.array([np.searchsorted(c, r, side="right") for c, r in zip(cum, rank)], np.int64)
+def _bin_of_rank(counts, rank):
+    """Per row of ``counts [D, K]`` the bin holding the ``rank [D, R]``-th (0-based) value."""
+    cum = jnp.cumsum(counts, axis=-1)
+    return jnp.sum(cum[:, None, :] <= rank[:, :, None], axis=-1, dtype=jnp.int32)
 
 
-def quantile_targets(coarse: np.ndarray, qs: Sequence[float] = QUANTILES) -> np.ndarray:
-    """``int [D, 2 len(qs)]``: the coarse bins holding the two order statistics of each
-    quantile (numpy's linear rule), from a pass-1 histogram (merged, if several)."""
-    coarse = np.asarray(coarse, np.int64)
-    cum = np.cumsum(coarse, 1)
-    wanted = [r for lo, hi, _ in _rank_positions(coarse.sum(1), qs) for r in (lo, hi)]
-    if not wanted:
-        return np.zeros((len(coarse), 0), np.int64)
-    return np.stack([_bin_of_rank(cum, r) for r in wanted], 1).clip(0, _BINS - 1)
+def quantile_targets(coarse, qs: Sequence[float] = QUANTILES):
+    """``int32 [D, 2 Q]``: the coarse bins that hold the two order statistics of each quantile,
+    from a pass-1 histogram (summed over hosts / devices, if several)."""
+    coarse = jnp.asarray(coarse, jnp.int32)
+    if not qs:
+        return jnp.zeros((coarse.shape[0], 0), jnp.int32)
+    lo, hi, _ = _ranks(jnp.sum(coarse, 1), qs)
+    wanted = jnp.concatenate([lo, hi]).T                     # [D, 2Q]: all lo, then all hi
+    return jnp.minimum(_bin_of_rank(coarse, wanted), _BINS - 1)
 
 
-def finish_quantiles(coarse: np.ndarray, fine: np.ndarray, targets: np.ndarray,
-                     qs: Sequence[float] = QUANTILES) -> dict:
-    """Quantiles ``{q: float32 [D]}`` from the pass-1 histogram, the pass-2 histogram of
-    ``targets`` (each summed over hosts/devices if several) and the targets themselves."""
-    coarse, fine = np.asarray(coarse, np.int64), np.asarray(fine, np.int64)
-    count = coarse.sum(1)
-    ranks = _rank_positions(count, qs)
-    cum = np.cumsum(coarse, 1)
-    below = np.concatenate([np.zeros((len(cum), 1), np.int64), cum], 1)
-    below = np.take_along_axis(below, targets, 1)                 # values below each target
-    wanted = [r for lo, hi, _ in ranks for r in (lo, hi)]
-    found = np.empty(targets.shape, np.float64)
-    for j, r in enumerate(wanted):
-        low = _bin_of_rank(np.cumsum(fine[:, j], 1), r - below[:, j]).clip(0, _BINS - 1)
-        keys = (targets[:, j].astype(np.uint64) << np.uint64(32 - _COARSE_BITS)) | low.astype(
-            np.uint64)
-        found[:, j] = _key_to_float(keys.astype(np.uint32)).astype(np.float64)
+def _key_to_float32(keys):
+    keys = keys.astype(jnp.uint32)
+    bits = jnp.where(keys >> 31 == 1, keys ^ jnp.uint32(0x80000000), keys ^ jnp.uint32(0xFFFFFFFF))
+    return jax.lax.bitcast_convert_type(bits, jnp.float32)
+
+
+def finish_quantiles(coarse, fine, targets, qs: Sequence[float] = QUANTILES) -> dict:
+    """``{q: float32 [D]}`` from the pass-1 histogram, the pass-2 histogram of ``targets``
+    (each summed over hosts / devices, if several) and the targets."""
+    coarse, fine = jnp.asarray(coarse, jnp.int32), jnp.asarray(fine, jnp.int32)
+    targets = jnp.asarray(targets, jnp.int32)
+    if not qs:
+        return {}
+    count = jnp.sum(coarse, 1)
+    lo, hi, frac = _ranks(count, qs)
+    wanted = jnp.concatenate([lo, hi]).T                     # [D, 2Q]
+    below = jnp.take_along_axis(jnp.cumsum(coarse, 1) - coarse, targets, 1)
+    within = wanted - below                                  # rank inside the target bin
+    low = jnp.sum(jnp.cumsum(fine, -1) <= within[:, :, None], -1, dtype=jnp.int32)
+    keys = (targets.astype(jnp.uint32) << (32 - _COARSE_BITS)) | jnp.minimum(
+        low, _BINS - 1).astype(jnp.uint32)
+    found = _key_to_float32(keys)                            # [D, 2Q]
+    Q = len(qs)
     out = {}
-    for i, (q, (_, _, frac)) in enumerate(zip(qs, ranks)):
-        a, b = found[:, 2 * i], found[:, 2 * i + 1]
-        out[q] = np.where(count > 0, a + frac * (b - a), np.nan).astype(np.float32)
+    for i, q in enumerate(qs):
+        a, b = found[:, i], found[:, Q + i]
+        # an integer rank is the order statistic itself, bit for bit (no arithmetic, which
+        # XLA's CPU backend would flush to zero for denormals)
+        value = jnp.where(frac[i] == 0, a, a + frac[i] * (b - a))
+        out[q] = jnp.where(count > 0, value, jnp.nan)
     return out
 
 
-def quantiles_from_histograms(values, valid, coarse: np.ndarray,
-                              qs: Sequence[float] = QUANTILES) -> dict:
-    """Exact quantiles on one device: pass-1 histogram ``coarse`` plus one fine pass."""
+def coarse_quantiles(coarse, qs: Sequence[float] = QUANTILES) -> dict:
+    """Quantiles from the pass-1 histogram alone: the lower edge of the coarse bin of each
+    lower rank (at most 2**-7 relative below it); no second pass over the data."""
+    coarse = jnp.asarray(coarse, jnp.int32)
+    count = jnp.sum(coarse, 1)
+    lo, _, _ = _ranks(count, qs)
+    bins = jnp.minimum(_bin_of_rank(coarse, lo.T), _BINS - 1)
+    edges = _key_to_float32(bins.astype(jnp.uint32) << (32 - _COARSE_BITS))
+    return {q: jnp.where(count > 0, edges[:, i], jnp.nan) for i, q in enumerate(qs)}
+
+
+@functools.partial(jax.jit, static_argnames="qs")
+def device_stats(values, valid=None, qs: tuple = QUANTILES):
+    """Every statistic in one jitted program (no host round trip between the passes):
+    ``(Moments, {q: float32 [D]})``."""
+    moments = partial_moments(values, valid)
+    coarse = coarse_histogram(values, valid)
     targets = quantile_targets(coarse, qs)
-    fine = fine_histogram(values, valid, jnp.asarray(targets, jnp.int32))
-    return finish_quantiles(coarse, fine, targets, qs)
-
-
-def coarse_quantiles(coarse: np.ndarray, qs: Sequence[float] = QUANTILES) -> dict:
-    """Quantiles from the pass-1 histogram alone: the lower edge of the bin of each rank
-    (within one coarse bin, 2**-7 relative, of ``numpy.quantile``); for merged histograms."""
-    coarse = np.asarray(coarse, np.int64)
-    count = coarse.sum(1)
-    cum = np.cumsum(coarse, 1)
-    out = {}
-    for q, (lo, _, _) in zip(qs, _rank_positions(count, qs)):
-        b = _bin_of_rank(cum, lo).clip(0, _BINS - 1)
-        keys = (b.astype(np.uint64) << np.uint64(32 - _COARSE_BITS)).astype(np.uint32)
-        out[q] = np.where(count > 0, _key_to_float(keys), np.nan).astype(np.float32)
-    return out
+    fine = fine_histogram(values, valid, targets) if qs else None
+    return moments, finish_quantiles(coarse, fine, targets, qs) if qs else {}
 
 
 def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) -> StreamStats:
@@ -272,20 +288,19 @@ def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) 
     for q in qs:
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"quantiles must lie in [0, 1], got {q}")
-    values = _as_float32(values)
-    m = jax.device_get(partial_moments(values, valid))
-    coarse = np.asarray(coarse_histogram(values, valid))
-    qv = quantiles_from_histograms(values, valid, coarse, qs) if qs else {}
+        _fraction(q)
+    m, qv = jax.device_get(device_stats(_as_float32(values), valid, qs))
     count = np.asarray(m.count)
-    std = np.sqrt(np.asarray(m.m2) / np.maximum(count, 1))
     empty = count == 0
     nan = np.float32(np.nan)
+    std = np.sqrt(np.asarray(m.m2, np.float64) / np.maximum(count, 1))
+    mean = np.asarray(m.shift, np.float64) + np.asarray(m.mean, np.float64)
     return StreamStats(count=count, nonfinite=np.asarray(m.nonfinite),
-                       mean=np.where(empty, nan, np.asarray(m.shift) + np.asarray(m.mean)).astype(np.float32),
+                       mean=np.where(empty, nan, mean).astype(np.float32),
                        std=np.where(empty, nan, std).astype(np.float32),
                        min=np.where(empty, nan, np.asarray(m.min)).astype(np.float32),
                        max=np.where(empty, nan, np.asarray(m.max)).astype(np.float32),
-                       quantiles=qv)
+                       quantiles={q: np.asarray(v, np.float32) for q, v in qv.items()})
 
 
 def save_stats(stats: Mapping[str, StreamStats], path) -> None:
