@@ -129,9 +129,12 @@ def test_cuda_custom_call_is_scoped(monkeypatch):
 # -- logging ---------------------------------------------------------------------------
 @pytest.fixture
 def debug_log(caplog, monkeypatch):
+    """DEBUG records of a fresh log (nothing logged yet); programs run on the CPU (the
+    jnp twin everywhere; the CUDA lowering is checked by cross-platform lowering)."""
     monkeypatch.setattr(primitive, "_LOGGED_LOWERINGS", set())
     caplog.set_level(logging.DEBUG, logger="jax_robocache")
-    return caplog
+    with jax.default_device(jax.devices("cpu")[0]):
+        yield caplog
 
 
 def _lowering_records(caplog, op):
