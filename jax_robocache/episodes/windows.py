@@ -266,14 +266,21 @@ def check_spec(store: EpisodeStore, spec) -> tuple[str, ...]:
     return tuple(sorted(spec))
 
 
+def _search_bound(max_length: int | None) -> int | None:
+    """``2**d - 1 >= max_length``: the episode length the searches are sized for (d steps).
+    Rounding up keeps one compiled program for stores of similar episode lengths."""
+    return None if max_length is None else (1 << int(max_length).bit_length()) - 1
+
+
 def _params(w: Window, stream) -> WindowParams:
     masked = stream.valid is not None
+    bound = _search_bound(stream.max_length)
     if w.is_time:
         return WindowParams(TIME, w.seconds, WINDOW_METHODS[w.method], w.offset,
                             w.tolerance, w.window or 0.0, WINDOW_OUT_OF_RANGE[w.out_of_range],
-                            masked, stream.max_length)
+                            masked, bound)
     return WindowParams(INDEX, w.steps, -1, w.offset, None, 0.0,
-                        WINDOW_OUT_OF_RANGE[w.out_of_range], masked, stream.max_length)
+                        WINDOW_OUT_OF_RANGE[w.out_of_range], masked, bound)
 
 
 def _queries(store: EpisodeStore, episode, anchor):

@@ -63,7 +63,7 @@ class WindowParams(NamedTuple):
     window: float  # window_mean width, 0 otherwise
     out_of_range: int
     masked: bool  # the stream has a per-sample mask operand
-    max_length: int | None  # longest episode of the stream (None: unknown, use N)
+    max_length: int | None  # 2**d - 1 >= the longest episode: d search steps (None: N)
 
     @property
     def size(self) -> int:
