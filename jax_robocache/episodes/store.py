@@ -87,6 +87,10 @@ class RaggedStream:
         """``[E]`` int32 samples per episode."""
         return jnp.diff(self.offsets)
 
+    def replace(self, **changes) -> "RaggedStream":
+        """A copy with some fields replaced (e.g. ``values`` to differentiate by them)."""
+        return dataclasses.replace(self, **changes)
+
     def nbytes(self) -> int:
         """Bytes this stream holds on the device."""
         arrays = (self.values, self.times, self.offsets, self.valid)
@@ -170,6 +174,19 @@ class EpisodeStore:
         store.num_episodes = num_episodes
         store._meta = meta
         return store
+
+    def replace(self, **streams: RaggedStream) -> "EpisodeStore":
+        """A store with some streams replaced (same episodes, same origins), e.g.
+        ``store.replace(state=store["state"].replace(values=v))`` inside a loss."""
+        unknown = sorted(set(streams) - set(self.streams))
+        if unknown:
+            raise KeyError(f"replace names streams the store does not hold: {unknown}")
+        for name, s in streams.items():
+            if not isinstance(s, RaggedStream):
+                raise TypeError(f"replace({name}=...) needs a RaggedStream, got "
+                                f"{type(s).__name__}")
+        children = (tuple(streams.get(n, s) for n, s in self.streams.items()),)
+        return self.tree_unflatten((self.names, self.num_episodes, self._meta), children)
 
     def nbytes(self) -> dict[str, int]:
         """Bytes per stream on the device (values, times, offsets and mask)."""

@@ -284,6 +284,11 @@ def _params(w: Window, stream) -> WindowParams:
 
 
 def _queries(store: EpisodeStore, episode, anchor):
+    E = store.num_episodes
+    if isinstance(episode, (np.ndarray, np.integer, list, tuple, int)):
+        host = np.asarray(episode)
+        if np.issubdtype(host.dtype, np.integer):  # clamp before JAX narrows int64 to int32
+            episode = np.where((host >= 0) & (host < E), host, -1).astype(np.int32)
     episode, anchor = jnp.asarray(episode), jnp.asarray(anchor)
     if not jnp.issubdtype(episode.dtype, jnp.integer):
         raise TypeError(f"episode must be an integer array (episode numbers), got "

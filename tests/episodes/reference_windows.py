@@ -128,7 +128,8 @@ def sample_windows(episodes, episode, anchor, spec, time_dtype=np.float32):
     for name, w in spec.items():
         s = episodes[w.get("stream") or name]
         E = len(s["values"])
-        D = np.asarray(s["values"][0]).reshape(len(s["values"][0]), -1).shape[1]
+        first = np.asarray(s["values"][0])
+        D = first.shape[1] if first.ndim == 2 else 1
         rows = []
         for e, a in zip(np.asarray(episode).tolist(), np.asarray(anchor).tolist()):
             if 0 <= e < E:

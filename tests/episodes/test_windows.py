@@ -261,18 +261,22 @@ def test_grad_values_is_how_often_each_sample_is_read():
     def loss(s):
         return _sum(sample_windows(s, episode, anchor, spec), spec)
 
-    g = np.asarray(jax.grad(loss)(store).streams["x"].values)
+    g = np.asarray(jax.jit(jax.grad(loss, allow_int=True))(store).streams["x"].values)
     # Episode 0 = flat rows 0..4, episode 1 = rows 5, 6. Row 0 (episode 0, anchor 0.1):
     # linear at 0.15 -> (s1 + s2) / 2 and at 0.3 -> s3; idx: anchor sample 1, steps -1, 0, 0
-    # -> s0 + 2 s1; window_mean at 0.3 over (0.05, 0.3] -> (s1 + s2 + s3) / 3.
+    # -> s0 + 2 s1; window_mean at 0.1 + 0.3 = 0.4 over (0.15, 0.4] -> (s2 + s3 + s4) / 3.
     # Row 1 (episode 1, anchor 0.05): linear at 0.1 -> s6 (on the sample), at 0.25 outside
     # (invalid: no gradient); idx: anchor sample 5, step -1 is padding -> 2 s5; the mean at
-    # 0.3 is outside the range (invalid).
-    want = np.array([1, 0.5 + 2 + 1 / 3, 0.5 + 1 / 3, 1 + 1 / 3, 0, 2, 1])
+    # 0.35 is outside the range (invalid).
+    want = np.array([1, 0.5 + 2, 0.5 + 1 / 3, 1 + 1 / 3, 1 / 3, 2, 1])
     np.testing.assert_allclose(g, np.repeat(want[:, None], 2, axis=1), rtol=1e-4, atol=1e-6)
     # the anchor gradient of a linear window is the slope between the bracketing samples
-    da = jax.grad(lambda a: jnp.sum(sample_windows(store, np.int32([0]), a,
-                                                   {"x": Window(seconds=(0.0,))})["x"].values))(
+    # the same through a function of the values alone
+    g2 = jax.jit(jax.grad(lambda v: loss(store.replace(x=store["x"].replace(values=v)))))(
+        store["x"].values)
+    np.testing.assert_array_equal(np.asarray(g2), g)
+    da = jax.jit(jax.grad(lambda a: jnp.sum(sample_windows(
+        store, np.int32([0]), a, {"x": Window(seconds=(0.0,))})["x"].values)))(
         jnp.float32([0.15]))
     np.testing.assert_allclose(np.asarray(da), [(v[2] - v[1]).sum() / 0.1], rtol=1e-4)
 
