@@ -255,3 +255,35 @@ def test_ragged_stream_fields():
     s = RaggedStream(jnp.zeros((3, 2)), jnp.zeros(3), jnp.int32([0, 1, 3]))
     assert s.num_episodes == 2 and s.valid is None
     np.testing.assert_array_equal(np.asarray(s.lengths()), [1, 2])
+
+
+def test_from_bags_real_recording(tmp_path):
+    """The sena recording written as two ROS 2 bags (one per episode), read back with
+    read_bag: one episode per bag, header stamps relative to each bag's origin."""
+    pytest.importorskip("rosbags")
+    import test_io
+    from jax_robocache.io import read_bag
+    with np.load("jax_robocache/demo/data/sena.npz") as d:
+        sena = {k: d[k] for k in d.files}
+    sena["poses"] = np.c_[np.cumsum(sena["odo_inc"][:, :2], axis=0), np.zeros(224)]
+    sena["scan_ns"], sena["odo_ns"] = test_io.epoch_ns(sena["scan_t"]), test_io.epoch_ns(
+        sena["odo_t"])
+    msgs = test_io.sena_messages(sena)
+    half = len(msgs) // 2
+    bags = [read_bag(test_io.write_bag(tmp_path / f"ep{k}", part))
+            for k, part in enumerate((msgs[:half], msgs[half:]))]
+    store = EpisodeStore.from_bags(bags, {"scan": "/scan",
+                                          "pos": ("/odom", ("pose.pose.position",))})
+    assert store.num_episodes == 2 and store.origin_unit == "ns"
+    for e, bag in enumerate(bags):
+        assert store.origins[e] == bag.origin_ns
+        for name, topic in (("scan", "/scan"), ("pos", "/odom")):
+            o = np.asarray(store[name].offsets)
+            np.testing.assert_array_equal(np.asarray(store[name].times)[o[e]:o[e + 1]],
+                                          bag[topic].times)
+        o = np.asarray(store["pos"].offsets)
+        want = bag["/odom"].values[:, bag["/odom"].columns("pose.pose.position")]
+        np.testing.assert_array_equal(np.asarray(store["pos"].values)[o[e]:o[e + 1]],
+                                      want.astype(np.float32))
+    with pytest.raises(StoreError, match="bag 0 has no topic '/imu'"):
+        EpisodeStore.from_bags(bags, {"imu": "/imu"})
