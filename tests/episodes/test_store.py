@@ -287,3 +287,58 @@ def test_from_bags_real_recording(tmp_path):
                                       want.astype(np.float32))
     with pytest.raises(StoreError, match="bag 0 has no topic '/imu'"):
         EpisodeStore.from_bags(bags, {"imu": "/imu"})
+
+
+X64_SCRIPT = r'''
+import sys
+import numpy as np
+import jax
+jax.config.update("jax_enable_x64", True)
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+import reference_windows
+from jax_robocache import EpisodeStore, Window, sample_windows
+rng = np.random.default_rng(77)
+E = 3
+times = [1.7e9 + 3600.0 * e + np.cumsum(rng.uniform(0.01, 0.03, n)) for e, n in
+         enumerate((40, 0, 25))]
+values = [rng.normal(size=(len(t), 3)) for t in times]
+store = EpisodeStore.from_episodes({"x": values}, {"x": times})
+assert store["x"].times.dtype == np.float64 and store["x"].values.dtype == np.float64
+rel = [t - store.origins[e] if len(t) else t for e, t in enumerate(times)]
+spec = {"x": Window(seconds=(-0.05, 0.0, 0.02), offset=0.003),
+        "i": Window(steps=(-2, 0, 3), stream="x", out_of_range="nan")}
+episode = rng.integers(-1, E + 1, 64).astype(np.int32)
+anchor = rng.uniform(-0.1, 1.2, 64)
+out = sample_windows(store, episode, anchor, spec)
+data = {"x": dict(values=values, times=rel, valid=None)}
+d = lambda w: dict(out_of_range=w.out_of_range, offset=w.offset, tolerance=None, window=None,
+                   stream=w.stream, method=w.method,
+                   **({"seconds": w.seconds} if w.is_time else {"steps": w.steps}))
+ref = reference_windows.sample_windows(data, episode, anchor, {n: d(w) for n, w in spec.items()},
+                                       time_dtype=np.float64)
+for n in spec:
+    np.testing.assert_array_equal(np.asarray(out[n].valid), ref[n][1])
+    np.testing.assert_allclose(np.asarray(out[n].values), ref[n][0], rtol=1e-12, atol=1e-12,
+                               equal_nan=True)
+    np.testing.assert_allclose(np.asarray(out[n].age), ref[n][2], rtol=1e-6, equal_nan=True)
+print("x64 ok")
+'''
+
+
+def test_float64_times_and_values_under_x64(tmp_path):
+    """Under jax_enable_x64 the store keeps float64 values and float64 relative times (epoch
+    seconds an hour apart per episode), and windows match the float64 reference."""
+    import os
+    import subprocess
+    import sys
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = tmp_path / "x64.py"
+    script.write_text(X64_SCRIPT)
+    root = os.path.dirname(os.path.dirname(here))
+    env = dict(os.environ, JAX_PLATFORMS="cpu",
+               PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run([sys.executable, str(script), here, os.path.dirname(here)],
+                          capture_output=True, text=True, env=env, timeout=600,
+                          cwd=os.getcwd())
+    assert proc.returncode == 0 and "x64 ok" in proc.stdout, proc.stderr[-3000:]
