@@ -134,8 +134,15 @@ class EpisodeStore:
         if not names:
             raise StoreError("an EpisodeStore needs at least one stream")
         self.streams = {n: streams[n] for n in names}
+        for n, s in self.streams.items():
+            if not isinstance(s, RaggedStream):
+                raise TypeError(f"streams[{n!r}] must be a RaggedStream, got {type(s).__name__}")
+        counts = {n: s.num_episodes for n, s in self.streams.items()}
         if num_episodes is None:
-            num_episodes = self.streams[names[0]].num_episodes
+            num_episodes = counts[names[0]]
+        if any(c != num_episodes for c in counts.values()):
+            raise StoreError(f"every stream needs offsets [E + 1] with E = {num_episodes}; "
+                             f"episode counts: {counts}")
         self.num_episodes = int(num_episodes)
         self._meta = meta or _HostMeta(None, None)
 

@@ -342,3 +342,13 @@ def test_float64_times_and_values_under_x64(tmp_path):
                           capture_output=True, text=True, env=env, timeout=600,
                           cwd=os.getcwd())
     assert proc.returncode == 0 and "x64 ok" in proc.stdout, proc.stderr[-3000:]
+
+
+def test_direct_construction_checks_episode_counts():
+    a = RaggedStream(jnp.zeros((3, 2)), jnp.zeros(3), jnp.int32([0, 1, 3]))
+    b = RaggedStream(jnp.zeros((3, 2)), jnp.zeros(3), jnp.int32([0, 3]))
+    assert EpisodeStore({"a": a}).num_episodes == 2
+    with pytest.raises(StoreError, match="episode counts"):
+        EpisodeStore({"a": a, "b": b})
+    with pytest.raises(TypeError, match="RaggedStream"):
+        EpisodeStore({"a": (1, 2)})
