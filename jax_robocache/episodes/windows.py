@@ -87,7 +87,8 @@ class Window:
       method: time windows: ``"linear"`` (default), ``"nearest"``,
         ``"previous"``, ``"slerp"`` (quaternions xyzw, D = 4) or
         ``"window_mean"`` (needs ``window``). Index windows read samples as
-        they are: None (default) or ``"previous"`` / ``"nearest"``.
+        they are: None (default; ``"linear"``, ``"previous"`` and ``"nearest"``
+        are accepted and mean the same there).
       offset: seconds added to the stream's sample times (sensor latency): the
         stream is read at ``anchor + delta - offset``.
       tolerance: seconds (time windows): an entry is invalid when the samples
@@ -141,10 +142,11 @@ class Window:
             self._check_time()
 
     def _check_index(self):
-        if self.method not in (None, "previous", "nearest"):
+        if self.method not in (None, "linear", "previous", "nearest"):
             raise ValueError(f"index windows (steps=...) read samples as they are; method must "
-                             f"be None, 'previous' or 'nearest', got {self.method!r}. Use "
-                             "seconds=... for interpolated windows")
+                             f"be None (or 'linear' / 'previous' / 'nearest', which read the "
+                             f"same samples), got {self.method!r}. Use seconds=... for "
+                             "slerp / window_mean windows")
         for label, x in (("tolerance", self.tolerance), ("window", self.window)):
             if x is not None:
                 raise ValueError(f"Window.{label} applies to time windows (seconds=...), not to "

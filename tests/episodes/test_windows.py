@@ -373,7 +373,7 @@ def test_bad_windows_and_arguments():
     with pytest.raises(ValueError, match="window_mean' needs window"):
         Window(seconds=(0.0,), method="window_mean")
     with pytest.raises(ValueError, match="index windows"):
-        Window(steps=(0,), method="linear")
+        Window(steps=(0,), method="window_mean", window=0.1)
     with pytest.raises(ValueError, match="out_of_range"):
         Window(seconds=(0.0,), out_of_range="wrap")
     with pytest.raises(ValueError, match="extrapolate"):
