@@ -199,6 +199,20 @@ class EpisodeStore:
         """Bytes per stream on the device (values, times, offsets and mask)."""
         return {n: s.nbytes() for n, s in self.streams.items()}
 
+    # -- normalisation statistics (stats.py) ----------------------------------------
+    def stats(self, streams=None, *, quantiles=(0.01, 0.99)) -> dict:
+        """Per stream (default: every stream) ``StreamStats``: count, mean, std, min, max and
+        ``quantiles`` per feature over every sample of every episode whose mask is set
+        (docs/stats.md). Save them with ``stats.save_stats`` (LeRobot's stats.json keys)."""
+        from .stats import stream_stats
+        names = self.names if streams is None else (
+            (streams,) if isinstance(streams, str) else tuple(streams))
+        for name in names:
+            if name not in self.streams:
+                raise KeyError(f"stats: the store has no stream {name!r}; it has {self.names}")
+        return {n: stream_stats(self.streams[n].values, self.streams[n].valid,
+                                quantiles=quantiles) for n in names}
+
     # -- sampling (sampling.py) ----------------------------------------------------
     def anchor_table(self, reference: str = "action", require=None, weights=None):
         """The anchors of ``reference`` that ``sample_anchors`` / ``epoch`` draw from."""

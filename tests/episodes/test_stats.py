@@ -212,3 +212,18 @@ def test_save_load_lerobot_keys(tmp_path, rng):
     y1 = norm.normalize(x, back, "quantile")          # a stats.json entry works as stats
     y2 = norm.normalize(x, s, "quantile")
     np.testing.assert_array_equal(np.asarray(y1), np.asarray(y2))
+
+
+def test_store_stats_respect_episodes_and_masks(rng):
+    """EpisodeStore.stats: every episode's samples, masked ones left out."""
+    from jax_robocache import EpisodeStore
+    lengths = [5, 0, 300, 1, 77]
+    values = [_draw(rng, n, 3) for n in lengths]
+    masks = [rng.random(n) > 0.2 for n in lengths]
+    times = [np.arange(n) * 0.02 for n in lengths]
+    store = EpisodeStore.from_episodes({"state": values}, {"state": times}, valid={"state": masks})
+    s = store.stats("state")["state"]
+    flat, mask = np.concatenate(values), np.concatenate(masks)
+    _check(s, _reference(flat, mask), flat)
+    with pytest.raises(KeyError, match="no stream 'action'"):
+        store.stats(["action"])
