@@ -20,6 +20,15 @@ enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
 // parameter struct, which stays far below the 4 KiB parameter limit.
 constexpr int kMaxStreams = 16;
 
+// sample_windows (docs/ops/sample_windows.md): window kinds, the extra
+// out_of_range "zero" (clamp, then every invalid entry is 0), windows per
+// call (one descriptor each in the kernel's parameter struct) and deltas per
+// call (all windows' deltas travel in the parameter struct too).
+enum WindowKind : int32_t { kTimeWindow = 0, kIndexWindow = 1 };
+constexpr int32_t kZeroOor = 3;
+constexpr int kMaxWindows = 16;
+constexpr int kMaxWindowEntries = 2048;
+
 namespace voxelize {
 // voxelize `mode` (docs/ops/voxelize.md).
 enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };
@@ -34,6 +43,9 @@ constexpr NamedCode kMethodNames[] = {
     {"linear", kLinear}, {"nearest", kNearest}, {"previous", kPrevious}, {"slerp", kSlerp}};
 constexpr NamedCode kOutOfRangeNames[] = {
     {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}};
+constexpr NamedCode kWindowOutOfRangeNames[] = {
+    {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}, {"zero", kZeroOor}};
+constexpr NamedCode kWindowKindNames[] = {{"time", kTimeWindow}, {"index", kIndexWindow}};
 constexpr NamedCode kVoxelizeModeNames[] = {
     {"count", voxelize::kCount}, {"occupancy", voxelize::kOccupancy}, {"sum", voxelize::kSum},
     {"mean", voxelize::kMean},   {"max", voxelize::kMax}};
