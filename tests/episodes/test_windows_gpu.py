@@ -342,11 +342,20 @@ def test_cuda_lowering_one_custom_call_with_attributes(monkeypatch):
     assert len(calls) == 1, calls
     call = calls[0]
     # windows sorted by name: action (index), state (time, zero), wrench (window_mean)
-    assert re.search(r"kinds = array<i32: 1, 0, 0>", call), call
-    assert re.search(r"methods = array<i32: -1, 0, 4>", call), call
-    assert re.search(r"out_of_range = array<i32: 0, 3, 0>", call), call
-    assert re.search(r"masked = array<i32: 0, 1, 0>", call), call
-    assert re.search(r"sizes = array<i64: 3, 2, 1>", call), call
+    def attr(name):
+        found = re.search(rf"\b{name} = dense<\[?([^\]>]*)\]?>", call)
+        assert found, (name, call)
+        return [float(x) for x in found.group(1).split(",")]
+
+    assert attr("kinds") == [1, 0, 0]
+    assert attr("methods") == [-1, 0, 4]
+    assert attr("out_of_range") == [0, 3, 0]
+    assert attr("masked") == [0, 1, 0]
+    assert attr("sizes") == [3, 2, 1]
+    assert attr("time_offsets") == [0.25, 0, 0]
+    assert attr("windows") == [0, 0, 0.02]
+    assert attr("deltas") == [0, 1, 2, -0.02, 0, 0]
+    assert "tolerances = dense<[0x7FF0000000000000, 5.000000e-01, 0x7FF0000000000000]>" in call
     assert "num_batch_dims" not in call  # one device: the plain call
     too_many = {"a": Window(steps=range(windows_mod.MAX_WINDOW_ENTRIES + 1), stream="action")}
     text = _cuda_text(_call(too_many), store, episode, anchor)
@@ -374,3 +383,29 @@ def test_cuda_lowering_partitioned_program_keeps_the_store_replicated(monkeypatc
         s = jax.device_put(store, NamedSharding(mesh, P()))
         text = _cuda_text(_call(spec), s, e, a)
     assert f"@{TARGET}" not in text
+
+
+def test_cuda_lowering_inside_shard_map_is_the_kernel(monkeypatch):
+    """Inside shard_map (store P(), queries split) each device's body gets the plain custom
+    call: the way to run the kernel on several GPUs with the store replicated."""
+    devs = jax.devices("cpu")
+    if len(devs) < 4:
+        pytest.skip("needs 4 CPU devices")
+    monkeypatch.setattr(_extension, "has_target", lambda name: True)
+    monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
+    from jax.sharding import PartitionSpec as P
+    rng = rng_for("shard_map")
+    data = make_dataset(rng, E=3)
+    store = _store(data)
+    episode, anchor = random_anchors(rng, data, 8)
+    mesh = jax.sharding.Mesh(np.array(devs[:4]), ("rows",))
+    spec = {"action": Window(steps=range(3)), "state": Window(seconds=(0.0,))}
+    fn = jax.shard_map(_call(spec), mesh=mesh, in_specs=(P(), P("rows"), P("rows")),
+                       out_specs=P("rows"))
+    shapes = jax.tree.map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype),
+                          (store, episode, anchor))
+    text = _cuda_text(fn, *shapes)
+    calls = [ln for ln in text.splitlines() if f"stablehlo.custom_call @{TARGET}" in ln]
+    assert len(calls) == 1 and "num_batch_dims" not in calls[0], calls
+    # the body sees its 2 rows and the whole store
+    assert "tensor<2xi32>" in calls[0], calls[0]
