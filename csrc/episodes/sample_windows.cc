@@ -81,8 +81,9 @@ ffi::Error DescribeWindow(int k, const ffi::RemainingArgs& args, ffi::RemainingR
                           ShapeString(ad) + " age=" + ShapeString(gd) + " for " +
                           std::to_string(B) + " rows and " + std::to_string(K) + " entries");
   }
-  if (N > 0x7fffffffLL || D > 0x7fffffffLL || E > 0x7fffffffLL) {
-    return Invalid(k, "the stream must have fewer than 2^31 samples, features and episodes");
+  if (N > 0x7fffffffLL || D >= (int64_t{1} << 23) || E > 0x7fffffffLL) {
+    return Invalid(k, "the stream must have fewer than 2^31 samples and episodes and fewer "
+                      "than 2^23 features");
   }
   ElemType value_type;
   if (!ElemTypeOf(values->element_type(), &value_type) ||

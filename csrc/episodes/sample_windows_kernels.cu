@@ -16,8 +16,8 @@
 //   3. the output rows: consecutive threads take consecutive vector chunks of
 //      consecutive entries (coalesced stores; index windows read consecutive
 //      rows too), kUnroll chunks' loads in flight per thread before any store.
-// A window_mean entry sums its samples sequentially from the first (the twin
-// uses a segment tree: equal up to float rounding).
+// A window_mean entry sums its samples sequentially from the first, one unit
+// at a time (the twin uses a segment tree: equal up to float rounding).
 #include "episodes/sample_windows_kernels.h"
 
 #include <algorithm>
@@ -142,8 +142,15 @@ __device__ __forceinline__ Acc Lerp(Acc x, Acc y, Acc w) {
   return x + w * (y - x);
 }
 
-// Step 3 of the output: entries [0, count) of the tile, values of type V read
-// and written N elements per access. Entry j is flat entry g0 + j.
+// Elements from values to the store copy of flat entry g's row (0 for a shared store,
+// which skips the division).
+__device__ __forceinline__ int64_t StoreOffset(const WindowDesc& w, int64_t g, int64_t K) {
+  return w.values_stride == 0 ? 0 : (g / K) * w.values_stride;
+}
+
+// Step 3 of the output (index windows, linear / nearest / previous): entries
+// [0, count) of the tile, values of type V read and written N elements per
+// access. Entry j is flat entry g0 + j.
 template <typename V, int N>
 __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t count,
                              int64_t g0) {
@@ -151,6 +158,8 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
   using Acc = typename E::Acc;
   using VecV = Vec<V, N>;
   const int64_t chunks = w.D / N;
+  // units < 2^31 (count <= kTileEntries, D < 2^23): 32-bit divisions find a unit's entry.
+  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
   const int64_t units = count * chunks;
   const int64_t K = w.K;
   const V* values = static_cast<const V*>(w.values);
@@ -160,19 +169,19 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
 #pragma unroll
     for (int s = 0; s < kUnroll; ++s) {  // loads of one- and two-sample plans
       const int64_t u = u0 + int64_t{s} * kThreads;
-      if (u >= units) break;
-      const int32_t j = static_cast<int32_t>(u / chunks);
+      if (u >= units) continue;
+      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
       const int64_t c = u - j * chunks;
       const Plan& p = plans[j];
-      const VecV* rows = reinterpret_cast<const VecV*>(values + ((g0 + j) / K) * w.values_stride);
+      const VecV* rows = reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, K));
       if (p.kind == kOne || p.kind == kTwo) ra[s] = rows[p.a * chunks + c];
       if (p.kind == kTwo) rb[s] = rows[p.b * chunks + c];
     }
 #pragma unroll
     for (int s = 0; s < kUnroll; ++s) {  // arithmetic and stores
       const int64_t u = u0 + int64_t{s} * kThreads;
-      if (u >= units) break;
-      const int32_t j = static_cast<int32_t>(u / chunks);
+      if (u >= units) continue;
+      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
       const int64_t c = u - j * chunks;
       const Plan& p = plans[j];
       VecV r;
@@ -184,21 +193,6 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
         for (int e = 0; e < N; ++e) {
           r.v[e] = E::store(Lerp(E::load(ra[s].v[e]), E::load(rb[s].v[e]), wt));
         }
-      } else if (p.kind == kWindowSum) {
-        const VecV* col = reinterpret_cast<const VecV*>(
-                              values + ((g0 + j) / K) * w.values_stride) +
-                          p.a * chunks + c;
-        Acc acc[N];
-#pragma unroll
-        for (int e = 0; e < N; ++e) acc[e] = Acc(0);
-        for (int32_t i = p.a; i < p.b; ++i, col += chunks) {
-          const VecV v = *col;
-#pragma unroll
-          for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
-        }
-        const Acc count_acc = static_cast<Acc>(p.b - p.a);
-#pragma unroll
-        for (int e = 0; e < N; ++e) r.v[e] = E::store(acc[e] / count_acc);
       } else {
         const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
 #pragma unroll
@@ -207,6 +201,54 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
       reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
     }
   }
+}
+
+// Step 3 of window_mean windows: one (entry, chunk) unit at a time; a window's
+// samples are summed sequentially from the first.
+template <typename V, int N>
+__device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecV = Vec<V, N>;
+  const int64_t chunks = w.D / N;
+  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
+  const int64_t units = count * chunks;
+  const V* values = static_cast<const V*>(w.values);
+  V* out = static_cast<V*>(w.out);
+  for (int64_t u = threadIdx.x; u < units; u += kThreads) {
+    const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+    const int64_t c = u - j * chunks;
+    const Plan p = plans[j];
+    const VecV* col =
+        reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, w.K)) + p.a * chunks + c;
+    VecV r;
+    if (p.kind == kWindowSum) {
+      Acc acc[N];
+#pragma unroll
+      for (int e = 0; e < N; ++e) acc[e] = Acc(0);
+      for (int32_t i = p.a; i < p.b; ++i, col += chunks) {
+        const VecV v = *col;
+#pragma unroll
+        for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
+      }
+      const Acc n = static_cast<Acc>(p.b - p.a);
+#pragma unroll
+      for (int e = 0; e < N; ++e) r.v[e] = E::store(acc[e] / n);
+    } else if (p.kind == kOne) {  // an invalid window's previous sample
+      r = *col;
+    } else {
+      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+      for (int e = 0; e < N; ++e) r.v[e] = fill;
+    }
+    reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
+  }
+}
+
+template <typename V, int N>
+__device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  if (w.kind == kTimeWindow && w.method == kWindowMean) WriteMeans<V, N>(w, plans, count, g0);
+  else WriteEntries<V, N>(w, plans, count, g0);
 }
 
 // Step 3 of slerp windows (D == 4): one thread per entry.
@@ -223,7 +265,7 @@ __device__ void WriteSlerp(const WindowLaunch& w, const Plan* plans, int32_t cou
       const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
       for (int k = 0; k < 4; ++k) o[k] = fill;
     } else {
-      const V* rows = values + ((g0 + j) / w.K) * w.values_stride;
+      const V* rows = values + StoreOffset(w, g0 + j, w.K);
       SlerpRow(rows + p.a * 4, rows + p.b * 4, p.w, p.kind, o);
     }
   }
@@ -238,15 +280,15 @@ __device__ void WriteWindow(const WindowLaunch& w, const Plan* plans, int32_t co
   }
   const int vec = w.vec_bytes / static_cast<int>(sizeof(V));
   if constexpr (sizeof(V) <= 16) {
-    if (vec == 16 / sizeof(V)) return WriteEntries<V, 16 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 16 / sizeof(V)) return WriteRows<V, 16 / sizeof(V)>(w, plans, count, g0);
   }
   if constexpr (sizeof(V) <= 8) {
-    if (vec == 8 / sizeof(V)) return WriteEntries<V, 8 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 8 / sizeof(V)) return WriteRows<V, 8 / sizeof(V)>(w, plans, count, g0);
   }
   if constexpr (sizeof(V) <= 4) {
-    if (vec == 4 / sizeof(V)) return WriteEntries<V, 4 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 4 / sizeof(V)) return WriteRows<V, 4 / sizeof(V)>(w, plans, count, g0);
   }
-  WriteEntries<V, 1>(w, plans, count, g0);
+  WriteRows<V, 1>(w, plans, count, g0);
 }
 
 template <typename TT>
