@@ -57,9 +57,10 @@ def _run(fn, args, *, twin, monkeypatch):
     else:
         monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     with jax.default_device(device("gpu")):
-        f = jax.jit(lambda *a: fn(*a))  # a new function: a fresh trace and lowering
-        hlo = f.lower(*args).compile().as_text()
-        out = jax.tree.map(np.asarray, f(*args))
+        # A new function: a fresh trace, so the lowering (which reads the env var) runs again.
+        compiled = jax.jit(lambda *a: fn(*a)).lower(*args).compile()
+        hlo = compiled.as_text()
+        out = jax.tree.map(np.asarray, compiled(*args))
     monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     return out, hlo
 
