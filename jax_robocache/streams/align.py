@@ -62,11 +62,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .align_twin import WINDOW_MEAN, align_twin
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                        check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
+                              check_choice, check_dtype, check_min_rank, to_canonical,
+                              valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
+from .align_twin import WINDOW_MEAN, align_twin
 from .stream import Stream
 from .timestamps import is_host_wide_timestamps, relative_timestamps
 
@@ -78,7 +79,7 @@ ALIGN_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
 MAX_STREAMS = 16
 
 
-# -- the primitive -------------------------------------------------------------
+# -- abstract evaluation (canonical operands) -------------------------------
 def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windows,
                          out_of_range, columns=None, concat_dtype=None):
     B, T = operands[0].shape[0], queries.shape[1]
@@ -91,19 +92,6 @@ def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windo
         values = operands[3 * k]
         avals += [ShapedArray((B, T, values.shape[2]), values.dtype), *mask]
     return tuple(avals)
-
-
-def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None,
-               concat_dtype=None):
-    return dict(methods=np.asarray(methods, np.int32), offsets=np.asarray(offsets, np.float64),
-                tolerances=np.asarray(tolerances, np.float64),
-                windows=np.asarray(windows, np.float64),
-                columns=np.asarray(columns or (0,) * len(methods), np.int64),
-                out_of_range=np.int32(out_of_range), concatenated=np.int32(columns is not None))
-
-
-_align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
-                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs)
 
 
 # -- the result pytree ---------------------------------------------------------
@@ -434,6 +422,15 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
                  concatenate=FUSE_ORDER).concatenated()
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``align`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _align_op.backend(platform)
+# -- registration ------------------------------------------------------------
+def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None,
+               concat_dtype=None):
+    return dict(methods=np.asarray(methods, np.int32), offsets=np.asarray(offsets, np.float64),
+                tolerances=np.asarray(tolerances, np.float64),
+                windows=np.asarray(windows, np.float64),
+                columns=np.asarray(columns or (0,) * len(methods), np.int64),
+                out_of_range=np.int32(out_of_range), concatenated=np.int32(columns is not None))
+
+
+_align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
+                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 
+from .._core.batching import map_episodes
 from . import interp as _interp
 from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
 
@@ -114,15 +114,13 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
     per_stream = []
     for k, method in enumerate(methods):
         values, times, lengths = operands[3 * k:3 * k + 3]
-        B, S = values.shape[:2]
+        S = values.shape[1]
         n = jnp.clip(lengths, 0, S).astype(jnp.int32)
         tol = None if tolerances[k] == float("inf") else tolerances[k]
         one = lambda v, t, q, m, method=method, k=k, tol=tol: stream_episode(  # noqa: E731
             v, t, q, m, method=method, offset=offsets[k], tolerance=tol, window=windows[k],
             out_of_range=out_of_range)
-        axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (times, queries, n))
-        squeezed = [x if ax == 0 else x[0] for x, ax in zip((times, queries, n), axes)]
-        per_stream.append(jax.vmap(one, in_axes=(0,) + axes)(values, *squeezed))
+        per_stream.append(map_episodes(one, values, times, queries, n))
     if columns is None:
         return tuple(x for outs in per_stream for x in outs)
     order = sorted(range(len(methods)), key=lambda k: columns[k])

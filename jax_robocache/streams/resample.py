@@ -38,48 +38,27 @@ Contract (see README's semantics table):
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from . import interp as _interp
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                        check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
+                              check_choice, check_dtype, check_min_rank, to_canonical,
+                              valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
+from .resample_twin import resample_twin
 from .timestamps import is_host_wide_timestamps, relative_timestamps
 
 __all__ = ["resample"]
 
 
-# -- the jnp twin (canonical operands) ---------------------------------------
-def _resample_twin(values, times, queries, lengths, *, method: int, out_of_range: int):
-    """values [B,S,D], times [Bt,S], queries [Bq,T], lengths [Bl] (Bx in {1,B})."""
-    B, S, _ = values.shape
-    n = jnp.clip(lengths, 0, S).astype(jnp.int32)
-
-    def one_episode(v, t, q, n_b):
-        plan = _interp.plan_queries(t, n_b, q, method=method, out_of_range=out_of_range)
-        return _interp.combine(v, plan, method=method), plan.valid
-
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (times, queries, n))
-    squeeze = [x if ax == 0 else x[0] for x, ax in zip((times, queries, n), axes)]
-    return tuple(jax.vmap(one_episode, in_axes=(0,) + axes)(values, *squeeze))
-
-
+# -- abstract evaluation (canonical operands) -------------------------------
 def _resample_abstract_eval(values, times, queries, lengths, *, method, out_of_range):
     B, _, D = values.shape
     T = queries.shape[1]
     return (ShapedArray((B, T, D), values.dtype),
             ShapedArray((B, T), jnp.bool_))
-
-
-_resample_op = FfiOp(
-    "resample", twin=_resample_twin, abstract_eval=_resample_abstract_eval,
-    ffi_target="robocache_resample",
-    ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
-                                                out_of_range=np.int32(out_of_range)))
 
 
 # -- the public function -------------------------------------------------------
@@ -202,7 +181,9 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     return out
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``resample`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _resample_op.backend(platform)
-
+# -- registration ------------------------------------------------------------
+_resample_op = FfiOp(
+    "resample", twin=resample_twin, abstract_eval=_resample_abstract_eval,
+    ffi_target="robocache_resample",
+    ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
+                                                out_of_range=np.int32(out_of_range)))

@@ -44,10 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import extension as _extension
+from .._core.batching import batch_size
 from .._core.contract import broadcast_leading, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
-from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
 from ..jax_compat import ShapedArray
+from .grid import check_features, check_points, grid_spec
+from .points_to_voxels_twin import points_to_voxels_twin
 
 __all__ = ["VoxelBatch", "points_to_voxels"]
 
@@ -64,83 +66,15 @@ class VoxelBatch(NamedTuple):
     point_to_voxel: jax.Array  # [..., N] int32, -1 for dropped points
 
 
-# -- the jnp twin (canonical operands) ---------------------------------------
-def _one_cloud(points, features, n, *, spec: GridSpec, M: int, P: int):
-    """points [N, 3], features [N, C] float32, n scalar -> the five outputs of one cloud."""
-    N = points.shape[0]
-    G = spec.num_voxels  # < 2**31, so the sentinel G fits int32
-    ijk, keep, vid = voxel_index(points, spec)
-    idx = jnp.arange(N, dtype=jnp.int32)
-    keep = keep & (idx < n)
-    key = jnp.where(keep, vid, G)
-    # A stable sort by voxel id: points grouped by voxel, each group in input order.
-    skey, order = jax.lax.sort((key, idx), num_keys=1, is_stable=True)
-    starts = jnp.concatenate([jnp.ones((min(N, 1),), bool), skey[1:] != skey[:-1]])
-    run_start = jax.lax.cummax(jnp.where(starts, idx, 0))
-    rank = idx - run_start  # rank of each sorted point within its voxel
-    first = order[run_start]  # the voxel's first point (lowest index)
-    valid = skey != G
-    is_first = jnp.zeros((N,), jnp.int32).at[order].set((starts & valid).astype(jnp.int32))
-    rows_before = jnp.cumsum(is_first)  # inclusive: row of a first point + 1
-    row = rows_before[first] - 1
-    kept = valid & (row < M) & (rank < P)
-    point_to_voxel = jnp.zeros((N,), jnp.int32).at[order].set(jnp.where(kept, row, -1))
-    num_voxels = jnp.minimum(rows_before[-1] if N else jnp.int32(0), M).astype(jnp.int32)
-
-    data = jnp.concatenate([points, features], axis=-1)[order]
-    slot = jnp.where(kept, row * P + rank, M * P)
-    voxels = jnp.zeros((M * P, data.shape[-1]), jnp.float32).at[slot].set(data, mode="drop")
-    num_points = jnp.zeros((M,), jnp.int32).at[jnp.where(kept, row, M)].add(1, mode="drop")
-    head = starts & valid & (row < M)
-    coords = jnp.full((M, 3), -1, jnp.int32).at[jnp.where(head, row, M)].set(
-        ijk[order], mode="drop")
-    return voxels.reshape(M, P, -1), coords, num_points, num_voxels, point_to_voxel
-
-
-def _batch_size(*operands) -> int:
-    """B from operands whose axis 0 is B or 1 (shared)."""
-    sizes = {x.shape[0] for x in operands} - {1}
-    return sizes.pop() if sizes else 1
-
-
-def _p2v_twin(points, features, lengths, *, spec, max_voxels, max_points):
-    """points [Bp,N,3], features [Bf,N,C], lengths [Bl] (Bx in {1, B}) -> outputs [B, ...]."""
-    B = _batch_size(points, features, lengths)
-    N = points.shape[1]
-    n = jnp.clip(lengths, 0, N).astype(jnp.int32)
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (points, features, n))
-    args = [x if ax == 0 else x[0] for x, ax in zip((points, features, n), axes)]
-    one = lambda p, f, k: _one_cloud(p, f, k, spec=spec, M=max_voxels, P=max_points)  # noqa: E731
-    if B == 1:
-        return tuple(o[None] for o in one(*args))
-    return tuple(jax.vmap(one, in_axes=axes)(*args))
-
-
+# -- abstract evaluation (canonical operands) -------------------------------
 def _p2v_abstract_eval(points, features, lengths, *, spec, max_voxels, max_points):
-    B = _batch_size(points, features, lengths)
+    B = batch_size(points, features, lengths)
     N = points.shape[1]
     W = 3 + features.shape[2]
     M, P = max_voxels, max_points
     return (ShapedArray((B, M, P, W), jnp.float32), ShapedArray((B, M, 3), jnp.int32),
             ShapedArray((B, M), jnp.int32), ShapedArray((B,), jnp.int32),
             ShapedArray((B, N), jnp.int32))
-
-
-def _p2v_attrs(spec, max_voxels, max_points):
-    return dict(lo=np.asarray(spec.lo, np.float32), hi=np.asarray(spec.hi, np.float32),
-                size=np.asarray(spec.size, np.float32), dims=np.asarray(spec.shape, np.int32))
-
-
-def _p2v_workspace_bytes(points, features, lengths, *, spec, max_voxels, max_points):
-    """Device scratch per cloud of the CUDA handler (sort buffers, scans; host-side size)."""
-    per_cloud = _extension.module_function("points_to_voxels_workspace_per_cloud")
-    return per_cloud(_batch_size(points, features, lengths), points.shape[1], max_voxels,
-                     spec.num_voxels)
-
-
-_p2v_op = FfiOp("points_to_voxels", twin=_p2v_twin, abstract_eval=_p2v_abstract_eval,
-                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs,
-                workspace_bytes=_p2v_workspace_bytes)
 
 
 # -- the public function -------------------------------------------------------
@@ -198,6 +132,19 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
     return VoxelBatch(*(o.reshape(lead + o.shape[1:]) for o in outs))
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``points_to_voxels`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _p2v_op.backend(platform)
+# -- registration ------------------------------------------------------------
+def _p2v_attrs(spec, max_voxels, max_points):
+    return dict(lo=np.asarray(spec.lo, np.float32), hi=np.asarray(spec.hi, np.float32),
+                size=np.asarray(spec.size, np.float32), dims=np.asarray(spec.shape, np.int32))
+
+
+def _p2v_workspace_bytes(points, features, lengths, *, spec, max_voxels, max_points):
+    """Device scratch per cloud of the CUDA handler (sort buffers, scans; host-side size)."""
+    per_cloud = _extension.module_function("points_to_voxels_workspace_per_cloud")
+    return per_cloud(batch_size(points, features, lengths), points.shape[1], max_voxels,
+                     spec.num_voxels)
+
+
+_p2v_op = FfiOp("points_to_voxels", twin=points_to_voxels_twin, abstract_eval=_p2v_abstract_eval,
+                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs,
+                workspace_bytes=_p2v_workspace_bytes)

@@ -37,94 +37,32 @@ Contract (see README's semantics section):
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._core import extension as _extension
-from . import reduce as _voxel_reduce
+from .._core.batching import batch_size
 from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
-from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
 from ..jax_compat import ShapedArray
+from .grid import GridSpec, check_features, check_points, grid_spec
+from .voxelize_twin import MODES, voxelize_twin
 
 __all__ = ["voxelize"]
 
-# Integer codes shared with csrc/voxelize.cu.
-MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 FEATURE_MODES = ("sum", "mean", "max")
 FEATURE_DTYPES = (jnp.float32, jnp.bfloat16)
 _BINNED_MODES = (MODES["sum"], MODES["mean"])
-_FEATURE_REDUCTIONS = {MODES["sum"]: _voxel_reduce.feature_sum,
-                       MODES["mean"]: _voxel_reduce.feature_mean,
-                       MODES["max"]: _voxel_reduce.feature_max}
 
 
-def _num_clouds(*operands) -> int:
-    """Operands carry B or 1 clouds on axis 0: B (0 if any has none)."""
-    sizes = [x.shape[0] for x in operands]
-    return 0 if 0 in sizes else max(sizes)
-
-
-# -- the jnp twin (canonical operands) ---------------------------------------
-def _voxelize_twin(points, features, lengths, *, mode: int, grid: GridSpec):
-    """points [Bp,N,3], features [Bf,N,C] ([1,N,0] for count/occupancy), lengths [Bl]."""
-    B = _num_clouds(points, features, lengths)
-    N = points.shape[1]
-    V = grid.num_voxels
-
-    def one_cloud(p, f, n):
-        _, keep, vid = voxel_index(p, grid)
-        keep = keep & (jnp.arange(N) < jnp.clip(n, 0, N))
-        seg = jnp.where(keep, vid, V)
-        if mode == MODES["count"]:
-            return _voxel_reduce.count(seg, V).reshape(grid.shape)
-        if mode == MODES["occupancy"]:
-            return _voxel_reduce.occupancy(seg, V).reshape(grid.shape)
-        out = _FEATURE_REDUCTIONS[mode](seg, f, V).astype(f.dtype)
-        return out.reshape(grid.shape + (f.shape[-1],))
-
-    if B == 0:
-        (aval,) = _voxelize_abstract_eval(points, features, lengths, mode=mode, grid=grid)
-        return (jnp.zeros(aval.shape, aval.dtype),)
-    operands = (points, features, lengths)
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in operands)
-    squeezed = [x if ax == 0 else x[0] for x, ax in zip(operands, axes)]
-    return (jax.vmap(one_cloud, in_axes=axes, axis_size=B)(*squeezed),)
-
-
+# -- abstract evaluation (canonical operands) -------------------------------
 def _voxelize_abstract_eval(points, features, lengths, *, mode: int, grid: GridSpec):
-    B = _num_clouds(points, features, lengths)
+    B = batch_size(points, features, lengths)
     if mode == MODES["count"]:
         return (ShapedArray((B,) + grid.shape, jnp.int32),)
     if mode == MODES["occupancy"]:
         return (ShapedArray((B,) + grid.shape, jnp.float32),)
     return (ShapedArray((B,) + grid.shape + (features.shape[-1],), features.dtype),)
-
-
-def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
-    return dict(mode=np.int32(mode), lo=np.asarray(grid.lo, np.float32),
-                hi=np.asarray(grid.hi, np.float32), size=np.asarray(grid.size, np.float32))
-
-
-def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
-    """Device scratch per cloud of the sum/mean handler (binned points); None for the others."""
-    if mode not in _BINNED_MODES:
-        return None
-    per_cloud = _extension.module_function("voxelize_binned_workspace_per_cloud")
-    feature_bytes = features.shape[-1] * features.dtype.itemsize  # rows copied to the scratch
-    return per_cloud(_num_clouds(points, features, lengths), points.shape[1], grid.num_voxels,
-                     feature_bytes)
-
-
-_voxelize_op = FfiOp(
-    "voxelize", twin=_voxelize_twin, abstract_eval=_voxelize_abstract_eval,
-    ffi_target="robocache_voxelize", ffi_attrs=_ffi_attrs,
-    # sum/mean bin the points by tiles of the grid: a separate handler, with a scratch
-    # workspace; count, occupancy and max scatter atomics into the zeroed grid.
-    ffi_target_for=lambda mode, grid: ("robocache_voxelize_binned" if mode in _BINNED_MODES
-                                       else "robocache_voxelize"),
-    workspace_bytes=_workspace_bytes)
 
 
 # -- the public function -------------------------------------------------------
@@ -184,6 +122,27 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
     return out.reshape(lead + tail)
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``voxelize`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _voxelize_op.backend(platform)
+# -- registration ------------------------------------------------------------
+def _ffi_attrs(mode: int, grid: GridSpec) -> dict:
+    return dict(mode=np.int32(mode), lo=np.asarray(grid.lo, np.float32),
+                hi=np.asarray(grid.hi, np.float32), size=np.asarray(grid.size, np.float32))
+
+
+def _workspace_bytes(points, features, lengths, *, mode: int, grid: GridSpec):
+    """Device scratch per cloud of the sum/mean handler (binned points); None for the others."""
+    if mode not in _BINNED_MODES:
+        return None
+    per_cloud = _extension.module_function("voxelize_binned_workspace_per_cloud")
+    feature_bytes = features.shape[-1] * features.dtype.itemsize  # rows copied to the scratch
+    return per_cloud(batch_size(points, features, lengths), points.shape[1], grid.num_voxels,
+                     feature_bytes)
+
+
+_voxelize_op = FfiOp(
+    "voxelize", twin=voxelize_twin, abstract_eval=_voxelize_abstract_eval,
+    ffi_target="robocache_voxelize", ffi_attrs=_ffi_attrs,
+    # sum/mean bin the points by tiles of the grid: a separate handler, with a scratch
+    # workspace; count, occupancy and max scatter atomics into the zeroed grid.
+    ffi_target_for=lambda mode, grid: ("robocache_voxelize_binned" if mode in _BINNED_MODES
+                                       else "robocache_voxelize"),
+    workspace_bytes=_workspace_bytes)
