@@ -20,17 +20,14 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-import reference
-import reference_align
-import reference_p2v
-import reference_voxel
-from episodes import episodes
+from references import resample as reference
+from references import align as reference_align
+from references import points_to_voxels as reference_p2v
+from references import voxelize as reference_voxel
 from jax_robocache._core import extension as _extension
-from jax_robocache import Stream, align, fuse_multimodal, points_to_voxels, resample, voxelize
 from jax_robocache._core.primitive import FORCE_JNP_ENV
-from test_align import make_stream
-from test_points_to_voxels import RANGE as P2V_RANGE, SIZE as P2V_SIZE, make_points
-from test_voxelize import RANGE as VOX_RANGE, VOXEL, clouds
+from jax_robocache.streams import align_cases, resample_cases
+from jax_robocache.voxels import points_to_voxels_cases, voxelize_cases
 
 COLLECTIVES = ("all-gather", "all-to-all", "collective-permute", "all-reduce", "reduce-scatter")
 
@@ -64,103 +61,63 @@ class Case(NamedTuple):
     grad_arg: int | None  # argument to differentiate the float outputs' sum by, or None
 
 
-# -- cases, one function per op -------------------------------------------------
-def resample_cases(rng, B):
-    values, times, queries, lengths = episodes(rng, B, 40, 6, 15)
-    clock = np.linspace(-0.5, 1.0, 15, dtype=np.float32)
-    return [
-        Case("resample per-episode", lambda v, t, q, n: resample(v, t, q, lengths=n),
-             (values, times, queries, lengths),
-             [reference.resample(values, times, queries, lengths)[0]], 0),
-        Case("resample shared-clock",
-             lambda v, t, n: resample(v, t, clock, lengths=n, method="previous"),
-             (values, times, lengths),
-             [reference.resample(values, times, clock, lengths, "previous")[0]], 0),
-    ]
+# -- cases: the ops' catalogues, with a reference per case -------------------------
+def _resample_ref(a, o):
+    return [reference.resample(a["values"], a["times"], a["query_times"], a["lengths"],
+                               o["method"], o["out_of_range"])[0]]
 
 
-def _align_leaves(ref: dict) -> list:
+def _align_ref(a, o):
     """reference_align.align's result in AlignResult's leaf order (values, valid, age)."""
+    ref = reference_align.align({n: dict(values=a[f"{n}.values"], times=a[f"{n}.times"],
+                                         lengths=a.get(f"{n}.lengths"), **meta)
+                                 for n, meta in o["streams"].items()},
+                                a["query_times"], o["out_of_range"])
     names = sorted(ref)
     return [ref[n][i] for i in range(3) for n in names]
 
 
-def align_cases(rng, B):
-    v_lin, t_lin, n_lin = make_stream(rng, B, 30, 3)
-    v_rot, t_rot, n_rot = make_stream(rng, B, 20, 4, quaternions=True)
-    v_ft, t_ft, n_ft = make_stream(rng, B, 80, 6)
-    v_cam, t_cam, n_cam = make_stream(rng, B, 12, 5, ragged=False)
-    t_cam = t_cam[0]  # one camera clock shared by every episode
-    n_cam = rng.integers(0, 13, B).astype(np.int32)
-    clock = np.linspace(-0.1, 1.1, 17, dtype=np.float32)  # the shared query clock
-    meta = dict(joints=dict(method="linear"), rot=dict(method="slerp", tolerance=0.08),
-                ft=dict(method="window_mean", window=0.04, offset=-0.01),
-                cam=dict(method="previous", tolerance=0.1))
-
-    def streams(v1, t1, n1, v2, t2, n2, v3, t3, n3, v4, n4):
-        return {"joints": Stream(v1, t1, n1, **meta["joints"]),
-                "rot": Stream(v2, t2, n2, **meta["rot"]),
-                "ft": Stream(v3, t3, n3, **meta["ft"]),
-                "cam": Stream(v4, t_cam, n4, **meta["cam"])}
-
-    args = (v_lin, t_lin, n_lin, v_rot, t_rot, n_rot, v_ft, t_ft, n_ft, v_cam, n_cam)
-    ref = reference_align.align(
-        {"joints": dict(values=v_lin, times=t_lin, lengths=n_lin, **meta["joints"]),
-         "rot": dict(values=v_rot, times=t_rot, lengths=n_rot, **meta["rot"]),
-         "ft": dict(values=v_ft, times=t_ft, lengths=n_ft, **meta["ft"]),
-         "cam": dict(values=v_cam, times=t_cam, lengths=n_cam, **meta["cam"])}, clock, "nan")
-    queries = rng.uniform(-0.1, 1.1, (B, 9)).astype(np.float32)
-    v_pro, t_pro, _ = make_stream(rng, B, 25, 2, ragged=False)  # fuse_multimodal: no lengths
-    v_frc, t_frc, _ = make_stream(rng, B, 60, 3, ragged=False)
-    fused = reference_align.align({k: dict(values=v, times=t) for k, v, t in (
-        ("vision", v_cam, t_cam), ("proprio", v_pro, t_pro), ("force", v_frc, t_frc))}, queries)
-    return [
-        Case("align 4 streams shared-clock",
-             lambda *a: align(streams(*a), clock, out_of_range="nan"), args,
-             _align_leaves(ref), 0),
-        Case("fuse_multimodal per-episode queries",
-             lambda v1, v2, v3, t2, t3, q: fuse_multimodal(v1, t_cam, v2, t2, v3, t3, q),
-             (v_cam, v_pro, v_frc, t_pro, t_frc, queries),
-             [np.concatenate([fused[k][0] for k in ("vision", "proprio", "force")], -1)], 1),
-    ]
+def _fuse_ref(a, o):
+    ref = reference_align.align({k: dict(values=a[k], times=a[f"{k}_times"])
+                                 for k in ("vision", "proprio", "force")}, a["target_times"])
+    return [np.concatenate([ref[k][0] for k in ("vision", "proprio", "force")], -1)]
 
 
-def voxelize_cases(rng, B):
-    points, features, lengths = clouds(rng, B, 150, 3)
-    features = np.asarray(features)
-    kw = dict(voxel_size=VOXEL, point_range=VOX_RANGE)
-    return [
-        Case("voxelize count (default lengths)", lambda p: voxelize(p, **kw), (points,),
-             [reference_voxel.voxelize(points, None, None, VOXEL, VOX_RANGE, "count")], None),
-        Case("voxelize mean", lambda p, f, n: voxelize(p, f, mode="mean", lengths=n, **kw),
-             (points, features, lengths),
-             [reference_voxel.voxelize(points, features, lengths, VOXEL, VOX_RANGE, "mean")], 1),
-    ]
+def _voxelize_ref(a, o):
+    features = None if "features" not in a else np.asarray(a["features"])
+    return [reference_voxel.voxelize(a["points"], features, a.get("lengths"), o["voxel_size"],
+                                     o["point_range"], o["mode"])]
 
 
-def p2v_cases(rng, B):
-    N = 120
-    points = make_points(rng, (B,), N, clustered=True)
-    features = rng.normal(size=(B, N, 2)).astype(np.float32)
-    lengths = rng.integers(0, N + 1, B).astype(np.int32)
-    kw = dict(voxel_size=P2V_SIZE, point_range=P2V_RANGE, max_voxels=12, max_points_per_voxel=5)
-
-    def ref(p, f, n):
-        out = reference_p2v.points_to_voxels(p, f, n, P2V_SIZE, P2V_RANGE, 12, 5)
-        return [out[k] for k in ("voxels", "coords", "num_points", "num_voxels",
-                                 "point_to_voxel")]
-
-    return [
-        Case("points_to_voxels features+lengths",
-             lambda p, f, n: points_to_voxels(p, f, lengths=n, **kw), (points, features, lengths),
-             ref(points, features, lengths), 0),
-        Case("points_to_voxels xyz only (default lengths)", lambda p: points_to_voxels(p, **kw),
-             (points,), ref(points, None, None), None),
-    ]
+def _p2v_ref(a, o):
+    out = reference_p2v.points_to_voxels(a["points"], a.get("features"), a.get("lengths"),
+                                         o["voxel_size"], o["point_range"], o["max_voxels"],
+                                         o["max_points_per_voxel"])
+    return [out[k] for k in ("voxels", "coords", "num_points", "num_voxels", "point_to_voxel")]
 
 
-CASES = {"resample": resample_cases, "align": align_cases, "voxelize": voxelize_cases,
-         "points_to_voxels": p2v_cases}
+#: op -> (catalogue, [(case name, reference, argument to differentiate by or None)]). Shared
+#: operands (a common clock, a camera's timestamps, default lengths) are part of it on purpose.
+CATALOGUES = {
+    "resample": (resample_cases, [("linear_clamp", _resample_ref, 0),
+                                  ("shared_clock", _resample_ref, 0)]),
+    "align": (align_cases, [("shared_times", _align_ref, 0),
+                            ("fuse_multimodal", _fuse_ref, 1)]),
+    "voxelize": (voxelize_cases, [("count_points_only", _voxelize_ref, None),
+                                  ("mean", _voxelize_ref, 1)]),
+    "points_to_voxels": (points_to_voxels_cases, [("uniform", _p2v_ref, 0),
+                                                  ("xyz_only", _p2v_ref, None)]),
+}
+
+
+def op_cases(op, rng, B):
+    catalogue, entries = CATALOGUES[op]
+    cases = []
+    for name, ref, grad_arg in entries:
+        call = catalogue.CASES[name].make(rng, B=B)
+        fn, args = call.positional()
+        cases.append(Case(f"{op} {name}", fn, args, ref(call.arrays, call.options), grad_arg))
+    return cases
 
 
 # -- checks ---------------------------------------------------------------------
@@ -210,31 +167,31 @@ def check_case(platform, batch, case, single):
         assert np.isfinite(np.asarray(grad)).all(), case.name
 
 
-@pytest.mark.parametrize("op", sorted(CASES))
+@pytest.mark.parametrize("op", sorted(CATALOGUES))
 @pytest.mark.parametrize("axis_type", [AxisType.Explicit, AxisType.Auto])
 def test_batch_sharded_runs_locally(mesh_devices, rng, axis_type, op):
     platform, devs = mesh_devices
     mesh = jax.sharding.Mesh(np.array(devs), ("episodes",), axis_types=(axis_type,))
     batch = NamedSharding(mesh, P("episodes"))
-    cases = CASES[op](rng, 2 * len(devs))
+    cases = op_cases(op, rng, 2 * len(devs))
     singles = [case.fn(*[jax.device_put(a, devs[0]) for a in case.args]) for case in cases]
     with jax.set_mesh(mesh):  # explicit sharding is used under a mesh context
         for case, single in zip(cases, singles):
             check_case(platform, batch, case, single)
 
 
-@pytest.mark.parametrize("op", sorted(CASES))
+@pytest.mark.parametrize("op", sorted(CATALOGUES))
 def test_inside_shard_map(mesh_devices, rng, op):
     platform, devs = mesh_devices
     mesh = jax.sharding.Mesh(np.array(devs), ("episodes",))
-    for case in CASES[op](rng, 2 * len(devs)):
+    for case in op_cases(op, rng, 2 * len(devs)):
         f = jax.jit(jax.shard_map(case.fn, mesh=mesh, in_specs=P("episodes"),
                                   out_specs=P("episodes")))
         for k, (leaf, ref) in enumerate(zip(jax.tree.leaves(f(*case.args)), case.ref)):
             assert_close_to_reference(leaf, ref, f"{case.name} in shard_map, output leaf {k}")
 
 
-@pytest.mark.parametrize("op", sorted(CASES))
+@pytest.mark.parametrize("op", sorted(CATALOGUES))
 def test_cuda_lowering_is_batch_partitioned(monkeypatch, rng, op):
     """Checked on any machine: the CUDA lowering (StableHLO for "cuda", as if the kernels were
     registered) of a batch-sharded call tells XLA how to partition each custom call: the
@@ -247,7 +204,7 @@ def test_cuda_lowering_is_batch_partitioned(monkeypatch, rng, op):
     monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     mesh = jax.sharding.Mesh(np.array(devs), ("episodes",))
     B = 2 * len(devs)
-    for case in CASES[op](rng, B):
+    for case in op_cases(op, rng, B):
         with jax.set_mesh(mesh):
             sharded = [jax.device_put(a, NamedSharding(mesh, P("episodes"))) for a in case.args]
             text = jax.jit(case.fn).trace(*sharded).lower(lowering_platforms=("cuda",)).as_text()

@@ -1,8 +1,9 @@
 """Every op is bitwise deterministic across repeated calls and across processes.
 
-Two fresh processes (tests/determinism_worker.py) compute every op (every
+Two fresh processes (determinism_worker.py) compute every op (every
 resample method, align with every method, every voxelize mode,
-points_to_voxels) twice on the same random inputs; all outputs must be
+points_to_voxels: the large cases of the ops' catalogues) twice on the same
+random inputs; all outputs must be
 byte-identical between the calls and between the processes. On CPU always; on
 the GPU (the CUDA kernels) when one is present.
 """
@@ -23,8 +24,8 @@ WORKER = Path(__file__).parent / "determinism_worker.py"
 
 def run_workers(platform, seed, tmp_path, count=2):
     package_root = str(Path(jax_robocache.__file__).resolve().parents[1])  # the one under test
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [package_root, str(WORKER.parent), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(  # the worker imports tests/golden_cases
+        [package_root, str(WORKER.parents[1]), os.environ.get("PYTHONPATH", "")]))
     if platform == "gpu":  # two processes on one GPU: no preallocation of most of its memory
         env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
     else:

@@ -12,35 +12,14 @@ import numpy as np
 import pytest
 from absl.testing import parameterized
 
-import reference_p2v
+from references import points_to_voxels as reference_p2v
 from conftest import PLATFORMS, device, gpu_available, rng_for, skip_unless_platform
 from jax_robocache import VoxelBatch, points_to_voxels
+from jax_robocache.voxels.points_to_voxels_cases import PILLAR_SIZE, RANGE, SIZE, make_points
 
 FIELDS = VoxelBatch._fields
 # A small grid: 8 x 8 x 3 voxels of 0.3 x 0.5 x 0.4.
-RANGE = (-1.0, -2.0, -0.5, 1.4, 2.0, 0.7)
-SIZE = (0.3, 0.5, 0.4)
-PILLAR_SIZE = (0.3, 0.5, 1.2)  # one z cell
-VLP16 = os.path.join(os.path.dirname(__file__), "data", "vlp16.npz")
-
-
-def make_points(rng, lead, N, *, clustered=False, bad=0.05):
-    """Random points around RANGE: some outside, some exactly on cell faces, some NaN/inf."""
-    lo, hi = np.array(RANGE[:3]), np.array(RANGE[3:])
-    if clustered:  # few dense clusters: voxels overflow max_points_per_voxel
-        centers = rng.uniform(lo, hi, (4, 3))
-        pts = centers[rng.integers(0, 4, lead + (N,))] + rng.normal(0, 0.05, lead + (N, 3))
-    else:
-        pts = rng.uniform(lo - 0.3, hi + 0.3, lead + (N, 3))
-    on_face = rng.random(lead + (N, 3)) < 0.15
-    faces = lo + rng.integers(-1, 10, lead + (N, 3)) * np.array(SIZE)
-    pts = np.where(on_face, faces, pts).astype(np.float32)
-    broken = rng.random(lead + (N,)) < bad
-    axis = rng.integers(0, 3, lead + (N,))
-    vals = rng.choice(np.array([np.nan, np.inf, -np.inf], np.float32), lead + (N,))
-    for a in range(3):
-        pts[..., a] = np.where(broken & (axis == a), vals, pts[..., a])
-    return pts
+VLP16 = os.path.join(os.path.dirname(__file__), os.pardir, "data", "vlp16.npz")
 
 
 def make_features(rng, lead, N, C, dtype=np.float32):

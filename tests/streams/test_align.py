@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 
 import chex
 import jax
@@ -12,17 +11,17 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-import reference_align
+from references import align as reference_align
 from conftest import device, gpu_available, rng_for
-from episodes import sorted_times, stream_samples
 from jax_robocache import AlignResult, Stream, align, fuse_multimodal, resample
 from jax_robocache._core import extension as _extension
+from jax_robocache.demo.episode import sena_arrays
+from jax_robocache.streams.align_cases import make_stream
 
 DTYPES = {"float32": np.float32, "bfloat16": jnp.bfloat16, "float16": np.float16}
 # Absolute tolerance relative to the largest |value|: output rounding of each dtype (float32:
 # also the sequential float32 sum of a window of up to ~100 samples).
 TOL = {"float32": 1e-5, "bfloat16": 8e-3, "float16": 1e-3}
-DATA = os.path.join(os.path.dirname(__file__), "data", "sena.npz")
 
 
 def dtype_name(x) -> str:
@@ -48,19 +47,6 @@ def assert_matches_reference(result, ref, err=""):
                                    atol=1e-7, err_msg=f"age of {name} {err}")
         assert age.dtype == jnp.float32 and valid.dtype == jnp.bool_
         assert_close(values, r_values, f"values of {name} {err}")
-
-
-def make_stream(rng, B, S, D, *, dtype=np.float32, quaternions=False, ragged=True):
-    """values [B,S,D], times [B,S] over ~[0, 1] with jitter and duplicates, lengths [B].
-
-    Samples past an episode's length hold garbage (NaN, huge values, unsorted
-    times) that no output may use.
-    """
-    times = sorted_times(rng, (B, S), start=rng.uniform(-0.05, 0.05, (B, 1)),
-                         mean_gap=1.0 / S).astype(np.float32)
-    values, lengths = stream_samples(rng, times, D, dtype=dtype, quaternions=quaternions,
-                                     ragged=ragged)
-    return values, times, lengths
 
 
 def make_queries(rng, B, T, hits=None):
@@ -395,7 +381,7 @@ def dead_reckoning(increments):
 
 def test_real_recording_sena(platform):
     """MRPT 'sena' loop: 4 Hz laser scans (with a 0.65 s dropout) and odometry onto 10 Hz."""
-    data = np.load(DATA)
+    data = sena_arrays()  # the demo's recording (jax_robocache/demo/data)
     clock = np.arange(data["odo_t"][0], data["scan_t"][-1] + 0.3, 0.1)  # float64 epoch seconds
     streams = {"scan": Stream(data["ranges"], data["scan_t"], method="previous", tolerance=0.4),
                "odo": Stream(dead_reckoning(data["odo_inc"]), data["odo_t"])}

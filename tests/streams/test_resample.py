@@ -13,10 +13,10 @@ from absl.testing import parameterized
 from jax.experimental import checkify
 from jax.test_util import check_grads
 
-import reference
+from references import resample as reference
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
-from episodes import episodes
 from jax_robocache import resample
+from jax_robocache.streams.resample_cases import episodes
 
 METHODS = ("linear", "nearest", "previous", "slerp")
 POLICIES = ("clamp", "nan", "extrapolate")

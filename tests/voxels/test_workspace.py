@@ -13,7 +13,6 @@ lowering time by host functions of the CUDA module. Checked here:
 
 from __future__ import annotations
 
-import functools
 import re
 
 import jax
@@ -22,14 +21,16 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-import reference_p2v
-import reference_voxel
+from references import points_to_voxels as reference_p2v
+from references import voxelize as reference_voxel
 from conftest import device, skip_unless_platform
 from jax_robocache import points_to_voxels, voxelize
 from jax_robocache._core import extension as _extension
-from test_points_to_voxels import RANGE as P2V_RANGE, SIZE as P2V_SIZE
-from test_points_to_voxels import assert_matches as assert_p2v_matches, make_points
-from test_voxelize import RANGE as VOX_RANGE, VOXEL, assert_matches as assert_vox_matches, clouds
+from jax_robocache.voxels.points_to_voxels_cases import (RANGE as P2V_RANGE, SIZE as P2V_SIZE,
+                                                          make_points)
+from jax_robocache.voxels.voxelize_cases import RANGE as VOX_RANGE, VOXEL, clouds
+from test_points_to_voxels import assert_matches as assert_p2v_matches
+from test_voxelize import assert_matches as assert_vox_matches
 
 M, PTS = 40, 6  # max_voxels, max_points_per_voxel of the p2v calls here
 

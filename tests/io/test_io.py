@@ -16,8 +16,8 @@ from jax_robocache import relative_timestamps  # noqa: E402
 from jax_robocache.io import (SUPPORTED_TYPES, BagError, UnsupportedMessageError,  # noqa: E402
                               list_topics, read_bag)
 from jax_robocache import Stream  # noqa: E402
+from jax_robocache.demo.episode import sena_arrays  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 STORE = get_typestore(getattr(Stores, "LATEST", None) or Stores.ROS2_HUMBLE)
 T = STORE.types
 STORAGES = ("mcap", "sqlite3")
@@ -88,8 +88,7 @@ def bits(x: np.ndarray) -> np.ndarray:
 # -- the real recording: LaserScan + Odometry with real timestamps ------------------------
 @pytest.fixture(scope="module")
 def sena():
-    with np.load(DATA / "sena.npz") as d:
-        data = {k: d[k] for k in d.files}
+    data = sena_arrays()  # the demo's recording (jax_robocache/demo/data)
     inc = data["odo_inc"].astype(np.float64)
     x = y = yaw = 0.0
     poses = []

@@ -13,7 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                                "benchmarks"))
 import compare  # noqa: E402
 import harness  # noqa: E402
 import ncu_summary  # noqa: E402

@@ -6,7 +6,7 @@ negative and too large lengths with garbage past them, lengths=None, empty
 clouds and batches, tiny and pillar grids, bfloat16 / float16 / NaN / inf
 features. Shapes come from fixed buckets (see fuzz_support); the profile is
 short in CI, HYPOTHESIS_PROFILE=long runs 10,000 examples per op (conftest.py).
-resample and align: test_properties_time.py.
+resample and align: tests/streams/test_streams_fuzz.py.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import reference_p2v
-import reference_voxel
+from references import points_to_voxels as reference_p2v
+from references import voxelize as reference_voxel
 from fuzz_support import as_f64, assert_close, counted, jitted, sprinkle
 from jax_robocache import points_to_voxels, voxelize
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jax_robocache
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "multi_gpu.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi_gpu.py"
 
 
 def free_port() -> int:

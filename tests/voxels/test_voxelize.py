@@ -14,40 +14,15 @@ import pytest
 from absl.testing import parameterized
 from jax.test_util import check_grads
 
-import reference_voxel as ref
+from references import voxelize as ref
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
 from jax_robocache import voxelize
+from jax_robocache.voxels.voxelize_cases import RANGE, VOXEL, clouds
 
 MODES = ("count", "occupancy", "sum", "mean", "max")
 FEATURE_MODES = ("sum", "mean", "max")
 DTYPES = {"float32": np.float32, "bfloat16": jnp.bfloat16}
-# (x, y, z) = (8, 8, 5); 0.2 is not exact in float32, so lattice points test the float32 rule.
-VOXEL = (0.25, 0.5, 0.2)
-RANGE = (-1.0, -2.0, 0.0, 1.0, 2.0, 1.0)
-DATA = os.path.join(os.path.dirname(__file__), "data", "vlp16.npz")
-
-
-def clouds(rng, B, N, C, *, voxel=VOXEL, prange=RANGE, dtype=np.float32):
-    """points [B, N, 3] with out-of-range, NaN/inf, lattice and range-boundary points;
-    features [B, N, C] with repeated values (ties); lengths [B] ragged (first = N)."""
-    lo, hi = np.asarray(prange[:3]), np.asarray(prange[3:])
-    size = np.broadcast_to(np.asarray(voxel, np.float64), (3,))
-    shape = np.asarray(ref.grid_shape(voxel, prange))
-    span = hi - lo
-    pts = rng.uniform(lo - 0.15 * span, hi + 0.15 * span, (B, N, 3))
-    lattice = lo + rng.integers(0, shape + 1, (B, N, 3)) * size  # voxel faces, max included
-    pts = np.where(rng.random((B, N, 3)) < 0.3, lattice, pts)
-    special = rng.random((B, N, 3))
-    pts[special < 0.02] = np.nan
-    pts[(special >= 0.02) & (special < 0.03)] = np.inf
-    pts[(special >= 0.03) & (special < 0.04)] = -np.inf
-    pts = pts.astype(np.float32)
-    features = rng.normal(size=(B, N, C)) * 3
-    features = np.where(rng.random((B, N, C)) < 0.2, np.round(features), features)  # ties, zeros
-    features = jnp.asarray(features.astype(np.float32)).astype(dtype)
-    lengths = rng.integers(0, N + 1, B).astype(np.int32)
-    lengths[0] = N
-    return pts, features, lengths
+DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data", "vlp16.npz")
 
 
 def reference(points, features, lengths, mode, voxel=VOXEL, prange=RANGE):

@@ -23,11 +23,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-import reference
-import reference_align
-from episodes import stream_samples
+from references import resample as reference
+from references import align as reference_align
 from fuzz_support import as_f64, assert_close, counted, examples, jitted, sprinkle
 from jax_robocache import Stream, align, resample
+from jax_robocache.streams.resample_cases import stream_samples
 
 DTYPES = {"float32": np.float32, "bfloat16": jnp.bfloat16, "float16": np.float16,
           "float64": np.float64}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference import resample_episode
+from .resample import resample_episode
 
 
 def _shifted_queries(q, offset, time_dtype):
