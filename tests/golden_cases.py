@@ -1,7 +1,9 @@
 """Golden cases: fixed inputs whose expected outputs live in tests/golden/*.npz.
 
-The expected outputs come from the independent numpy references
-(tests/reference*.py), generated once by ``python tests/golden_cases.py``.
+The inputs are small cases of the ops' catalogues
+(``jax_robocache/<family>/<op>_cases.py``) drawn with fixed seeds; the
+expected outputs come from the independent numpy references
+(tests/references/), generated once by ``python tests/golden_cases.py``.
 A behaviour change then shows up as a golden-test failure and must be made
 deliberately: regenerate, review the diff, commit the new npz.
 
@@ -9,7 +11,11 @@ Each npz holds the inputs (flat arrays, by name) and the expected outputs:
 ``expected`` for an op returning one array, ``expected.<leaf>`` for pytree
 outputs (``<stream>.values`` / ``.valid`` / ``.age`` and ``concatenated`` for
 ``align``, the ``VoxelBatch`` field names for ``points_to_voxels``). Only
-missing or changed files are rewritten (npz archives carry timestamps).
+missing or changed files are rewritten (npz archives carry timestamps). The
+committed resample files come from an older version of the episode
+generator (same values and valid timestamps, other garbage past the lengths
+and other query times): regenerating rewrites those nine files with new
+inputs and their expected outputs.
 """
 
 from __future__ import annotations

@@ -18,9 +18,6 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
-SIZES = ("small", "large")
-
-
 class Call(NamedTuple):
     """One call of an op: ``fn(**arrays)`` runs it.
 
