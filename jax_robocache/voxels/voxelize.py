@@ -42,11 +42,12 @@ import numpy as np
 
 from .._core import extension as _extension
 from .._core.batching import batch_size
+from .._core.codes import VOXELIZE_MODES as MODES
 from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray
 from .grid import GridSpec, check_features, check_points, grid_spec
-from .voxelize_twin import MODES, voxelize_twin
+from .voxelize_twin import voxelize_twin
 
 __all__ = ["voxelize"]
 

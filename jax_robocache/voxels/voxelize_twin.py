@@ -9,11 +9,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from .._core.batching import map_episodes
+from .._core.codes import VOXELIZE_MODES as MODES
 from . import reduce as _reduce
 from .grid import GridSpec, voxel_index
 
-#: Mode names and their integer codes (the CUDA kernels' modes).
-MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 _FEATURE_REDUCTIONS = {MODES["sum"]: _reduce.feature_sum, MODES["mean"]: _reduce.feature_mean,
                        MODES["max"]: _reduce.feature_max}
 
