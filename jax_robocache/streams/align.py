@@ -103,7 +103,9 @@ def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None
 
 
 _align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
-                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs)
+                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs,
+                  # the kernel reads each stream's values per episode; queries are operand 0
+                  full_batch_operands=lambda n, **params: range(1, n, 3), query_operand=0)
 
 
 # -- the result pytree ---------------------------------------------------------

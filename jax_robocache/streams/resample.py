@@ -78,6 +78,8 @@ def _resample_abstract_eval(values, times, queries, lengths, *, method, out_of_r
 _resample_op = FfiOp(
     "resample", twin=_resample_twin, abstract_eval=_resample_abstract_eval,
     ffi_target="robocache_resample",
+    full_batch_operands=lambda n, **params: (0,),  # the kernel reads values per episode
+    query_operand=2,
     ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
                                                 out_of_range=np.int32(out_of_range)))
 
