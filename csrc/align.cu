@@ -5,7 +5,7 @@
 //   per stream k, three arguments (RemainingArgs):
 //     values_k    [B, S_k, D_k]  f32 | bf16 | f16 | f64
 //     times_k     [Bt_k, S_k]    dtype of queries, Bt_k in {1, B}
-//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}
+//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}; negative: queries NaN (unresolved)
 //   results (RemainingRets), per stream k unless `concatenated`:
 //     out_k       [B, T, D_k]    dtype of values_k
 //     valid_k     [B, T]         pred
@@ -165,7 +165,9 @@ __device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, i
   const TT window = static_cast<TT>(s.window);
   const int32_t plan_method = s.method == kWindowMean ? kPrevious : s.method;
   // The stream's sample times are times + offset: evaluate it at q - offset.
-  const TT q = qs[j] - offset;
+  // A negative length marks an episode whose timestamps the time dtype cannot
+  // resolve (streams/timestamps.py): each of its queries is treated as NaN.
+  const TT q = s.lengths[b * s.lengths_stride] < 0 ? QuietNan<TT>() : qs[j] - offset;
   Plan p = PlanQuery(t, n, q, plan_method, args.oor);
   const int32_t ub = UpperBound(t, n, q);  // samples at or before q
   const int32_t latest = ub > 0 ? ub - 1 : 0;

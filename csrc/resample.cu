@@ -4,7 +4,7 @@
 //   values  [B, S, D]  f32 | bf16 | f16 | f64
 //   times   [Bt, S]    f32 | f64, Bt in {1, B}
 //   queries [Bq, T]    same dtype as times, Bq in {1, B}
-//   lengths [Bl]       s32, Bl in {1, B}
+//   lengths [Bl]       s32, Bl in {1, B}; negative: every query NaN (unresolved times)
 //   out     [B, T, D]  dtype of values
 //   valid   [B, T]     pred
 //
@@ -257,9 +257,12 @@ __device__ __forceinline__ void ResampleTile(const ResampleArgs& args, int64_t t
     t = staged;
     __syncthreads();
   }
+  // A negative length marks an episode whose timestamps the time dtype cannot
+  // resolve (streams/timestamps.py): each of its queries is treated as NaN.
+  const TT q_or_nan = n < 0 ? QuietNan<TT>() : q;
   n = n < 0 ? 0 : (n > S ? static_cast<int32_t>(S) : n);
   if (planner) {
-    const Plan p = PlanQuery(t, n, q, args.method, args.oor);
+    const Plan p = PlanQuery(t, n, q_or_nan, args.method, args.oor);
     plans[own] = p;
     args.valid[b * args.T + q0 + own] = p.valid;
   }

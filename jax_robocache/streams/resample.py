@@ -41,25 +41,32 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import checkify
 
 from . import interp as _interp
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                         check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
+from .._core.checks import requires_checkify
 from .timestamps import is_host_wide_timestamps, relative_timestamps
+from .validate import check_times, guard_resolution, mark_unresolved
 
 __all__ = ["resample"]
 
 
 # -- the jnp twin (canonical operands) ---------------------------------------
 def _resample_twin(values, times, queries, lengths, *, method: int, out_of_range: int):
-    """values [B,S,D], times [Bt,S], queries [Bq,T], lengths [Bl] (Bx in {1,B})."""
+    """values [B,S,D], times [Bt,S], queries [Bq,T], lengths [Bl] (Bx in {1,B}).
+
+    A negative length marks an episode with unresolved times (``validate.py``):
+    every query of it is treated as NaN, as in the CUDA kernel.
+    """
     B, S, _ = values.shape
-    n = jnp.clip(lengths, 0, S).astype(jnp.int32)
+    n = lengths.astype(jnp.int32)
 
     def one_episode(v, t, q, n_b):
+        q = jnp.where(n_b < 0, jnp.asarray(jnp.nan, q.dtype), q)
+        n_b = jnp.clip(n_b, 0, S)
         plan = _interp.plan_queries(t, n_b, q, method=method, out_of_range=out_of_range)
         return _interp.combine(v, plan, method=method), plan.valid
 
@@ -106,36 +113,6 @@ def _prepare_timestamps(times, query_times, lengths):
     return rel_t, rel_q
 
 
-def _first_false(mask):
-    """Flat index of the first False of ``mask`` (0 when it is empty: S <= 1, no episodes)."""
-    flat = mask.reshape(-1)
-    return jnp.argmin(flat) if flat.size else jnp.int32(0)
-
-
-def _validate_check(times, lengths, S):
-    """checkify checks: lengths within [0, S]; valid times finite and non-decreasing."""
-    idx = jnp.arange(S)
-    n = lengths[..., None]
-    in_len = idx < n
-    finite = jnp.where(in_len, jnp.isfinite(times), True)
-    sorted_ = jnp.where(in_len[..., 1:], times[..., 1:] >= times[..., :-1], True)
-    try:
-        checkify.check(jnp.all((lengths >= 0) & (lengths <= S)),
-                       "resample: lengths must lie in [0, {S}] (min {lo}, max {hi})",
-                       S=jnp.int32(S), lo=jnp.min(lengths, initial=0),
-                       hi=jnp.max(lengths, initial=0))
-        checkify.check(jnp.all(finite), "resample: times has non-finite valid entries "
-                       "(first at flat index {i})", i=_first_false(finite))
-        checkify.check(jnp.all(sorted_), "resample: times must be non-decreasing within "
-                       "lengths (first violation at flat index {i})",
-                       i=_first_false(sorted_))
-    except ValueError as err:
-        if "functionalized" not in str(err):
-            raise
-        raise ValueError("resample(validate=True) under jit needs the jitted function wrapped "
-                         "in jax.experimental.checkify.checkify(...); see the docstring") from err
-
-
 def resample(values, times, query_times, *, lengths=None, method: str = "linear",
              out_of_range: str = "clamp", return_valid: bool = False, validate: bool = False):
     """Evaluates batched time series at new timestamps.
@@ -159,6 +136,7 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     if out_of_range == "extrapolate" and method != "linear":
         raise ValueError(f"out_of_range='extrapolate' needs method='linear', got {method!r}")
     times, query_times = _prepare_timestamps(times, query_times, lengths)
+    given_times = times  # numpy stays numpy: the resolution guard sees known values
     values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
 
     check_min_rank("values", values, 2, "[..., S, D]")
@@ -180,14 +158,18 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")
     raw_lengths = None if lengths is None else jnp.asarray(lengths)
-    lengths = valid_lengths(lengths, S)
+    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+        lengths = valid_lengths(lengths, S)
+    unresolved = guard_resolution("resample", "times", given_times, lengths)
 
     lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
                               "query_times": query_times.shape[:-1],
                               "lengths": lengths.shape})
     if validate:  # on the lengths as given: out-of-range values are reported, not clamped
         checked = lengths if raw_lengths is None else raw_lengths
-        _validate_check(times, jnp.broadcast_to(checked, times.shape[:-1]), S)
+        lengths = requires_checkify(lengths, op="resample")  # bound before the checks
+        check_times("resample", "times", times, checked, S, unresolved)
+    lengths = mark_unresolved(lengths, unresolved)
 
     T = query_times.shape[-1]
     # Every operand gets the full episode axis (cheap for times/queries/lengths):
