@@ -48,6 +48,16 @@ Contract (README "Semantics of align" has the full table):
   ``MAX_STREAMS``; csrc/align.cu), elsewhere the jnp twin (_align_twin.py).
   ``window_mean`` sums are sequential per window in the kernel and from a
   segment tree in the twin: equal to float rounding, not bitwise.
+* Epoch timestamps (docs/ops/align.md): host float64/int64 times are
+  converted together to relative seconds; already-rounded times are caught
+  per stream by the resolution rule (``streams/timestamps.py``): known
+  values raise, traced ones make every query of the unresolved (stream,
+  episode) NaN: values NaN, ``valid`` False, ``age`` NaN.
+* ``validate=True`` checks every stream's lengths, finiteness, sortedness
+  and resolution as ``resample`` does (eager raise; ``checkify`` under jit).
+* ``jax.vmap`` over any subset of the arrays (the clock, any stream's values,
+  times, lengths), any axes, nested, with ``jit``, ``grad``, ``scan``,
+  ``shard_map``.
 * Gradients: with respect to every stream's ``values``, and ``query_times``
   (and ``times``) through ``linear``/``slerp`` streams and ``age``; from the
   jnp twin's JVP (forward and reverse mode).

@@ -25,12 +25,21 @@ Contract (see README's semantics table):
   gives NaN. NaN in ``values`` reaches only outputs that use that sample.
 * ``lengths`` outside [0, S] are clamped into it; unsorted or NaN timestamps
   give unspecified values but never an out-of-bounds access.
-  ``validate=True`` checks sortedness, finiteness and lengths: eagerly it
-  raises; under ``jit`` wrap the function with
-  ``jax.experimental.checkify.checkify``.
+  ``validate=True`` checks lengths, finiteness, sortedness and resolution:
+  eagerly it raises; under ``jit`` wrap the function with
+  ``jax.experimental.checkify.checkify`` (without it compiling raises an
+  error that shows the wrapping).
 * Host (numpy) float64 / int64 timestamps (epoch seconds, ROS nanoseconds)
   are converted on the host to episode-relative seconds before anything is
-  cast to float32 (see ``jax_robocache.timestamps``).
+  cast to float32 (see ``jax_robocache.timestamps``). Times already rounded
+  (float32 epoch stamps, jnp arrays without x64, jit of raw numpy float64)
+  are caught by the resolution rule (``streams/timestamps.py``; docs/ops/
+  resample.md "Epoch timestamps"): known values raise a ValueError saying
+  what to do; traced ones make every query of the unresolved episode NaN
+  (values NaN, ``valid`` False) under every ``out_of_range`` policy.
+* ``jax.vmap`` over any subset of the arguments, any ``in_axes`` /
+  ``out_axes``, nested, with ``jit``, ``grad``, ``scan`` and ``shard_map``
+  (docs/ops/resample.md "vmap").
 * Gradients: with respect to ``values`` for every method, and ``query_times``
   (and ``times``) for ``linear`` (and ``slerp``); ``previous``/``nearest``
   are piecewise constant in time.
