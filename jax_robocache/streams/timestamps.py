@@ -171,7 +171,9 @@ def unresolved_episodes(times, lengths, xp=None):
       bool ``[...]`` (the broadcast leading shape), True for unresolved episodes.
     """
     if xp is None:
-        xp = np if isinstance(times, np.ndarray) and not hasattr(lengths, "aval") else _jnp()
+        host = isinstance(times, np.ndarray) and (
+            lengths is None or isinstance(lengths, (np.ndarray, np.integer, int)))
+        xp = np if host else _jnp()
     S = times.shape[-1]
     lead = times.shape[:-1] if lengths is None else np.broadcast_shapes(
         times.shape[:-1], np.shape(lengths))
