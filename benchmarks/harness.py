@@ -77,6 +77,8 @@ GOALS = {
     "roofline_max": (lambda r: 1 / r["ours"]["bw_fraction"] if r["ours"]["bw_fraction"] else None,
                      lambda v, t: v <= t,
                      lambda v, t: f"{v:.2f}x the copy time (goal <= {t:g}x)"),
+    "vs_numpy_min": (lambda r: r["numpy"]["ours_speedup"] if "numpy" in r else None,
+                     lambda v, t: v >= t, lambda v, t: f"{v:.0f}x vs numpy (goal >= {t:g}x)"),
     "p50_max_s": (lambda r: r["ours"]["median"], lambda v, t: v <= t,
                   lambda v, t: f"p50 {v * 1e3:.3f} ms (goal <= {t * 1e3:g} ms)"),
 }
