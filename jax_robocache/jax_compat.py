@@ -17,7 +17,7 @@ try:  # jax >= 0.4.36
 except ImportError:  # pragma: no cover - older jax
     from jax.core import Primitive  # type: ignore[no-redef]
 
-from jax.interpreters import batching, mlir  # noqa: F401  (public re-exports)
+from jax.interpreters import ad, batching, mlir  # noqa: F401  (public re-exports)
 
 try:
     from jax.core import ShapedArray

@@ -12,8 +12,7 @@ so its lowering (program order) runs first.
 
 from __future__ import annotations
 
-from ..jax_compat import Primitive, batching, checkify_error_checks, mlir
-from jax.interpreters import ad
+from ..jax_compat import Primitive, ad, batching, checkify_error_checks, mlir
 
 __all__ = ["requires_checkify"]
 

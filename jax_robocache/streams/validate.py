@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
+from .._core.codes import UNRESOLVED_LENGTH
 from .timestamps import resolution_error, unresolved_episodes
 
 __all__ = ["check_times", "guard_resolution", "mark_unresolved"]
@@ -43,10 +44,12 @@ def guard_resolution(op: str, label: str, times, lengths):
 
 
 def mark_unresolved(lengths, unresolved):
-    """``lengths`` with -1 (the ops' sentinel) for unresolved episodes; as is when known clean."""
+    """``lengths`` with ``UNRESOLVED_LENGTH`` (-1) for unresolved episodes; as is when known
+    clean (the CUDA module's constants() carries the same value, so a module built before
+    the sentinel existed is refused)."""
     if not isinstance(unresolved, jax.core.Tracer):
         return lengths
-    return jnp.where(unresolved, -1, lengths)
+    return jnp.where(unresolved, UNRESOLVED_LENGTH, lengths)
 
 
 def _first_false(mask):
