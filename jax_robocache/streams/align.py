@@ -48,6 +48,16 @@ Contract (README "Semantics of align" has the full table):
   ``MAX_STREAMS``; csrc/streams/align_kernels.cu), elsewhere the jnp twin (align_twin.py).
   ``window_mean`` sums are sequential per window in the kernel and from a
   segment tree in the twin: equal to float rounding, not bitwise.
+* Epoch timestamps (docs/ops/align.md): host float64/int64 times are
+  converted together to relative seconds; already-rounded times are caught
+  per stream by the resolution rule (``streams/timestamps.py``): known
+  values raise, traced ones make every query of the unresolved (stream,
+  episode) NaN: values NaN, ``valid`` False, ``age`` NaN.
+* ``validate=True`` checks every stream's lengths, finiteness, sortedness
+  and resolution as ``resample`` does (eager raise; ``checkify`` under jit).
+* ``jax.vmap`` over any subset of the arrays (the clock, any stream's values,
+  times, lengths), any axes, nested, with ``jit``, ``grad``, ``scan``,
+  ``shard_map``.
 * Gradients: with respect to every stream's ``values``, and ``query_times``
   (and ``times``) through ``linear``/``slerp`` streams and ``age``; from the
   jnp twin's JVP (forward and reverse mode).
@@ -62,6 +72,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core.checks import requires_checkify
 from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, to_canonical,
@@ -71,6 +82,7 @@ from ..jax_compat import ShapedArray, x64_enabled
 from .align_twin import WINDOW_MEAN, align_twin
 from .stream import Stream
 from .timestamps import is_host_wide_timestamps, relative_timestamps
+from .validate import check_times, guard_resolution, mark_unresolved
 
 __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multimodal"]
 
@@ -272,9 +284,10 @@ def _host_times(names, streams, query_times):
     return rel[:-1], rel[-1]
 
 
-def _stream_arrays(name, stream, times):
+def _stream_arrays(name, stream, given_times):
+    """values, times, lengths (int32, clamped) and the unresolved mask of one stream."""
     label = f"streams[{name!r}]"
-    values, times = jnp.asarray(stream.values), jnp.asarray(times)
+    values, times = jnp.asarray(stream.values), jnp.asarray(given_times)
     check_min_rank(f"{label}.values", values, 2, "[..., S, D]")
     check_min_rank(f"{label}.times", times, 1, "[..., S]")
     check_dtype(f"{label}.values", values, VALUE_DTYPES)
@@ -289,13 +302,15 @@ def _stream_arrays(name, stream, times):
     if stream.method == "slerp" and D != 4:
         raise ValueError(f"{label} has method='slerp', which needs quaternion values "
                          f"[..., S, 4] (x, y, z, w), got values {tuple(values.shape)}")
-    lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
-    return values, times, lengths
+    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+        lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
+    unresolved = guard_resolution("align", f"{label}.times", given_times, lengths)
+    return values, times, lengths, unresolved
 
 
 # -- the public functions ----------------------------------------------------------
 def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "clamp",
-          concatenate: bool | Sequence[str] = False) -> AlignResult:
+          concatenate: bool | Sequence[str] = False, validate: bool = False) -> AlignResult:
     """Evaluates several streams on one clock (one primitive; one CUDA launch on GPUs).
 
     Args:
@@ -311,6 +326,10 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
         once: the kernel writes the concatenated rows ``[..., T, sum D_k]``
         in that order directly (no extra pass over the output), returned by
         ``result.concatenated()``; per-stream values are then slices of it.
+      validate: check every stream's times and lengths as ``resample`` does
+        (lengths within [0, S], valid times finite, non-decreasing and
+        resolved): eagerly it raises; under ``jit`` wrap the function in
+        ``jax.experimental.checkify.checkify``.
 
     Returns:
       ``AlignResult``: per stream ``values [..., T, D_k]``, ``valid [..., T]``
@@ -327,21 +346,24 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     query_times = jnp.asarray(query_times)
     check_min_rank("query_times", query_times, 1, "[..., T]")
     check_dtype("query_times", query_times, TIME_DTYPES)
-    for name, (_, times, _) in zip(names, arrays):
+    for name, (_, times, _, _) in zip(names, arrays):
         if times.dtype != query_times.dtype:
             raise TypeError(f"streams[{name!r}].times and query_times must share a dtype, got "
                             f"{times.dtype.name} and {query_times.dtype.name}")
 
     leading = {"query_times": query_times.shape[:-1]}
-    for name, (values, times, lengths) in zip(names, arrays):
+    for name, (values, times, lengths, _) in zip(names, arrays):
         leading[f"streams[{name!r}].values"] = values.shape[:-2]
         leading[f"streams[{name!r}].times"] = times.shape[:-1]
         leading[f"streams[{name!r}].lengths"] = lengths.shape
     lead = tuple(broadcast_leading(leading))
     B, T = math.prod(lead), query_times.shape[-1]
 
+    if validate:
+        arrays = _validate_streams(names, streams, arrays)
+    arrays = [(v, t, mark_unresolved(n, bad), bad) for v, t, n, bad in arrays]
     operands = [to_canonical(query_times, lead, query_times.ndim - 1)]
-    for values, times, lengths in arrays:
+    for values, times, lengths, _ in arrays:
         values = to_canonical(values, lead, values.ndim - 2)
         if values.shape[0] != B:  # the kernel reads values per episode: no sharing
             values = jnp.broadcast_to(values, (B,) + values.shape[1:])
@@ -350,8 +372,8 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     params = dict(methods=tuple(s.method for s in specs), offsets=tuple(s.offset for s in specs),
                   tolerances=tuple(s.tolerance for s in specs),
                   windows=tuple(s.window for s in specs), out_of_range=OUT_OF_RANGE[out_of_range])
-    dtypes = [values.dtype for values, _, _ in arrays]
-    widths = [values.shape[-1] for values, _, _ in arrays]
+    dtypes = [values.dtype for values, _, _, _ in arrays]
+    widths = [values.shape[-1] for values, _, _, _ in arrays]
     K = len(names)
     concat = None
     if concat_order is not None and _kernel_concatenates(dtypes):
@@ -375,6 +397,20 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     valid = [v.reshape(lead + (T,)) for v in valid]
     age = [a.reshape(lead + (T,)) for a in age]
     return AlignResult(names, values, valid, age, concat, concat_order)
+
+
+def _validate_streams(names, streams, arrays):
+    """``validate=True``: checkify checks of every stream's times and lengths (as given)."""
+    marked = []
+    for k, (name, (values, times, lengths, unresolved)) in enumerate(zip(names, arrays)):
+        if k == 0:  # one marker: its lowering raises first when checkify is missing
+            lengths = requires_checkify(lengths, op="align")
+        raw = streams[name].lengths
+        label = f"streams[{name!r}]"
+        check_times("align", f"{label}.times", times, lengths if raw is None else jnp.asarray(raw),
+                    times.shape[-1], unresolved, lengths_label=f"{label}.lengths")
+        marked.append((values, times, lengths, unresolved))
+    return marked
 
 
 def _check_concatenate(concatenate, names) -> tuple[str, ...] | None:
@@ -405,7 +441,7 @@ FUSE_ORDER = ("vision", "proprio", "force")
 
 
 def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_times,
-                    target_times, *, out_of_range: str = "clamp"):
+                    target_times, *, out_of_range: str = "clamp", validate: bool = False):
     """Three streams, linearly interpolated onto ``target_times`` and concatenated.
 
     ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
@@ -413,12 +449,13 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
     proprio, force) by the kernel itself: ``[..., T, D_vision + D_proprio +
     D_force]`` in the promoted dtype of the three (e.g. bfloat16 vision +
     float32 -> float32; each value is rounded to its stream's dtype first, so
-    the result equals concatenating the per-stream outputs).
+    the result equals concatenating the per-stream outputs). ``validate`` as in
+    ``align``.
     """
     streams = {"vision": Stream(vision, vision_times), "proprio": Stream(proprio, proprio_times),
                "force": Stream(force, force_times)}
-    return align(streams, target_times, out_of_range=out_of_range,
-                 concatenate=FUSE_ORDER).concatenated()
+    return align(streams, target_times, out_of_range=out_of_range, concatenate=FUSE_ORDER,
+                 validate=validate).concatenated()
 
 
 # -- registration ------------------------------------------------------------
@@ -432,4 +469,6 @@ def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None
 
 
 _align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
-                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs)
+                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs,
+                  # the kernel reads each stream's values per episode; queries are operand 0
+                  full_batch_operands=lambda n, **params: range(1, n, 3), query_operand=0)

@@ -79,6 +79,10 @@ def stream_episode(v, t, q, n, *, method, offset, tolerance, window, out_of_rang
     S = t.shape[-1]
     if offset:
         q = q - jnp.asarray(offset, q.dtype)  # sample times + offset == queries - offset
+    # A negative length marks an episode with unresolved times (validate.py): every
+    # query of it is treated as NaN, as in the CUDA kernel.
+    q = jnp.where(n < 0, jnp.asarray(jnp.nan, q.dtype), q)
+    n = jnp.clip(n, 0, S)
     plan_method = PREVIOUS if method == WINDOW_MEAN else method
     plan = _interp.plan_queries(t, n, q, method=plan_method, out_of_range=out_of_range)
     out = _interp.combine(v, plan, method=plan_method)
@@ -105,6 +109,8 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
                columns=None, concat_dtype=None):
     """queries [Bq, T]; per stream values [B,S,D], times [Bt,S], lengths [Bl] (Bx in {1,B}).
 
+    A negative length marks an unresolved episode of that stream: its queries are NaN.
+
     Returns per stream (out [B,T,D], valid [B,T], age [B,T] float32), flattened;
     with ``columns`` (each stream's first column) instead one concatenated
     out [B, T, sum D] in ``concat_dtype`` first, then per stream (valid, age).
@@ -113,7 +119,7 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
     for k, method in enumerate(methods):
         values, times, lengths = operands[3 * k:3 * k + 3]
         S = values.shape[1]
-        n = jnp.clip(lengths, 0, S).astype(jnp.int32)
+        n = lengths.astype(jnp.int32)  # clamped per episode (negative: unresolved)
         tol = None if tolerances[k] == float("inf") else tolerances[k]
         one = lambda v, t, q, m, method=method, k=k, tol=tol: stream_episode(  # noqa: E731
             v, t, q, m, method=method, offset=offsets[k], tolerance=tol, window=windows[k],

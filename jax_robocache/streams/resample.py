@@ -25,12 +25,21 @@ Contract (see README's semantics table):
   gives NaN. NaN in ``values`` reaches only outputs that use that sample.
 * ``lengths`` outside [0, S] are clamped into it; unsorted or NaN timestamps
   give unspecified values but never an out-of-bounds access.
-  ``validate=True`` checks sortedness, finiteness and lengths: eagerly it
-  raises; under ``jit`` wrap the function with
-  ``jax.experimental.checkify.checkify``.
+  ``validate=True`` checks lengths, finiteness, sortedness and resolution:
+  eagerly it raises; under ``jit`` wrap the function with
+  ``jax.experimental.checkify.checkify`` (without it compiling raises an
+  error that shows the wrapping).
 * Host (numpy) float64 / int64 timestamps (epoch seconds, ROS nanoseconds)
   are converted on the host to episode-relative seconds before anything is
-  cast to float32 (see ``jax_robocache.timestamps``).
+  cast to float32 (see ``jax_robocache.timestamps``). Times already rounded
+  (float32 epoch stamps, jnp arrays without x64, jit of raw numpy float64)
+  are caught by the resolution rule (``streams/timestamps.py``; docs/ops/
+  resample.md "Epoch timestamps"): known values raise a ValueError saying
+  what to do; traced ones make every query of the unresolved episode NaN
+  (values NaN, ``valid`` False) under every ``out_of_range`` policy.
+* ``jax.vmap`` over any subset of the arguments, any ``in_axes`` /
+  ``out_axes``, nested, with ``jit``, ``grad``, ``scan`` and ``shard_map``
+  (docs/ops/resample.md "vmap").
 * Gradients: with respect to ``values`` for every method, and ``query_times``
   (and ``times``) for ``linear`` (and ``slerp``); ``previous``/``nearest``
   are piecewise constant in time.
@@ -40,8 +49,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import checkify
 
+from .._core.checks import requires_checkify
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, to_canonical,
                               valid_lengths)
@@ -49,6 +58,7 @@ from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .resample_twin import resample_twin
 from .timestamps import is_host_wide_timestamps, relative_timestamps
+from .validate import check_times, guard_resolution, mark_unresolved
 
 __all__ = ["resample"]
 
@@ -83,36 +93,6 @@ def _prepare_timestamps(times, query_times, lengths):
     return rel_t, rel_q
 
 
-def _first_false(mask):
-    """Flat index of the first False of ``mask`` (0 when it is empty: S <= 1, no episodes)."""
-    flat = mask.reshape(-1)
-    return jnp.argmin(flat) if flat.size else jnp.int32(0)
-
-
-def _validate_check(times, lengths, S):
-    """checkify checks: lengths within [0, S]; valid times finite and non-decreasing."""
-    idx = jnp.arange(S)
-    n = lengths[..., None]
-    in_len = idx < n
-    finite = jnp.where(in_len, jnp.isfinite(times), True)
-    sorted_ = jnp.where(in_len[..., 1:], times[..., 1:] >= times[..., :-1], True)
-    try:
-        checkify.check(jnp.all((lengths >= 0) & (lengths <= S)),
-                       "resample: lengths must lie in [0, {S}] (min {lo}, max {hi})",
-                       S=jnp.int32(S), lo=jnp.min(lengths, initial=0),
-                       hi=jnp.max(lengths, initial=0))
-        checkify.check(jnp.all(finite), "resample: times has non-finite valid entries "
-                       "(first at flat index {i})", i=_first_false(finite))
-        checkify.check(jnp.all(sorted_), "resample: times must be non-decreasing within "
-                       "lengths (first violation at flat index {i})",
-                       i=_first_false(sorted_))
-    except ValueError as err:
-        if "functionalized" not in str(err):
-            raise
-        raise ValueError("resample(validate=True) under jit needs the jitted function wrapped "
-                         "in jax.experimental.checkify.checkify(...); see the docstring") from err
-
-
 def resample(values, times, query_times, *, lengths=None, method: str = "linear",
              out_of_range: str = "clamp", return_valid: bool = False, validate: bool = False):
     """Evaluates batched time series at new timestamps.
@@ -136,6 +116,7 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     if out_of_range == "extrapolate" and method != "linear":
         raise ValueError(f"out_of_range='extrapolate' needs method='linear', got {method!r}")
     times, query_times = _prepare_timestamps(times, query_times, lengths)
+    given_times = times  # numpy stays numpy: the resolution guard sees known values
     values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
 
     check_min_rank("values", values, 2, "[..., S, D]")
@@ -157,14 +138,18 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")
     raw_lengths = None if lengths is None else jnp.asarray(lengths)
-    lengths = valid_lengths(lengths, S)
+    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+        lengths = valid_lengths(lengths, S)
+    unresolved = guard_resolution("resample", "times", given_times, lengths)
 
     lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
                               "query_times": query_times.shape[:-1],
                               "lengths": lengths.shape})
     if validate:  # on the lengths as given: out-of-range values are reported, not clamped
         checked = lengths if raw_lengths is None else raw_lengths
-        _validate_check(times, jnp.broadcast_to(checked, times.shape[:-1]), S)
+        lengths = requires_checkify(lengths, op="resample")  # bound before the checks
+        check_times("resample", "times", times, checked, S, unresolved)
+    lengths = mark_unresolved(lengths, unresolved)
 
     T = query_times.shape[-1]
     # Every operand gets the full episode axis (cheap for times/queries/lengths):
@@ -185,5 +170,7 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
 _resample_op = FfiOp(
     "resample", twin=resample_twin, abstract_eval=_resample_abstract_eval,
     ffi_target="robocache_resample",
+    full_batch_operands=lambda n, **params: (0,),  # the kernel reads values per episode
+    query_operand=2,
     ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
                                                 out_of_range=np.int32(out_of_range)))

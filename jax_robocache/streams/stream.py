@@ -21,7 +21,9 @@ class Stream:
     Attributes:
       values: samples, float32 / bfloat16 / float16 (quaternions xyzw for slerp).
       times: sample timestamps in seconds (float32, or float64 with x64), or
-        host float64/int64 epoch timestamps (converted by ``align``).
+        host float64/int64 epoch timestamps (converted by ``align``; epoch
+        stamps already rounded to float32 are refused or give NaN there, see
+        docs/ops/align.md "Epoch timestamps").
       lengths: valid samples per episode (default: all).
       method: ``"linear"``, ``"nearest"``, ``"previous"``, ``"slerp"`` or ``"window_mean"``.
       offset: seconds added to the stream's sample times (sensor latency compensation).

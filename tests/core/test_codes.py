@@ -31,6 +31,7 @@ def header_constants() -> dict:
 
     return {"methods": table("kMethodNames"), "out_of_range": table("kOutOfRangeNames"),
             "window_mean": symbols["kWindowMean"], "max_streams": symbols["kMaxStreams"],
+            "unresolved_length": symbols["kUnresolvedLength"],
             "voxelize_modes": table("kVoxelizeModeNames")}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .resample import resample_episode
+from .resample import resample_episode, unresolved
 
 
 def _shifted_queries(q, offset, time_dtype):
@@ -33,6 +33,8 @@ def align_stream_episode(v, t, q, n, *, method, offset=0.0, tolerance=None, wind
     vv = np.asarray(v, np.float64)
     base = "previous" if method == "window_mean" else method
     out, valid = resample_episode(v, t, qs, n, base, out_of_range)
+    if unresolved(t, n):  # every query counts as NaN
+        return out, valid, np.full(len(qs), np.nan)
     age = np.full(len(qs), np.inf)
     for j, qj in enumerate(qs):
         if np.isnan(qj):

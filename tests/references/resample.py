@@ -21,9 +21,28 @@ def _slerp(q0, q1, w):
     return r / np.linalg.norm(r)
 
 
+def unresolved(t, n):
+    """The contract's resolution rule, in the dtype of ``t`` [S] (float32 unless given float64):
+    n >= 2 valid samples and 4 eps max(|t_0|, |t_{n-1}|) (n - 1) > max(|t_{n-1} - t_0|,
+    (n - 1) 1e-6)."""
+    t = np.asarray(t)
+    n = int(min(max(n, 0), t.shape[-1]))
+    if n < 2 or not np.issubdtype(t.dtype, np.floating):
+        return False
+    f = t.dtype.type
+    t0, tl = t[0], t[n - 1]
+    bound = (max(abs(t0), abs(tl)) * f(4 * np.finfo(t.dtype).eps)) * f(n - 1)
+    return bool(bound > max(abs(f(tl - t0)), f(n - 1) * f(1e-6)))
+
+
 def resample_episode(v, t, q, n, method, out_of_range):
-    """One episode: v [S, D], t [S], q [T], n valid samples -> (out [T, D], valid [T])."""
+    """One episode: v [S, D], t [S], q [T], n valid samples -> (out [T, D], valid [T]).
+
+    Times the dtype cannot resolve (``unresolved``): every query counts as NaN.
+    """
     S, D = v.shape
+    if unresolved(t, n):
+        return np.full((len(q), D), np.nan), np.zeros(len(q), bool)
     n = int(min(max(n, 0), S))
     v = v.astype(np.float64)
     t = t.astype(np.float64)[:n]
