@@ -383,6 +383,25 @@ def test_trace_time_errors():
         jax.jit(lambda v: align({"a": Stream(v, t, method="slerp")}, q))(v)
 
 
+def test_errors_name_the_real_mistake():
+    """A scalar signal without its feature axis, and a float64 numpy clock with float32 times."""
+    t = np.sort(np.random.default_rng(0).uniform(0, 1, (4, 100)), axis=-1).astype(np.float32)
+    v = np.sin(t)  # [B, S]: one feature, but no feature axis
+    hint = r"trailing feature axis.*streams\['a'\]\.values\[\.\.\., None\]"
+    with pytest.raises(ValueError, match=hint):
+        align({"a": Stream(v, t)}, t[:, :5])
+    with pytest.raises(ValueError, match=hint.replace("'a'", "'force'")):
+        fuse_multimodal(v[..., None], t, v[..., None], t, v, t, t[:, :5])
+    with pytest.raises(ValueError, match=r"streams\['a'\]\.values\[\.\.\., None\]"):
+        align({"a": Stream(v[0], t[0])}, t[0, :5])  # [S]: rank 1
+    clock = np.linspace(0.05, 0.5, 46)  # float64, numpy's default
+    with pytest.raises(TypeError, match=r"different dtypes \(streams\['a'\]\.times float32, "
+                       r"query_times float64\).*astype\(np.float32\)"):
+        align({"a": Stream(v[..., None], t)}, clock)
+    assert align({"a": Stream(v[..., None], t)}, clock.astype(np.float32))["a"].values.shape == \
+        (4, 46, 1)
+
+
 def dead_reckoning(increments):
     """Robot-frame odometry increments (dx, dy, dphi) [N, 3] -> world poses (x, y, phi) float32."""
     pose, poses = np.zeros(3), []

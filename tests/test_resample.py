@@ -286,6 +286,24 @@ def test_trace_time_errors():
         jax.jit(lambda v: resample(v, t, q, method="slerp"))(v)
 
 
+def test_errors_name_the_real_mistake():
+    """A scalar signal without its feature axis, and a float64 numpy clock with float32 times."""
+    t = np.sort(np.random.default_rng(0).uniform(0, 1, (4, 100)), axis=-1).astype(np.float32)
+    v = np.sin(t)  # [B, S]: one feature, but no feature axis
+    with pytest.raises(ValueError, match=r"trailing feature axis.*values\[\.\.\., None\]"):
+        resample(v, t, t[:, :5])
+    with pytest.raises(ValueError, match=r"trailing feature axis.*values\[\.\.\., None\]"):
+        jax.jit(resample)(v, t, t[:, :5])  # at trace time
+    with pytest.raises(ValueError, match=r"values\[\.\.\., None\]"):
+        resample(v[0], t[0], t[0, :5])  # [S]: rank 1
+    assert resample(v[..., None], t, t[:, :5]).shape == (4, 5, 1)  # the advice works
+    clock = np.linspace(0.05, 0.5, 46)  # float64, numpy's default
+    with pytest.raises(TypeError, match=r"different dtypes \(times float32, query_times float64\)"
+                       r".*astype\(np.float32\)"):
+        resample(v[..., None], t, clock)
+    assert resample(v[..., None], t, clock.astype(np.float32)).shape == (4, 46, 1)
+
+
 def test_x64_float64_end_to_end(rng):
     with jax.enable_x64(True):
         values, times, queries, lengths = episodes(rng, 3, 20, 2, 15, value_dtype=np.float64,
