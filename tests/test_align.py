@@ -183,6 +183,53 @@ def test_dropout_tolerance(platform):
                                [0.005, 0.005, 0.03, 0.11, 0.305, 0.0, 0.005, 0.005], atol=2e-6)
 
 
+def _up(x):
+    return np.nextafter(np.float32(x), np.float32(np.inf))
+
+
+def _down(x):
+    return np.nextafter(np.float32(x), np.float32(-np.inf))
+
+
+def test_tolerance_and_window_edges_exactly(platform):
+    """Distances exactly equal to the tolerance are valid, one float32 ulp more is not; a sample
+    exactly q - window is outside the window. Dyadic times: every distance below is exact."""
+    tol = 0.125
+    cases = {  # name: (sample times, Stream metadata, [(query, valid)])
+        "previous": ([0.0, 0.25], dict(method="previous"),
+                     [(0.125, True), (_up(0.125), False), (0.25, True)]),
+        "nearest": ([0.0, 1.0], dict(method="nearest"),
+                    [(0.125, True), (_up(0.125), False), (0.875, True), (_down(0.875), False)]),
+        # linear: gaps 0.25 (> tol) then 0.125 (== tol); a query on a sample uses it alone
+        "linear": ([0.0, 0.25, 0.375], dict(method="linear"),
+                   [(0.125, False), (0.25, True), (_up(0.25), True), (0.3125, True),
+                    (_down(0.25), False)]),
+        # window_mean: q - t_latest against the tolerance, as for previous
+        "window_mean": ([0.0, 0.25, 1.0], dict(method="window_mean", window=0.5),
+                        [(0.375, True), (_up(0.375), False)]),
+    }
+    for name, (times, meta, queries) in cases.items():
+        t = np.asarray(times, np.float32)[None]
+        v = (np.arange(t.size, dtype=np.float32)[:, None] + 1)[None]  # 1, 2, 3
+        q = np.asarray([x for x, _ in queries], np.float32)[None]
+        stream, ref = both(v, t, tolerance=tol, **meta)
+        for policy in ("clamp", "nan"):
+            out = align({name: stream}, q, out_of_range=policy)
+            np.testing.assert_array_equal(np.asarray(out[name].valid[0]),
+                                          [ok for _, ok in queries], err_msg=f"{name} {policy}")
+            assert_matches_reference(out, reference_align.align({name: ref}, q, policy), name)
+            if policy == "nan":
+                np.testing.assert_array_equal(np.isnan(np.asarray(out[name].values[0, :, 0])),
+                                              [not ok for _, ok in queries], err_msg=name)
+    # window (q - w, q]: with w = 0.25 a sample at exactly q - w is out, one at q is in
+    t = np.asarray([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    v = np.asarray([[[1.0], [2.0], [4.0], [8.0]]], np.float32)
+    q = np.asarray([[0.5, _up(0.5), _down(0.5), 0.25]], np.float32)
+    out = align({"w": Stream(v, t, method="window_mean", window=0.25)}, q)
+    np.testing.assert_array_equal(np.asarray(out["w"].values[0, :, 0]), [4.0, 4.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(out["w"].valid[0]), [True, True, True, True])
+
+
 def test_window_mean_decimation(platform, rng):
     """1 kHz jittered samples averaged onto 10 Hz, an empty window in a dropout, NaN locality."""
     B, S = 3, 1500
