@@ -239,20 +239,53 @@ def test_validate_eager_and_checkify(platform):
         f(good)
 
 
+def _rows_of(rows, samples):
+    """Whether each row [T, D] equals one of the sample rows [n, D] exactly."""
+    return (rows[:, None, :] == samples[None, :, :]).all(-1).any(-1)
+
+
+def _on_adjacent_segment(rows, samples, tol=1e-4):
+    """Whether each row [T, D] is v_i + w (v_{i+1} - v_i) for some adjacent pair of sample rows
+    [n, D] and some finite w (linear interpolation or extrapolation along one segment)."""
+    if len(samples) == 1:
+        return _rows_of(rows, samples)
+    a, d = samples[:-1], np.diff(samples, axis=0)  # [n-1, D]
+    rel = rows[:, None, :] - a[None]  # [T, n-1, D]
+    w = (rel * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-30)
+    resid = np.abs(rel - w[..., None] * d).max(-1)
+    scale = 1 + np.abs(w) * np.abs(d).max(-1)
+    return (resid <= tol * scale).any(-1)
+
+
 def test_unsorted_and_bad_lengths_never_crash(platform, rng):
-    values = rng.normal(size=(3, 50, 8)).astype(np.float32)
-    times = rng.normal(size=(3, 50)).astype(np.float32)
-    times[0, 7] = np.nan
-    queries = rng.normal(size=(3, 20)).astype(np.float32) * 3
+    """Unsorted and NaN timestamps give unspecified values, but only ever made of the valid
+    samples: padding is never read (here NaN), indices stay in bounds, lengths outside [0, S]
+    are clamped (-3 -> 0: zeros, +0.0; 77 -> S)."""
+    B, S, D, T = 4, 50, 8, 40
+    values = rng.normal(size=(B, S, D)).astype(np.float32)
+    times = rng.normal(size=(B, S)).astype(np.float32)  # unsorted
+    lengths = np.array([-3, 77, 30, 50])
+    times[:, 0], times[[1, 3], S - 1], times[2, 29] = -5, 5, 5  # most queries inside [t0, tn-1]
+    values[2, 30:] = np.nan  # padding past lengths[2]: no output may use it
+    times[2, 30:] = np.linspace(-4, 4, S - 30)
+    times[3, 7] = np.nan  # a NaN timestamp among the valid samples
+    queries = (rng.normal(size=(B, T)) * 3).astype(np.float32)
+    queries[:, :4] = [-10.0, 10.0, times[1, 5], times[3, 7 - 1]]
     for method in ("linear", "nearest", "previous"):
-        out = resample(values, times, queries, lengths=np.array([-3, 77, 50]), method=method)
-        out = np.asarray(out)
-        finite_rows = np.isfinite(out) | np.isnan(out)
-        assert finite_rows.all()
-        # clamped lengths: -3 -> 0 (zeros), 77 -> 50
-        np.testing.assert_array_equal(out[0], 0.0)
-        assert set(np.unique(out[2])).issubset(set(np.unique(values[2])) | {0.0}) or \
-            method == "linear"
+        for policy in ("clamp", "extrapolate") if method == "linear" else ("clamp",):
+            out = np.asarray(resample(values, times, queries, lengths=lengths, method=method,
+                                      out_of_range=policy))
+            err = f"{method} {policy}"
+            assert out.shape == (B, T, D), err
+            assert (out[0] == 0).all() and not np.signbit(out[0]).any(), err
+            assert np.isfinite(out[1:]).all(), err  # NaN padding never read
+            for b in (1, 2, 3):
+                samples = values[b, :min(max(lengths[b], 0), S)].astype(np.float64)
+                rows = out[b].astype(np.float64)
+                ok = (_on_adjacent_segment(rows, samples) if method == "linear"
+                      else _rows_of(rows, samples))
+                assert ok.all(), f"{err}: episode {b} rows {np.flatnonzero(~ok)} are not made " \
+                                 "of its valid samples"
 
 
 def test_trace_time_errors():
