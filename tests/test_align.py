@@ -13,6 +13,7 @@ import pytest
 from jax.test_util import check_grads
 
 import reference_align
+from exact import assert_identical
 from conftest import device, gpu_available, rng_for
 from episodes import sorted_times, stream_samples
 from jax_robocache import AlignResult, Stream, align, fuse_multimodal, resample
@@ -147,8 +148,7 @@ def test_shared_methods_equal_resample_bitwise(platform, rng, out_of_range):
         expect, expect_valid = resample(s.values, s.times, shifted, lengths=s.lengths,
                                         method=s.method, out_of_range=out_of_range,
                                         return_valid=True)
-        np.testing.assert_array_equal(np.asarray(out[name].values, np.float32),
-                                      np.asarray(expect, np.float32), err_msg=name)
+        assert_identical(out[name].values, expect, err_msg=name)
         np.testing.assert_array_equal(out[name].valid, expect_valid, err_msg=name)
 
 
@@ -350,11 +350,9 @@ def test_vmap_jit_and_pytrees(platform, rng):
               for b in range(B)]
     for name in streams:
         for field in range(3):
-            np.testing.assert_array_equal(np.asarray(per_episode[name][field], np.float32),
-                                          np.asarray(batched[name][field], np.float32))
-            np.testing.assert_array_equal(
-                np.stack([np.asarray(r[name][field], np.float32) for r in looped]),
-                np.asarray(batched[name][field], np.float32))
+            assert_identical(per_episode[name][field], batched[name][field])
+            assert_identical(np.stack([np.asarray(r[name][field]) for r in looped]),
+                             batched[name][field])
     # one shared clock [T] and times shared by all episodes, leading dims broadcast
     shared = align({"a": Stream(va[:, None], ta[0])}, q[0])
     chex.assert_shape(shared["a"].values, (B, 1, T, 3))
@@ -504,7 +502,7 @@ def test_fuse_multimodal(platform, rng):
     # the kernel's concatenation equals concatenating the per-stream outputs
     per_stream = align({n: Stream(*s) for n, s in zip(("vision", "proprio", "force"),
                                                        (vision, proprio, force))}, q)
-    np.testing.assert_array_equal(out, per_stream.concatenated(("vision", "proprio", "force")))
+    assert_identical(out, per_stream.concatenated(("vision", "proprio", "force")))
 
 
 def test_concatenate_in_kernel(platform, rng):
@@ -523,12 +521,12 @@ def test_concatenate_in_kernel(platform, rng):
     fused = align(streams, q, out_of_range="nan", concatenate=order)
     plain = align(streams, q, out_of_range="nan")
     assert fused.concatenated().dtype == jnp.float32 and fused.concat_order == order
-    np.testing.assert_array_equal(fused.concatenated(), plain.concatenated(order))
+    assert_identical(fused.concatenated(), plain.concatenated(order))
     for name in streams:
         for a, b in zip(fused[name], plain[name]):
             assert a.dtype == b.dtype
-            np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
-    np.testing.assert_array_equal(fused.concatenated(sorted(streams)), plain.concatenated())
+            assert_identical(a, b)
+    assert_identical(fused.concatenated(sorted(streams)), plain.concatenated())
     assert align({"b": streams["joint"], "a": streams["ft"]}, q,
                  concatenate=True).concat_order == ("a", "b")
     with pytest.raises(ValueError, match="every stream exactly once"):

@@ -13,6 +13,7 @@ import pytest
 from absl.testing import parameterized
 
 import reference_p2v
+from exact import assert_identical
 from conftest import PLATFORMS, device, gpu_available, rng_for, skip_unless_platform
 from jax_robocache import VoxelBatch, points_to_voxels
 
@@ -50,15 +51,14 @@ def make_features(rng, lead, N, C, dtype=np.float32):
 
 
 def assert_matches(out, ref, err=""):
+    """Every field exactly: voxels are copies, so signed zeros and NaN entries must match too
+    (whether or not a voxel holds a NaN)."""
     chex.assert_type(out.voxels, jnp.float32)
     for name in FIELDS:
         got = np.asarray(getattr(out, name))
         if name != "voxels":
             assert got.dtype == np.int32, f"{name} {got.dtype}"
-        np.testing.assert_array_equal(got, ref[name], err_msg=f"{name} {err}")
-    v = np.asarray(out.voxels)
-    if np.isfinite(v).all():  # bitwise (signed zeros included)
-        np.testing.assert_array_equal(v.view(np.uint32), ref["voxels"].view(np.uint32))
+        assert_identical(got, ref[name], err_msg=f"{name} {err}")
 
 
 CASES = {
@@ -123,6 +123,19 @@ def test_range_not_a_whole_number_of_voxels(platform):
     assert_matches(out, want)
 
 
+def test_features_copied_bit_for_bit(platform):
+    """Voxels are copies: -0.0 stays -0.0, NaN and inf stay, also next to a NaN feature."""
+    points = np.array([[0.1, 0.1, 0.1], [0.15, 0.1, 0.1], [0.9, 0.1, 0.1], [0.5, 0.5, 0.5]],
+                      np.float32)
+    features = np.array([[-0.0, np.nan], [np.inf, -0.0], [-0.0, -1.5], [0.0, -np.inf]],
+                        np.float32)
+    out = points_to_voxels(points, features, voxel_size=SIZE, point_range=RANGE, max_voxels=4,
+                           max_points_per_voxel=2)
+    assert_matches(out, reference_p2v.points_to_voxels(points, features, None, SIZE, RANGE, 4, 2),
+                   "signed zeros")
+    assert np.signbit(np.asarray(out.voxels)[0, 0, 3]) and np.isnan(out.voxels[0, 0, 4])
+
+
 def test_oversized_output_warns_at_trace_time():
     """max_voxels far above N with gigabytes of output warns; realistic configs do not."""
     import warnings
@@ -163,7 +176,7 @@ def test_padded_batch_and_broadcasting(platform, rng):
                              max_voxels=30, max_points_per_voxel=5,
                              lengths=lengths.reshape(2, 3))
     for name in FIELDS:
-        np.testing.assert_array_equal(getattr(again, name), getattr(out, name))
+        assert_identical(getattr(again, name), getattr(out, name), name)
 
 
 @pytest.mark.parametrize("what", ["no_points", "all_out_of_range", "all_nan", "zero_lengths",

@@ -25,6 +25,7 @@ import reference_align
 import reference_p2v
 import reference_voxel
 from episodes import episodes
+from exact import assert_identical
 from jax_robocache._core import extension as _extension
 from jax_robocache import Stream, align, fuse_multimodal, points_to_voxels, resample, voxelize
 from jax_robocache._core.primitive import FORCE_JNP_ENV
@@ -201,7 +202,7 @@ def check_case(platform, batch, case, single):
         err = f"{case.name}, output leaf {k}"
         assert tuple(leaf.sharding.spec)[:1] == ("episodes",), (err, leaf.sharding)
         # bitwise: the same per-episode computation on a shard as on one device
-        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(one), err_msg=err)
+        assert_identical(leaf, one, err_msg=err)
         assert_close_to_reference(leaf, ref, err)
     if case.grad_arg is not None:  # gradients keep the batch sharding too
         grad = jax.jit(jax.grad(lambda *a: float_sum(case.fn(*a)), argnums=case.grad_arg))(

@@ -15,6 +15,7 @@ from absl.testing import parameterized
 from jax.test_util import check_grads
 
 import reference_voxel as ref
+from exact import assert_identical
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
 from jax_robocache import voxelize
 
@@ -57,8 +58,8 @@ def reference(points, features, lengths, mode, voxel=VOXEL, prange=RANGE):
 
 def assert_matches(out, expected, mode, dtype_name="float32", err=""):
     out = np.asarray(jnp.asarray(out, jnp.float32), np.float64)
-    if mode in ("count", "occupancy", "max"):  # exact
-        np.testing.assert_array_equal(out, expected, err_msg=err)
+    if mode in ("count", "occupancy", "max"):  # exact, signed zeros too
+        assert_identical(out, expected, err_msg=err)
         return
     tol = {"float32": 2e-6, "bfloat16": 8e-3}[dtype_name]
     scale = max(float(np.nanmax(np.abs(expected), initial=1.0)), 1.0)
