@@ -123,6 +123,10 @@ class Bag(Mapping):
     def __contains__(self, topic) -> bool:
         return topic in self.topics
 
+    # Identity semantics, as before Bag was a Mapping (Mapping would compare contents).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
     def __repr__(self) -> str:
         rows = [f"{t!r}: {d.msgtype.rsplit('/', 1)[-1]} {tuple(d.values.shape)}"
                 for t, d in self.topics.items()]
