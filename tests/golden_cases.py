@@ -131,8 +131,76 @@ def points_to_voxels_cases():
     return cases
 
 
+def _edge_queries(times, offsets):
+    """float32 queries on dyadic sample times: every sample time, each plus every offset (the
+    tolerance / window edges, exact in binary), one float32 ulp either side of each sample
+    (but no subnormal: XLA flushes those to zero), and NaN queries."""
+    t = np.unique(np.asarray(times, np.float32))
+    on = np.concatenate([t] + [t + np.float32(d) for d in offsets]
+                        + [np.nextafter(t, np.float32(np.inf)),
+                           np.nextafter(t, np.float32(-np.inf))]).astype(np.float32)
+    on = on[(on == 0) | (np.abs(on) >= np.finfo(np.float32).tiny)]  # XLA flushes subnormals
+    return np.concatenate([np.unique(on), np.float32([np.nan, np.nan])])
+
+
+#: Dyadic sample times with a duplicate and gaps of 0.125, 0.25 and 0.5: every edge is exact.
+EDGE_TIMES = np.float32([0.0, 0.125, 0.25, 0.25, 0.5, 1.0, 1.125])
+
+
+def edge_cases():
+    """Queries exactly on samples, tolerance and window edges, one ulp off them, and NaN."""
+    import reference
+    import reference_align
+    from jax_robocache import Stream, align, resample
+    rng = np.random.default_rng(41)  # fixed forever
+    S = EDGE_TIMES.size
+    q = _edge_queries(EDGE_TIMES, (0.125, -0.125, 0.25, 0.0625))
+    shared = dict(times=np.stack([EDGE_TIMES, EDGE_TIMES]),
+                  lengths=np.array([S, S - 2], np.int32))
+    cases = {}
+    for method, policy in (("linear", "extrapolate"), ("nearest", "clamp"),
+                           ("previous", "nan"), ("slerp", "clamp")):
+        D = 4 if method == "slerp" else 2
+        values = rng.normal(size=(2, S, D))
+        if method == "slerp":
+            values /= np.linalg.norm(values, axis=-1, keepdims=True)
+        inputs = dict(values=values.astype(np.float32), query_times=np.stack([q, q[::-1]]),
+                      **shared)
+        cases[f"resample_{method}_{policy}_edges"] = GoldenCase(
+            lambda i, m=method, p=policy: resample(
+                i["values"], i["times"], i["query_times"], lengths=i["lengths"], method=m,
+                out_of_range=p, return_valid=True),
+            inputs,
+            lambda i, m=method, p=policy: dict(zip(("0", "1"), reference.resample(
+                i["values"], i["times"], i["query_times"], i["lengths"], m, p))))
+    # align: tolerance 0.125 (== the smallest gap and a query offset), window 0.25 (== a gap)
+    streams = {"linear": dict(method="linear", tolerance=0.125),
+               "nearest": dict(method="nearest", tolerance=0.0625),
+               "previous": dict(method="previous", tolerance=0.125),
+               "window": dict(method="window_mean", window=0.25, tolerance=0.125)}
+    for policy in ("clamp", "nan"):
+        inputs = dict(query_times=np.stack([q, q[::-1]]), **shared)
+        inputs.update({f"{n}.values": rng.normal(size=(2, S, 2)).astype(np.float32)
+                       for n in streams})
+
+        def run(i, p=policy):
+            return align({n: Stream(i[f"{n}.values"], i["times"], i["lengths"], **meta)
+                          for n, meta in streams.items()}, i["query_times"], out_of_range=p)
+
+        def ref(i, p=policy):
+            out = reference_align.align(
+                {n: dict(values=i[f"{n}.values"], times=i["times"], lengths=i["lengths"],
+                         **meta) for n, meta in streams.items()}, i["query_times"], p)
+            return {f"{n}.{leaf}": out[n][k] for n in out
+                    for k, leaf in enumerate(("values", "valid", "age"))}
+
+        cases[f"align_tolerance_window_edges_{policy}"] = GoldenCase(run, inputs, ref)
+    return cases
+
+
 def all_cases() -> dict[str, GoldenCase]:
-    return {**resample_cases(), **align_cases(), **voxelize_cases(), **points_to_voxels_cases()}
+    return {**resample_cases(), **align_cases(), **voxelize_cases(), **points_to_voxels_cases(),
+            **edge_cases()}
 
 
 def _same(path: Path, arrays: dict) -> bool:

@@ -40,9 +40,10 @@ class Report:
         return all(r.ok for r in self.results)
 
     def __str__(self) -> str:
+        reason = self.info["kernels_unavailable_reason"]
+        kernels = f"jax.numpy twins only: {reason}" if reason else "CUDA kernels in use"
         lines = [f"jax_robocache {self.info['version']} on jax {self.info['jax']} "
-                 f"(default backend {self.info['default_backend']}, CUDA kernels "
-                 f"{'registered' if self.info['cuda_kernels_registered'] else 'not registered'})"]
+                 f"(default backend {self.info['default_backend']}, {kernels})"]
         for r in self.results:
             lines.append(f"  {'PASS' if r.ok else 'FAIL'}  {r.op:18s} {r.platform:4s} "
                          f"{r.backend:9s} {r.seconds * 1e3:7.1f} ms  {r.detail}")

@@ -75,8 +75,8 @@ import numpy as np
 from .._core.checks import requires_checkify
 from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                              check_choice, check_dtype, check_min_rank, to_canonical,
-                              valid_lengths)
+                              check_choice, check_dtype, check_min_rank, check_same_host_dtype,
+                              check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .align_twin import WINDOW_MEAN, align_twin
@@ -265,6 +265,7 @@ def _host_times(names, streams, query_times):
     if not any(wide):
         return all_times[:-1], query_times
     if not all(wide):
+        check_same_host_dtype(list(zip(labels, all_times)))
         desc = ", ".join(f"{lab} {type(t).__name__} {getattr(t, 'dtype', '')}"
                          for lab, t in zip(labels, all_times))
         raise TypeError("when any stream's times or query_times hold host float64/int64 "
@@ -288,17 +289,16 @@ def _stream_arrays(name, stream, given_times):
     """values, times, lengths (int32, clamped) and the unresolved mask of one stream."""
     label = f"streams[{name!r}]"
     values, times = jnp.asarray(stream.values), jnp.asarray(given_times)
-    check_min_rank(f"{label}.values", values, 2, "[..., S, D]")
+    check_min_rank(f"{label}.values", values, 2, "[..., S, D]",
+                   feature_axis_hint(f"{label}.values", values))
     check_min_rank(f"{label}.times", times, 1, "[..., S]")
     check_dtype(f"{label}.values", values, VALUE_DTYPES)
     hint = ("; integer timestamps must be numpy int64 nanoseconds (converted on the host) or go "
             "through jax_robocache.relative_timestamps")
     check_dtype(f"{label}.times", times, TIME_DTYPES,
                 hint if jnp.issubdtype(times.dtype, jnp.integer) else "")
+    check_sample_axis(f"{label}.values", values, f"{label}.times", times)
     S, D = values.shape[-2:]
-    if times.shape[-1] != S:
-        raise ValueError(f"{label}.times {tuple(times.shape)} must end in S={S}, the sample "
-                         f"axis of {label}.values {tuple(values.shape)}")
     if stream.method == "slerp" and D != 4:
         raise ValueError(f"{label} has method='slerp', which needs quaternion values "
                          f"[..., S, 4] (x, y, z, w), got values {tuple(values.shape)}")

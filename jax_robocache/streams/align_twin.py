@@ -118,7 +118,6 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
     per_stream = []
     for k, method in enumerate(methods):
         values, times, lengths = operands[3 * k:3 * k + 3]
-        S = values.shape[1]
         n = lengths.astype(jnp.int32)  # clamped per episode (negative: unresolved)
         tol = None if tolerances[k] == float("inf") else tolerances[k]
         one = lambda v, t, q, m, method=method, k=k, tol=tol: stream_episode(  # noqa: E731

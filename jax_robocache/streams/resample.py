@@ -47,13 +47,14 @@ Contract (see README's semantics table):
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._core.checks import requires_checkify
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
-                              check_choice, check_dtype, check_min_rank, to_canonical,
-                              valid_lengths)
+                              check_choice, check_dtype, check_min_rank, check_same_host_dtype,
+                              check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .resample_twin import resample_twin
@@ -81,6 +82,7 @@ def _prepare_timestamps(times, query_times, lengths):
                              if isinstance(x, np.ndarray)) and wide_t and wide_q:
         return jnp.asarray(times), jnp.asarray(query_times)  # float64 end to end
     if not (wide_t and wide_q):
+        check_same_host_dtype([("times", times), ("query_times", query_times)])
         raise TypeError(
             "times and query_times must both be host numpy arrays when either holds float64 or "
             "int64 timestamps (they are converted together to episode-relative seconds); got "
@@ -119,7 +121,7 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     given_times = times  # numpy stays numpy: the resolution guard sees known values
     values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
 
-    check_min_rank("values", values, 2, "[..., S, D]")
+    check_min_rank("values", values, 2, "[..., S, D]", feature_axis_hint("values", values))
     check_min_rank("times", times, 1, "[..., S]")
     check_min_rank("query_times", query_times, 1, "[..., T]")
     check_dtype("values", values, VALUE_DTYPES)
@@ -130,10 +132,8 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     if times.dtype != query_times.dtype:
         raise TypeError(f"times and query_times must share a dtype, got {times.dtype.name} and "
                         f"{query_times.dtype.name}")
+    check_sample_axis("values", values, "times", times)
     S, D = values.shape[-2:]
-    if times.shape[-1] != S:
-        raise ValueError(f"times {tuple(times.shape)} must end in S={S}, the sample axis of "
-                         f"values {tuple(values.shape)}")
     if method == "slerp" and D != 4:
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")

@@ -31,6 +31,9 @@ Contract (see also README's semantics section):
   ``features`` (it is a copy: each kept point's tangent lands in its slot;
   the assignment itself is piecewise constant, with zero derivative); the
   integer outputs have no derivative. The JVP runs the jnp twin.
+* ``max_voxels`` far above N (more than 8 N, with outputs of 256 MiB or
+  more) warns at trace time (``jax_robocache.voxels.OversizedOutputWarning``):
+  each row needs a point of its own, so such rows are always empty.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from .._core import extension as _extension
 from .._core.batching import batch_size
 from .._core.contract import broadcast_leading, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
+from .sizing import warn_points_to_voxels
 from ..jax_compat import ShapedArray
 from .grid import check_features, check_points, grid_spec
 from .points_to_voxels_twin import points_to_voxels_twin
@@ -125,6 +129,7 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
                                     "lengths": lengths.shape}))
     if math.prod(lead) * max(N, 1) >= 2**31:
         raise ValueError(f"points {tuple(points.shape)}: at most 2**31 - 1 points in a batch")
+    warn_points_to_voxels(math.prod(lead), N, M, P, 3 + features.shape[-1])
     operands = (to_canonical(points, lead, points.ndim - 2),
                 to_canonical(features, lead, features.ndim - 2),
                 to_canonical(lengths, lead, lengths.ndim))

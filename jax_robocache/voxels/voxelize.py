@@ -33,9 +33,14 @@ Contract (see README's semantics section):
 * Gradients with respect to ``features`` for ``sum``, ``mean`` and ``max``
   (to the point that attains the maximum; ties: the lowest point index), from
   the jnp twin's JVP. ``points`` only select voxels: no gradient flows to them.
+* A grid with more than 1024 voxels per input point whose output takes 256 MiB
+  or more warns at trace time (``jax_robocache.voxels.OversizedOutputWarning``:
+  at most 1/1024 of it can be non-zero; a voxel size in the wrong unit?).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +50,7 @@ from .._core.batching import batch_size
 from .._core.codes import VOXELIZE_MODES as MODES
 from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
+from .sizing import warn_voxelize
 from ..jax_compat import ShapedArray
 from .grid import GridSpec, check_features, check_points, grid_spec
 from .voxelize_twin import voxelize_twin
@@ -106,6 +112,11 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
         lengths = valid_lengths(lengths, N)
         named["lengths"] = lengths.shape
     lead = tuple(broadcast_leading(named))
+    if mode in FEATURE_MODES:
+        warn_voxelize(math.prod(lead), N, grid.shape, features.shape[-1],
+                      jnp.dtype(features.dtype).itemsize)
+    else:
+        warn_voxelize(math.prod(lead), N, grid.shape, 1, 4)
 
     operands = [to_canonical(points, lead, points.ndim - 2)]
     if mode in FEATURE_MODES:

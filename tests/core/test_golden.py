@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from exact import assert_identical
 from golden_cases import GOLDEN_DIR, all_cases, expected_key, named_outputs
 
 CASES = all_cases()
@@ -11,8 +12,8 @@ CASES = all_cases()
 def assert_leaf_matches(out, expected, tol, err):
     out = np.asarray(out)
     assert out.shape == expected.shape, (err, out.shape, expected.shape)
-    if out.dtype.kind in "biu" or tol == 0:  # integers, masks, copies: exact
-        np.testing.assert_array_equal(out.astype(expected.dtype), expected, err_msg=err)
+    if out.dtype.kind in "biu" or tol == 0:  # integers, masks, copies: exact, signed zeros too
+        assert_identical(out.astype(expected.dtype), expected, err_msg=err)
         return
     out = out.astype(np.float64)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(expected), err_msg="NaN " + err)

@@ -24,6 +24,7 @@ from references import resample as reference
 from references import align as reference_align
 from references import points_to_voxels as reference_p2v
 from references import voxelize as reference_voxel
+from exact import assert_identical
 from jax_robocache._core import extension as _extension
 from jax_robocache._core.primitive import FORCE_JNP_ENV
 from jax_robocache.streams import align_cases, resample_cases
@@ -158,7 +159,7 @@ def check_case(platform, batch, case, single):
         err = f"{case.name}, output leaf {k}"
         assert tuple(leaf.sharding.spec)[:1] == ("episodes",), (err, leaf.sharding)
         # bitwise: the same per-episode computation on a shard as on one device
-        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(one), err_msg=err)
+        assert_identical(leaf, one, err_msg=err)
         assert_close_to_reference(leaf, ref, err)
     if case.grad_arg is not None:  # gradients keep the batch sharding too
         grad = jax.jit(jax.grad(lambda *a: float_sum(case.fn(*a)), argnums=case.grad_arg))(

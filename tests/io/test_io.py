@@ -323,6 +323,27 @@ def test_unknown_type_names_topic_and_type(tmp_path):
     assert read_bag(only_chatter, on_unsupported="skip").topics == {}
 
 
+def test_bag_is_a_mapping_with_a_short_repr(sena, tmp_path):
+    path = write_bag(tmp_path / "sena", sena_messages(sena))
+    bag = read_bag(path)
+    assert sorted(bag) == sorted(bag.keys()) == ["/odom", "/scan"] and len(bag) == 2
+    assert "/scan" in bag and "/imu" not in bag and bag.get("/imu") is None
+    assert dict(bag.items())["/odom"] is bag["/odom"]
+    assert [d.topic for d in bag.values()] == list(bag)
+    text = repr(bag)
+    assert len(text) < 300 and "'/scan': LaserScan (224, 361)" in text, text
+    assert "'/odom': Odometry (224, 13)" in text and str(bag.origin_ns) in text
+    topic = repr(bag["/scan"])
+    assert len(topic) < 200 and "224 messages" in topic and "(224, 361) float32" in topic, topic
+
+
+def test_topics_may_be_one_string(sena, tmp_path):
+    path = write_bag(tmp_path / "sena", sena_messages(sena))
+    assert list(read_bag(path, topics="/scan")) == ["/scan"]
+    with pytest.raises(BagError, match=r"\['/imu'\]"):  # the topic named whole, not its letters
+        read_bag(path, topics="/imu")
+
+
 def test_missing_bag_and_topic(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_bag(tmp_path / "nope")

@@ -65,7 +65,8 @@ def voxelize_cloud(points, features, n, voxel_size, point_range, mode):
                 out[cell] = f.sum(0) / len(idx)
             else:
                 for c in range(C):
-                    out[cell + (c,)] = max(f[:, c], key=_max_rank)
+                    best = max(f[:, c], key=_max_rank)
+                    out[cell + (c,)] = 0.0 if best == 0 else best  # contract: +0.0, never -0.0
     return out
 
 

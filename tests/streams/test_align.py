@@ -12,6 +12,7 @@ import pytest
 from jax.test_util import check_grads
 
 from references import align as reference_align
+from exact import assert_identical
 from conftest import device, gpu_available, rng_for
 from jax_robocache import AlignResult, Stream, align, fuse_multimodal, resample
 from jax_robocache._core import extension as _extension
@@ -133,8 +134,7 @@ def test_shared_methods_equal_resample_bitwise(platform, rng, out_of_range):
         expect, expect_valid = resample(s.values, s.times, shifted, lengths=s.lengths,
                                         method=s.method, out_of_range=out_of_range,
                                         return_valid=True)
-        np.testing.assert_array_equal(np.asarray(out[name].values, np.float32),
-                                      np.asarray(expect, np.float32), err_msg=name)
+        assert_identical(out[name].values, expect, err_msg=name)
         np.testing.assert_array_equal(out[name].valid, expect_valid, err_msg=name)
 
 
@@ -167,6 +167,53 @@ def test_dropout_tolerance(platform):
                                   inside_gap | outside)
     np.testing.assert_allclose(out["previous"].age[0, :8],
                                [0.005, 0.005, 0.03, 0.11, 0.305, 0.0, 0.005, 0.005], atol=2e-6)
+
+
+def _up(x):
+    return np.nextafter(np.float32(x), np.float32(np.inf))
+
+
+def _down(x):
+    return np.nextafter(np.float32(x), np.float32(-np.inf))
+
+
+def test_tolerance_and_window_edges_exactly(platform):
+    """Distances exactly equal to the tolerance are valid, one float32 ulp more is not; a sample
+    exactly q - window is outside the window. Dyadic times: every distance below is exact."""
+    tol = 0.125
+    cases = {  # name: (sample times, Stream metadata, [(query, valid)])
+        "previous": ([0.0, 0.25], dict(method="previous"),
+                     [(0.125, True), (_up(0.125), False), (0.25, True)]),
+        "nearest": ([0.0, 1.0], dict(method="nearest"),
+                    [(0.125, True), (_up(0.125), False), (0.875, True), (_down(0.875), False)]),
+        # linear: gaps 0.25 (> tol) then 0.125 (== tol); a query on a sample uses it alone
+        "linear": ([0.0, 0.25, 0.375], dict(method="linear"),
+                   [(0.125, False), (0.25, True), (_up(0.25), True), (0.3125, True),
+                    (_down(0.25), False)]),
+        # window_mean: q - t_latest against the tolerance, as for previous
+        "window_mean": ([0.0, 0.25, 1.0], dict(method="window_mean", window=0.5),
+                        [(0.375, True), (_up(0.375), False)]),
+    }
+    for name, (times, meta, queries) in cases.items():
+        t = np.asarray(times, np.float32)[None]
+        v = (np.arange(t.size, dtype=np.float32)[:, None] + 1)[None]  # 1, 2, 3
+        q = np.asarray([x for x, _ in queries], np.float32)[None]
+        stream, ref = both(v, t, tolerance=tol, **meta)
+        for policy in ("clamp", "nan"):
+            out = align({name: stream}, q, out_of_range=policy)
+            np.testing.assert_array_equal(np.asarray(out[name].valid[0]),
+                                          [ok for _, ok in queries], err_msg=f"{name} {policy}")
+            assert_matches_reference(out, reference_align.align({name: ref}, q, policy), name)
+            if policy == "nan":
+                np.testing.assert_array_equal(np.isnan(np.asarray(out[name].values[0, :, 0])),
+                                              [not ok for _, ok in queries], err_msg=name)
+    # window (q - w, q]: with w = 0.25 a sample at exactly q - w is out, one at q is in
+    t = np.asarray([[0.0, 0.25, 0.5, 1.0]], np.float32)
+    v = np.asarray([[[1.0], [2.0], [4.0], [8.0]]], np.float32)
+    q = np.asarray([[0.5, _up(0.5), _down(0.5), 0.25]], np.float32)
+    out = align({"w": Stream(v, t, method="window_mean", window=0.25)}, q)
+    np.testing.assert_array_equal(np.asarray(out["w"].values[0, :, 0]), [4.0, 4.0, 2.0, 2.0])
+    np.testing.assert_array_equal(np.asarray(out["w"].valid[0]), [True, True, True, True])
 
 
 def test_window_mean_decimation(platform, rng):
@@ -269,7 +316,8 @@ def test_epoch_timestamps_through_helper(platform, rng, unit_int):
     naive = {n: Stream(values[n], conv(stamps[n]).astype(np.float32)) for n in refs}
     with pytest.raises(ValueError, match="cannot be resolved in float32"):
         align(naive, conv(q_ns).astype(np.float32))
-    with pytest.raises(TypeError, match="all of them"):
+    with pytest.raises(TypeError, match=r"different dtypes \(streams\[.a.\]\.times "
+                       r"(int64|float64), streams\[.b.\]\.times float32"):
         align({"a": streams["camera"], "b": Stream(values["joints"], np.zeros((B, 1000),
                                                                           np.float32))},
               conv(q_ns))
@@ -289,11 +337,9 @@ def test_vmap_jit_and_pytrees(platform, rng):
               for b in range(B)]
     for name in streams:
         for field in range(3):
-            np.testing.assert_array_equal(np.asarray(per_episode[name][field], np.float32),
-                                          np.asarray(batched[name][field], np.float32))
-            np.testing.assert_array_equal(
-                np.stack([np.asarray(r[name][field], np.float32) for r in looped]),
-                np.asarray(batched[name][field], np.float32))
+            assert_identical(per_episode[name][field], batched[name][field])
+            assert_identical(np.stack([np.asarray(r[name][field]) for r in looped]),
+                             batched[name][field])
     # one shared clock [T] and times shared by all episodes, leading dims broadcast
     shared = align({"a": Stream(va[:, None], ta[0])}, q[0])
     chex.assert_shape(shared["a"].values, (B, 1, T, 3))
@@ -369,6 +415,25 @@ def test_trace_time_errors():
         jax.jit(lambda v: align({"a": Stream(v, t, method="slerp")}, q))(v)
 
 
+def test_errors_name_the_real_mistake():
+    """A scalar signal without its feature axis, and a float64 numpy clock with float32 times."""
+    t = np.sort(np.random.default_rng(0).uniform(0, 1, (4, 100)), axis=-1).astype(np.float32)
+    v = np.sin(t)  # [B, S]: one feature, but no feature axis
+    hint = r"trailing feature axis.*streams\['a'\]\.values\[\.\.\., None\]"
+    with pytest.raises(ValueError, match=hint):
+        align({"a": Stream(v, t)}, t[:, :5])
+    with pytest.raises(ValueError, match=hint.replace("'a'", "'force'")):
+        fuse_multimodal(v[..., None], t, v[..., None], t, v, t, t[:, :5])
+    with pytest.raises(ValueError, match=r"streams\['a'\]\.values\[\.\.\., None\]"):
+        align({"a": Stream(v[0], t[0])}, t[0, :5])  # [S]: rank 1
+    clock = np.linspace(0.05, 0.5, 46)  # float64, numpy's default
+    with pytest.raises(TypeError, match=r"different dtypes \(streams\['a'\]\.times float32, "
+                       r"query_times float64\).*astype\(np.float32\)"):
+        align({"a": Stream(v[..., None], t)}, clock)
+    assert align({"a": Stream(v[..., None], t)}, clock.astype(np.float32))["a"].values.shape == \
+        (4, 46, 1)
+
+
 def dead_reckoning(increments):
     """Robot-frame odometry increments (dx, dy, dphi) [N, 3] -> world poses (x, y, phi) float32."""
     pose, poses = np.zeros(3), []
@@ -424,7 +489,7 @@ def test_fuse_multimodal(platform, rng):
     # the kernel's concatenation equals concatenating the per-stream outputs
     per_stream = align({n: Stream(*s) for n, s in zip(("vision", "proprio", "force"),
                                                        (vision, proprio, force))}, q)
-    np.testing.assert_array_equal(out, per_stream.concatenated(("vision", "proprio", "force")))
+    assert_identical(out, per_stream.concatenated(("vision", "proprio", "force")))
 
 
 def test_concatenate_in_kernel(platform, rng):
@@ -443,12 +508,12 @@ def test_concatenate_in_kernel(platform, rng):
     fused = align(streams, q, out_of_range="nan", concatenate=order)
     plain = align(streams, q, out_of_range="nan")
     assert fused.concatenated().dtype == jnp.float32 and fused.concat_order == order
-    np.testing.assert_array_equal(fused.concatenated(), plain.concatenated(order))
+    assert_identical(fused.concatenated(), plain.concatenated(order))
     for name in streams:
         for a, b in zip(fused[name], plain[name]):
             assert a.dtype == b.dtype
-            np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
-    np.testing.assert_array_equal(fused.concatenated(sorted(streams)), plain.concatenated())
+            assert_identical(a, b)
+    assert_identical(fused.concatenated(sorted(streams)), plain.concatenated())
     assert align({"b": streams["joint"], "a": streams["ft"]}, q,
                  concatenate=True).concat_order == ("a", "b")
     with pytest.raises(ValueError, match="every stream exactly once"):

@@ -15,6 +15,7 @@ from jax.test_util import check_grads
 
 from references import resample as reference
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
+from exact import assert_identical
 from jax_robocache import resample
 from jax_robocache.streams.resample_cases import episodes
 
@@ -162,7 +163,7 @@ def test_edge_sizes(platform, rng, method):
     chex.assert_shape(resample(q1, t1, queries[:, :0], method=method), (2, 0, D))  # T = 0
     chex.assert_shape(resample(q1[:0], t1[:0], queries[:0], method=method), (0, 5, D))  # B = 0
     zero_len = resample(q1, t1, queries, lengths=np.zeros(2, np.int32), method=method)
-    np.testing.assert_array_equal(zero_len, 0.0)
+    assert_identical(zero_len, np.zeros((2, 5, D), np.float32))  # +0.0
     nan_len = resample(q1, t1, queries, lengths=np.zeros(2, np.int32), method=method,
                        out_of_range="nan")
     assert np.isnan(np.asarray(nan_len)).all()
@@ -239,20 +240,53 @@ def test_validate_eager_and_checkify(platform):
         f(good)
 
 
+def _rows_of(rows, samples):
+    """Whether each row [T, D] equals one of the sample rows [n, D] exactly."""
+    return (rows[:, None, :] == samples[None, :, :]).all(-1).any(-1)
+
+
+def _on_adjacent_segment(rows, samples, tol=1e-4):
+    """Whether each row [T, D] is v_i + w (v_{i+1} - v_i) for some adjacent pair of sample rows
+    [n, D] and some finite w (linear interpolation or extrapolation along one segment)."""
+    if len(samples) == 1:
+        return _rows_of(rows, samples)
+    a, d = samples[:-1], np.diff(samples, axis=0)  # [n-1, D]
+    rel = rows[:, None, :] - a[None]  # [T, n-1, D]
+    w = (rel * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-30)
+    resid = np.abs(rel - w[..., None] * d).max(-1)
+    scale = 1 + np.abs(w) * np.abs(d).max(-1)
+    return (resid <= tol * scale).any(-1)
+
+
 def test_unsorted_and_bad_lengths_never_crash(platform, rng):
-    values = rng.normal(size=(3, 50, 8)).astype(np.float32)
-    times = rng.normal(size=(3, 50)).astype(np.float32)
-    times[0, 7] = np.nan
-    queries = rng.normal(size=(3, 20)).astype(np.float32) * 3
+    """Unsorted and NaN timestamps give unspecified values, but only ever made of the valid
+    samples: padding is never read (here NaN), indices stay in bounds, lengths outside [0, S]
+    are clamped (-3 -> 0: zeros, +0.0; 77 -> S)."""
+    B, S, D, T = 4, 50, 8, 40
+    values = rng.normal(size=(B, S, D)).astype(np.float32)
+    times = rng.normal(size=(B, S)).astype(np.float32)  # unsorted
+    lengths = np.array([-3, 77, 30, 50])
+    times[:, 0], times[[1, 3], S - 1], times[2, 29] = -5, 5, 5  # most queries inside [t0, tn-1]
+    values[2, 30:] = np.nan  # padding past lengths[2]: no output may use it
+    times[2, 30:] = np.linspace(-4, 4, S - 30)
+    times[3, 7] = np.nan  # a NaN timestamp among the valid samples
+    queries = (rng.normal(size=(B, T)) * 3).astype(np.float32)
+    queries[:, :4] = [-10.0, 10.0, times[1, 5], times[3, 7 - 1]]
     for method in ("linear", "nearest", "previous"):
-        out = resample(values, times, queries, lengths=np.array([-3, 77, 50]), method=method)
-        out = np.asarray(out)
-        finite_rows = np.isfinite(out) | np.isnan(out)
-        assert finite_rows.all()
-        # clamped lengths: -3 -> 0 (zeros), 77 -> 50
-        np.testing.assert_array_equal(out[0], 0.0)
-        assert set(np.unique(out[2])).issubset(set(np.unique(values[2])) | {0.0}) or \
-            method == "linear"
+        for policy in ("clamp", "extrapolate") if method == "linear" else ("clamp",):
+            out = np.asarray(resample(values, times, queries, lengths=lengths, method=method,
+                                      out_of_range=policy))
+            err = f"{method} {policy}"
+            assert out.shape == (B, T, D), err
+            assert (out[0] == 0).all() and not np.signbit(out[0]).any(), err
+            assert np.isfinite(out[1:]).all(), err  # NaN padding never read
+            for b in (1, 2, 3):
+                samples = values[b, :min(max(lengths[b], 0), S)].astype(np.float64)
+                rows = out[b].astype(np.float64)
+                ok = (_on_adjacent_segment(rows, samples) if method == "linear"
+                      else _rows_of(rows, samples))
+                assert ok.all(), f"{err}: episode {b} rows {np.flatnonzero(~ok)} are not made " \
+                                 "of its valid samples"
 
 
 def test_trace_time_errors():
@@ -284,6 +318,24 @@ def test_trace_time_errors():
     # errors happen at trace time under jit too
     with pytest.raises(ValueError, match="slerp"):
         jax.jit(lambda v: resample(v, t, q, method="slerp"))(v)
+
+
+def test_errors_name_the_real_mistake():
+    """A scalar signal without its feature axis, and a float64 numpy clock with float32 times."""
+    t = np.sort(np.random.default_rng(0).uniform(0, 1, (4, 100)), axis=-1).astype(np.float32)
+    v = np.sin(t)  # [B, S]: one feature, but no feature axis
+    with pytest.raises(ValueError, match=r"trailing feature axis.*values\[\.\.\., None\]"):
+        resample(v, t, t[:, :5])
+    with pytest.raises(ValueError, match=r"trailing feature axis.*values\[\.\.\., None\]"):
+        jax.jit(resample)(v, t, t[:, :5])  # at trace time
+    with pytest.raises(ValueError, match=r"values\[\.\.\., None\]"):
+        resample(v[0], t[0], t[0, :5])  # [S]: rank 1
+    assert resample(v[..., None], t, t[:, :5]).shape == (4, 5, 1)  # the advice works
+    clock = np.linspace(0.05, 0.5, 46)  # float64, numpy's default
+    with pytest.raises(TypeError, match=r"different dtypes \(times float32, query_times float64\)"
+                       r".*astype\(np.float32\)"):
+        resample(v[..., None], t, clock)
+    assert resample(v[..., None], t, clock.astype(np.float32)).shape == (4, 46, 1)
 
 
 def test_x64_float64_end_to_end(rng):

@@ -13,6 +13,7 @@ import pytest
 from absl.testing import parameterized
 
 from references import points_to_voxels as reference_p2v
+from exact import assert_identical
 from conftest import PLATFORMS, device, gpu_available, rng_for, skip_unless_platform
 from jax_robocache import VoxelBatch, points_to_voxels
 from jax_robocache.voxels.points_to_voxels_cases import PILLAR_SIZE, RANGE, SIZE, make_points
@@ -29,15 +30,14 @@ def make_features(rng, lead, N, C, dtype=np.float32):
 
 
 def assert_matches(out, ref, err=""):
+    """Every field exactly: voxels are copies, so signed zeros and NaN entries must match too
+    (whether or not a voxel holds a NaN)."""
     chex.assert_type(out.voxels, jnp.float32)
     for name in FIELDS:
         got = np.asarray(getattr(out, name))
         if name != "voxels":
             assert got.dtype == np.int32, f"{name} {got.dtype}"
-        np.testing.assert_array_equal(got, ref[name], err_msg=f"{name} {err}")
-    v = np.asarray(out.voxels)
-    if np.isfinite(v).all():  # bitwise (signed zeros included)
-        np.testing.assert_array_equal(v.view(np.uint32), ref["voxels"].view(np.uint32))
+        assert_identical(got, ref[name], err_msg=f"{name} {err}")
 
 
 CASES = {
@@ -47,6 +47,9 @@ CASES = {
     "overflow_voxels": (False, 5, 4, SIZE, 5),
     "pillars": (False, 40, 6, PILLAR_SIZE, None),
     "one_slot": (True, 1, 1, SIZE, 3),
+    # x 2.4 / 0.35 -> 7 cells (2.45, past max: the range check alone drops [1.4, 1.45)),
+    # y 4 / 0.45 -> 9 cells (4.05), z 1.2 / 0.5 -> 2 cells (1.0, short of max)
+    "partial_grid": (False, 128, 4, (0.35, 0.45, 0.5), 2),
 }
 
 
@@ -81,6 +84,58 @@ class PointsToVoxelsReferenceTest(chex.TestCase):
             assert ref["num_voxels"][0] == M and (ref["point_to_voxel"][0] == -1).any()
 
 
+def test_range_not_a_whole_number_of_voxels(platform):
+    """The range check on its own: max lies inside the last cell (x), or past it (y, z)."""
+    from test_voxelize import PARTIAL_KEPT, PARTIAL_POINTS, PARTIAL_RANGE, PARTIAL_VOXEL
+    N = len(PARTIAL_POINTS)
+    features = np.arange(N, dtype=np.float32)[:, None]
+    out = points_to_voxels(PARTIAL_POINTS, features, voxel_size=PARTIAL_VOXEL,
+                           point_range=PARTIAL_RANGE, max_voxels=8, max_points_per_voxel=2)
+    want = {"voxels": np.zeros((8, 2, 4), np.float32), "coords": np.full((8, 3), -1, np.int32),
+            "num_points": np.zeros(8, np.int32), "num_voxels": np.int32(len(PARTIAL_KEPT)),
+            "point_to_voxel": np.full(N, -1, np.int32)}
+    for row, (i, cell) in enumerate(PARTIAL_KEPT):  # one point per voxel, rows in point order
+        want["voxels"][row, 0] = np.r_[PARTIAL_POINTS[i], features[i]]
+        want["coords"][row] = cell
+        want["num_points"][row] = 1
+        want["point_to_voxel"][i] = row
+    assert_matches(out, want)
+
+
+def test_features_copied_bit_for_bit(platform):
+    """Voxels are copies: -0.0 stays -0.0, NaN and inf stay, also next to a NaN feature."""
+    points = np.array([[0.1, 0.1, 0.1], [0.15, 0.1, 0.1], [0.9, 0.1, 0.1], [0.5, 0.5, 0.5]],
+                      np.float32)
+    features = np.array([[-0.0, np.nan], [np.inf, -0.0], [-0.0, -1.5], [0.0, -np.inf]],
+                        np.float32)
+    out = points_to_voxels(points, features, voxel_size=SIZE, point_range=RANGE, max_voxels=4,
+                           max_points_per_voxel=2)
+    assert_matches(out, reference_p2v.points_to_voxels(points, features, None, SIZE, RANGE, 4, 2),
+                   "signed zeros")
+    assert np.signbit(np.asarray(out.voxels)[0, 0, 3]) and np.isnan(out.voxels[0, 0, 4])
+
+
+def test_oversized_output_warns_at_trace_time():
+    """max_voxels far above N with gigabytes of output warns; realistic configs do not."""
+    import warnings
+    from jax_robocache.voxels import OversizedOutputWarning
+    cloud = jax.ShapeDtypeStruct((1000, 3), jnp.float32)
+    huge = functools.partial(points_to_voxels, voxel_size=0.1, point_range=RANGE,
+                             max_voxels=10**7, max_points_per_voxel=64)
+    with pytest.warns(OversizedOutputWarning, match=r"max_voxels=10000000.*N=1000.*GiB"):
+        jax.eval_shape(huge, cloud)  # traced, never allocated
+    with pytest.warns(OversizedOutputWarning):  # under jit: when it is traced
+        jax.jit(functools.partial(huge, max_points_per_voxel=32)).lower(cloud)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OversizedOutputWarning)
+        # PointPillars-like: 12000 rows of 100 slots for 120k points, a batch of 16 (~1 GiB)
+        jax.eval_shape(functools.partial(points_to_voxels, voxel_size=0.16, point_range=RANGE,
+                                         max_voxels=12000, max_points_per_voxel=100),
+                       jax.ShapeDtypeStruct((16, 120_000, 3), jnp.float32))
+        # many more rows than points, but small
+        jax.eval_shape(functools.partial(huge, max_voxels=10**5), cloud)
+
+
 def test_padded_batch_and_broadcasting(platform, rng):
     """Leading dims [2, 3], features shared by all clouds, lengths out of [0, N] clamped."""
     N, C = 120, 3
@@ -100,7 +155,7 @@ def test_padded_batch_and_broadcasting(platform, rng):
                              max_voxels=30, max_points_per_voxel=5,
                              lengths=lengths.reshape(2, 3))
     for name in FIELDS:
-        np.testing.assert_array_equal(getattr(again, name), getattr(out, name))
+        assert_identical(getattr(again, name), getattr(out, name), name)
 
 
 @pytest.mark.parametrize("what", ["no_points", "all_out_of_range", "all_nan", "zero_lengths",

@@ -15,6 +15,7 @@ from absl.testing import parameterized
 from jax.test_util import check_grads
 
 from references import voxelize as ref
+from exact import assert_identical
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
 from jax_robocache import voxelize
 from jax_robocache.voxels.voxelize_cases import RANGE, VOXEL, clouds
@@ -32,8 +33,8 @@ def reference(points, features, lengths, mode, voxel=VOXEL, prange=RANGE):
 
 def assert_matches(out, expected, mode, dtype_name="float32", err=""):
     out = np.asarray(jnp.asarray(out, jnp.float32), np.float64)
-    if mode in ("count", "occupancy", "max"):  # exact
-        np.testing.assert_array_equal(out, expected, err_msg=err)
+    if mode in ("count", "occupancy", "max"):  # exact, signed zeros too
+        assert_identical(out, expected, err_msg=err)
         return
     tol = {"float32": 2e-6, "bfloat16": 8e-3}[dtype_name]
     scale = max(float(np.nanmax(np.abs(expected), initial=1.0)), 1.0)
@@ -89,6 +90,62 @@ def test_boundaries_exactly(platform):
     np.testing.assert_array_equal(count, expected)
     np.testing.assert_array_equal(count, ref.voxelize(pts[None], None, None, voxel, prange,
                                                       "count")[0])
+
+
+#: A range that is not a whole number of voxels: x 2 / 0.3 -> 7 cells (2.1, past max: only the
+#: range check drops [2.0, 2.1)); y 2 / 0.45 -> 4 cells (1.8, short of max: the cell check drops
+#: [1.8, 2.0)); z 1 / 0.4 -> round(2.5) = 2 cells (0.8: the cell check drops [0.8, 1.0)).
+PARTIAL_VOXEL = (0.3, 0.45, 0.4)
+PARTIAL_RANGE = (0.0, 0.0, 0.0, 2.0, 2.0, 1.0)
+PARTIAL_POINTS = np.array([
+    [2.0, 0.5, 0.5],    # x == max, inside the last cell's [1.8, 2.1): dropped
+    [1.99, 0.5, 0.5],   # -> (6, 1, 1)
+    [0.5, 1.9, 0.5],    # y in [1.8, 2.0): index 4 == Y: dropped
+    [0.5, 1.79, 0.5],   # -> (1, 3, 1)
+    [0.5, 0.5, 0.9],    # z in [0.8, 1.0): index 2 == Z: dropped
+    [0.5, 0.5, 0.79],   # -> (1, 1, 1)
+    [0.0, 0.0, 0.0],    # min corner -> (0, 0, 0)
+    [2.0, 2.0, 1.0],    # the max corner: dropped
+], np.float32)
+#: The kept points of PARTIAL_POINTS: (index, cell).
+PARTIAL_KEPT = ((1, (6, 1, 1)), (3, (1, 3, 1)), (5, (1, 1, 1)), (6, (0, 0, 0)))
+
+
+def test_range_not_a_whole_number_of_voxels(platform, rng):
+    """The range check on its own: max lies inside the last cell (x), or past it (y, z)."""
+    count = np.asarray(voxelize(PARTIAL_POINTS, voxel_size=PARTIAL_VOXEL,
+                                point_range=PARTIAL_RANGE))
+    expected = np.zeros((7, 4, 2), np.int32)
+    for _, cell in PARTIAL_KEPT:
+        expected[cell] = 1
+    np.testing.assert_array_equal(count, expected)
+    # random clouds around the same grid, every mode, against the reference
+    pts, feats, lengths = clouds(rng, 2, 150, 2, voxel=PARTIAL_VOXEL, prange=PARTIAL_RANGE)
+    for mode in MODES:
+        out = voxelize(pts, feats, voxel_size=PARTIAL_VOXEL, point_range=PARTIAL_RANGE,
+                       mode=mode, lengths=lengths)
+        assert_matches(out, reference(pts, feats, lengths, mode, PARTIAL_VOXEL, PARTIAL_RANGE),
+                       mode, err=mode)
+
+
+def test_oversized_grid_warns_at_trace_time():
+    """A grid with > 1024 voxels per point and >= 256 MiB of output warns; dense grids do not."""
+    import warnings
+    from jax_robocache.voxels import OversizedOutputWarning
+    cloud = jax.ShapeDtypeStruct((2, 1000, 3), jnp.float32)
+    feats = jax.ShapeDtypeStruct((2, 1000, 4), jnp.float32)
+    cm = functools.partial(voxelize, voxel_size=0.01, point_range=(0, 0, 0, 10, 10, 2))
+    with pytest.warns(OversizedOutputWarning, match=r"voxelize: a grid of \(1000, 1000, 200\)"):
+        jax.eval_shape(cm, cloud)  # a voxel size in the wrong unit: 1.5 GiB, never allocated
+    with pytest.warns(OversizedOutputWarning, match="GiB"):
+        jax.eval_shape(functools.partial(cm, mode="mean"), cloud, feats)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OversizedOutputWarning)
+        # a typical dense BEV grid: 400 x 400 x 40 for 120k points, a batch of 8
+        jax.eval_shape(functools.partial(voxelize, voxel_size=0.2, point_range=(0, -40, -3, 80,
+                                                                                40, 5)),
+                       jax.ShapeDtypeStruct((8, 120_000, 3), jnp.float32))
+        jax.eval_shape(functools.partial(cm, point_range=(0, 0, 0, 1, 1, 1)), cloud)  # small
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -18,11 +18,15 @@ from hypothesis import strategies as st
 
 from references import points_to_voxels as reference_p2v
 from references import voxelize as reference_voxel
+from exact import assert_identical
 from fuzz_support import as_f64, assert_close, counted, jitted, sprinkle
 from jax_robocache import points_to_voxels, voxelize
 
 RANGE = (-1.0, -2.0, -0.5, 1.0, 2.0, 0.5)
-SIZES = (0.25, 0.5, (0.25, 0.5, 1.0), (0.1, 0.4, 1.0))  # (0.25, 0.5, 1.0): one z cell (pillars)
+# (0.25, 0.5, 1.0): one z cell (pillars). The last two are not a whole number of voxels of
+# RANGE (2 x 4 x 1): (0.3, 0.45, 0.35) -> 7 x 9 x 3 cells reaching past max (the range check
+# alone drops points there), (0.45, 0.3, 0.4) -> 4 x 13 x 2 cells short of max (the cell check).
+SIZES = (0.25, 0.5, (0.25, 0.5, 1.0), (0.1, 0.4, 1.0), (0.3, 0.45, 0.35), (0.45, 0.3, 0.4))
 SPECIAL = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, 3.4e38, -1.0, 1.0, -2.0, 2.0, -0.5,
                     0.5, 0.0, np.nextafter(np.float32(1.0), np.float32(0.0))], np.float32)
 #: (B, N, C, features dtype, lengths given); C = 0: points_to_voxels without features.
@@ -70,7 +74,7 @@ def test_fuzz_voxelize(cloud, mode):
                                        _clamped(lengths, pts), size, RANGE, mode)
     err = f"{mode} {pts.shape} size {size} lengths {lengths}"
     if mode in ("count", "occupancy", "max"):
-        np.testing.assert_array_equal(as_f64(out), ref, err_msg=err)
+        assert_identical(as_f64(out), ref, err_msg=err)
     else:
         assert out.dtype == feats.dtype
         assert_close(out, ref, err)
@@ -95,4 +99,4 @@ def test_fuzz_points_to_voxels(cloud, capacity):
     for name in ("coords", "num_points", "num_voxels", "point_to_voxel"):
         np.testing.assert_array_equal(np.asarray(getattr(out, name)), ref[name],
                                       err_msg=f"{name} {err}")
-    np.testing.assert_array_equal(np.asarray(out.voxels), ref["voxels"], err_msg=err)
+    assert_identical(out.voxels, ref["voxels"], err_msg=err)
