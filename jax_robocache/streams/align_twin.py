@@ -1,4 +1,5 @@
-"""The jnp twin of ``align`` (the lowering off CUDA and the reference of csrc/align.cu).
+"""The jnp twin of ``align`` (the lowering off CUDA and the reference of its kernel in csrc/streams/);
+the contract it implements: docs/ops/align.md.
 
 Per stream it reuses resample's query planning (``_interp.plan_queries`` and
 ``_interp.combine``), so the shared methods agree exactly with ``resample``,
