@@ -2,8 +2,8 @@
 
 The contract (methods, offset, tolerance, window means, age, the result type, errors) is
 docs/ops/align.md; the public functions' docstrings summarise it. This module holds the
-abstract evaluation, the ``FfiOp`` registration (CUDA target ``robocache_align``), the result
-pytree, the argument checks and the public functions; the jnp twin is ``align_twin``.
+argument checks, the abstract evaluation, the result pytree, the public functions and the
+``FfiOp`` registration (CUDA target ``robocache_align``); the jnp twin is ``align_twin``.
 """
 
 from __future__ import annotations

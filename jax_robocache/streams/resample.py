@@ -1,9 +1,9 @@
 """``resample``: batched time series evaluated at new timestamps.
 
 The contract (every method, edge case, dtype and error) is docs/ops/resample.md; the public
-function's docstring summarises it. This module holds the jnp twin (on the planner twin
-``interp``), the abstract evaluation, the ``FfiOp`` registration (CUDA target
-``robocache_resample``) and the public function with its argument checks.
+function's docstring summarises it. This module holds the argument checks, the abstract
+evaluation, the public function and the ``FfiOp`` registration (CUDA target
+``robocache_resample``); the jnp twin is ``resample_twin`` (on the planner twin ``interp``).
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 The contract (outputs, which points are dropped, ordering, determinism, gradients, errors) is
 docs/ops/points_to_voxels.md; the public function's docstring summarises it. This module holds
-the jnp twin (a stable sort by voxel id on the shared index rule of ``grid``), the abstract
-evaluation, the ``FfiOp`` registration (CUDA target ``robocache_points_to_voxels``, with a
-workspace) and the public function.
+the argument checks, the abstract evaluation, the public function and the ``FfiOp``
+registration (CUDA target ``robocache_points_to_voxels``, with a workspace); the jnp twin is
+``points_to_voxels_twin`` (a stable sort by voxel id on the shared index rule of ``grid``).
 """
 
 from __future__ import annotations

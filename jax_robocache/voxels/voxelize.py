@@ -1,10 +1,11 @@
 """``voxelize``: dense voxel grids of batched point clouds (count, occupancy, sum, mean, max).
 
 The contract (the grid, dropped points, modes, determinism, CPU/GPU agreement, errors) is
-docs/ops/voxelize.md; the public function's docstring summarises it. This module holds the jnp
-twin (reductions in ``reduce``, the index rule in ``grid``), the abstract evaluation, the
-``FfiOp`` registration (CUDA targets ``robocache_voxelize`` for count/occupancy/max and
-``robocache_voxelize_binned`` with a workspace for sum/mean) and the public function.
+docs/ops/voxelize.md; the public function's docstring summarises it. This module holds the
+argument checks, the abstract evaluation, the public function and the ``FfiOp`` registration
+(CUDA targets ``robocache_voxelize`` for count/occupancy/max and ``robocache_voxelize_binned``,
+with a workspace, for sum/mean); the jnp twin is ``voxelize_twin`` (reductions in ``reduce``,
+the index rule in ``grid``).
 """
 
 from __future__ import annotations
