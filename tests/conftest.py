@@ -83,3 +83,10 @@ def pytest_report_header(config):
     return [f"ROBOCACHE_TEST_SEED={RUN_SEED}",
             f"jax_robocache {info['version']} jax {info['jax']} backend {info['default_backend']} "
             f"cuda kernels registered: {info['cuda_kernels_registered']} ops: {info['ops']}"]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Prints the run's seed after a failure, also under ``-q`` (which hides the header)."""
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        terminalreporter.write_line(f"random inputs of this run: ROBOCACHE_TEST_SEED={RUN_SEED} "
+                                    "(set it to replay them)")

@@ -392,7 +392,14 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
                     target_times, *, out_of_range: str = "clamp"):
     """Three streams, linearly interpolated onto ``target_times`` and concatenated.
 
-    ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
+    Args:
+      vision, vision_times: ``[..., S_v, D_v]`` values and ``[..., S_v]`` times.
+      proprio, proprio_times: ``[..., S_p, D_p]`` and ``[..., S_p]``.
+      force, force_times: ``[..., S_f, D_f]`` and ``[..., S_f]``.
+      target_times: ``[..., T]`` or ``[T]``, the clock.
+      out_of_range: ``"clamp"`` (default), ``"nan"`` or ``"extrapolate"``.
+
+    This is ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
     ``method="linear"`` for all three, concatenated in argument order (vision,
     proprio, force) by the kernel itself: ``[..., T, D_vision + D_proprio +
     D_force]`` in the promoted dtype of the three (e.g. bfloat16 vision +
