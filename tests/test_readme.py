@@ -1,6 +1,7 @@
-"""README.md's code runs: every ```python block executes on CPU, and its test command is CI's.
+"""README.md's code runs: every ```python block of README.md and docs/ executes on CPU, and the
+README's test command is the one CI runs.
 
-Convention for README (and docs) python blocks: each block runs on its own, in a fresh
+Convention for python blocks in README.md and docs/**/*.md: each block runs on its own, in a fresh
 namespace, in the order written. A block that cannot run everywhere says so on its FIRST line:
 
     # needs: gpu                       a CUDA GPU with the compiled kernels
@@ -59,6 +60,9 @@ def unmet_needs(code: str) -> list[str]:
 
 
 PYTHON_BLOCKS = code_blocks(README, "python")
+DOC_BLOCKS = [(path.relative_to(ROOT).as_posix(), line, code)
+              for path in sorted((ROOT / "docs").rglob("*.md"))
+              for line, code in code_blocks(path, "python")]
 
 
 def test_readme_has_python_blocks():
@@ -72,6 +76,16 @@ def test_readme_python_block_runs(line, code):
         pytest.skip(f"README.md:{line} needs {', '.join(unmet)}")
     namespace = {"__name__": f"readme_line{line}"}
     exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102
+
+
+@pytest.mark.parametrize("page,line,code", DOC_BLOCKS,
+                         ids=[f"{p}:{n}" for p, n, _ in DOC_BLOCKS])
+def test_docs_python_block_runs(page, line, code):
+    unmet = unmet_needs(code)
+    if unmet:
+        pytest.skip(f"{page}:{line} needs {', '.join(unmet)}")
+    namespace = {"__name__": f"doc_block_{line}"}
+    exec(compile(code, f"{page}:{line}", "exec"), namespace)  # noqa: S102
 
 
 def test_quick_start_shows_every_op_and_the_epoch_rule():
