@@ -3,7 +3,8 @@
 The contract (methods, offset, tolerance, window means, age, the result type, errors) is
 docs/ops/align.md; the public functions' docstrings summarise it. This module holds the
 argument checks, the abstract evaluation, the result pytree, the public functions and the
-``FfiOp`` registration (CUDA target ``robocache_align``); the jnp twin is ``align_twin``.
+``FfiOp`` registration (CUDA target ``robocache_align``: csrc/streams/align.cc); the jnp twin
+is ``align_twin``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .align_twin import WINDOW_MEAN, align_twin
+from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                         check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
@@ -27,8 +29,6 @@ __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multi
 
 #: Method names and codes of align (resample's four and window_mean).
 ALIGN_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
-#: Most streams one call takes (the CUDA kernel's descriptor table, csrc/align.cu).
-MAX_STREAMS = 16
 
 
 # -- the primitive -------------------------------------------------------------

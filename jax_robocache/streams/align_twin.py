@@ -1,5 +1,5 @@
-"""The jnp twin of ``align`` (the lowering off CUDA and the reference of its kernel in csrc/streams/);
-the contract it implements: docs/ops/align.md.
+"""The jnp twin of ``align`` (the lowering off CUDA and the reference of
+csrc/streams/align_kernels.cu); the contract it implements: docs/ops/align.md.
 
 Per stream it reuses resample's query planning (``_interp.plan_queries`` and
 ``_interp.combine``), so the shared methods agree exactly with ``resample``,
@@ -22,9 +22,7 @@ import jax.numpy as jnp
 
 from . import interp as _interp
 from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
-
-#: Method code of ``window_mean`` (after resample's four; csrc/align.cu's kWindowMean).
-WINDOW_MEAN = 4
+from .._core.codes import WINDOW_MEAN
 
 
 def _window_means(values, lo, hi):
