@@ -1,66 +1,10 @@
 """``align``: many sensor streams onto one clock, in one primitive (one CUDA launch).
 
-Contract (README "Semantics of align" has the full table):
-
-* ``streams``: a non-empty mapping name -> ``Stream`` (at most ``MAX_STREAMS``).
-  Each stream has ``values [..., S_k, D_k]`` (float32 / bfloat16 / float16,
-  float64 with x64), ``times [..., S_k]`` sorted within its ``lengths [...]``
-  (default S_k), and static ``method``, ``offset``, ``tolerance``, ``window``.
-  Streams may differ in S, D and value dtype; all times and ``query_times``
-  share one dtype (float32, float64 with x64). ``query_times [..., T]`` or a
-  plain ``[T]``. Leading dims of every array broadcast (NumPy rules).
-* Per stream the result holds ``values [..., T, D_k]`` (dtype of the stream's
-  values), ``valid [..., T]`` bool and ``age [..., T]`` float32.
-* ``offset``: the stream's sample times are ``times + offset``; computed as
-  evaluating the stream at ``q - offset`` (one rounding of the query in the
-  time dtype, sample spacing untouched), so ``align`` equals ``resample`` at
-  ``query_times - offset`` bit for bit.
-* Methods ``linear``, ``nearest``, ``previous``, ``slerp`` are exactly
-  ``resample``'s (values and valid, every ``out_of_range`` policy) before
-  ``tolerance``. ``window_mean`` (``window=w`` seconds): the mean of the
-  samples with ``q - w < t <= q`` (``q - w`` rounded in the time dtype) for
-  queries inside [t_0, t_{n-1}]; an empty window, or a query outside the
-  range, is invalid and takes ``previous``'s value (the out_of_range policy
-  outside the range).
-* ``tolerance`` (seconds): a valid query becomes invalid when the samples used
-  are too far: ``previous`` q - t_i > tol, ``nearest`` |q - t_j| > tol,
-  ``linear``/``slerp`` the bracketing gap t_{i+1} - t_i > tol (a query
-  exactly on a sample uses that sample alone: gap 0), ``window_mean``
-  q - t_i > tol (t_i the latest sample, as for ``previous``). Distances are
-  computed in the time dtype.
-* Invalid entries: under ``out_of_range="nan"`` every invalid entry is NaN (so
-  ``valid == ~isnan`` barring NaN samples); under ``"clamp"``/``"extrapolate"``
-  they hold the value their method gives (edge samples outside the range,
-  the interpolation across a too-large gap, the previous sample for an empty
-  window), flagged by ``valid``.
-* ``age``: q - t_i with t_i the latest (shifted) sample at or before q, computed
-  in the time dtype then cast to float32; +inf when there is none (q before
-  the first sample, or no samples); NaN for a NaN query. It ignores
-  ``out_of_range``, ``tolerance`` and ``window``.
-* Empty streams (n == 0 or S == 0) give zeros (NaN under ``"nan"``), invalid,
-  age +inf; a NaN query gives NaN values, invalid, age NaN; ``lengths`` are
-  clamped into [0, S]; samples past them are never read.
-* Result: ``AlignResult`` keyed by stream name (sorted: the order JAX gives
-  dict keys); ``concatenated()`` in the promoted dtype. With ``concatenate``
-  the kernel writes the concatenated rows itself (values rounded to their
-  stream's dtype first: equal to concatenating the per-stream outputs).
-* One primitive; on CUDA one kernel launch for every stream (at most
-  ``MAX_STREAMS``; csrc/streams/align_kernels.cu), elsewhere the jnp twin (align_twin.py).
-  ``window_mean`` sums are sequential per window in the kernel and from a
-  segment tree in the twin: equal to float rounding, not bitwise.
-* Epoch timestamps (docs/ops/align.md): host float64/int64 times are
-  converted together to relative seconds; already-rounded times are caught
-  per stream by the resolution rule (``streams/timestamps.py``): known
-  values raise, traced ones make every query of the unresolved (stream,
-  episode) NaN: values NaN, ``valid`` False, ``age`` NaN.
-* ``validate=True`` checks every stream's lengths, finiteness, sortedness
-  and resolution as ``resample`` does (eager raise; ``checkify`` under jit).
-* ``jax.vmap`` over any subset of the arrays (the clock, any stream's values,
-  times, lengths), any axes, nested, with ``jit``, ``grad``, ``scan``,
-  ``shard_map``.
-* Gradients: with respect to every stream's ``values``, and ``query_times``
-  (and ``times``) through ``linear``/``slerp`` streams and ``age``; from the
-  jnp twin's JVP (forward and reverse mode).
+The contract (methods, offset, tolerance, window means, age, the result type, errors) is
+docs/ops/align.md; the public functions' docstrings summarise it. This module holds the
+argument checks, the abstract evaluation, the result pytree, the public functions and the
+``FfiOp`` registration (CUDA target ``robocache_align``: csrc/streams/align.cc); the jnp twin
+is ``align_twin``.
 """
 
 from __future__ import annotations
@@ -311,31 +255,49 @@ def _stream_arrays(name, stream, given_times):
 # -- the public functions ----------------------------------------------------------
 def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "clamp",
           concatenate: bool | Sequence[str] = False, validate: bool = False) -> AlignResult:
-    """Evaluates several streams on one clock (one primitive; one CUDA launch on GPUs).
+    """Evaluates several sensor streams on one clock (one primitive; one CUDA launch on GPUs).
+
+    ``align({"cam": Stream(...), "joints": Stream(...)}, query_times)`` ->
+    ``AlignResult``. Full contract: docs/ops/align.md.
 
     Args:
-      streams: mapping name -> ``Stream`` (1 to ``MAX_STREAMS`` = 16 streams).
+      streams: mapping name -> ``Stream(values [..., S_k, D_k], times [..., S_k],
+        lengths=None, method=..., offset=..., tolerance=..., window=...)``, 1 to
+        16 streams (``MAX_STREAMS``). Per stream: ``method`` ``"linear"``,
+        ``"nearest"``, ``"previous"``, ``"slerp"`` (exactly ``resample`` at
+        ``q - offset``) or ``"window_mean"`` (mean of the samples with
+        ``q - window < t <= q``; an empty window is invalid); ``offset`` seconds
+        added to the stream's times (latency); ``tolerance`` seconds: a query is
+        invalid when the samples it uses are farther away (``previous``:
+        q - t_i, ``nearest``: abs(q - t_j), ``linear``/``slerp``: the bracketing
+        gap, ``window_mean``: q - t_i).
       query_times: ``[..., T]`` or ``[T]`` timestamps, any order, in the dtype
-        of the streams' times (or host float64/int64 epoch timestamps when
-        every stream's times are too: all are converted together to seconds
-        relative to one origin per episode).
-      out_of_range: ``"clamp"``, ``"nan"`` or ``"extrapolate"`` (linear
-        streams only), for queries outside a stream's [t_0, t_{n-1}], as in
+        shared by every stream's times (float32, float64 with x64). Host numpy
+        float64 / int64 epoch stamps are accepted when every stream's times are
+        such stamps too: all are converted together to seconds relative to one
+        origin per episode (before ``jit``: ``jax_robocache.relative_timestamps``).
+      out_of_range: ``"clamp"`` (default), ``"nan"`` or ``"extrapolate"`` (linear
+        streams only) for queries outside a stream's [t_0, t_{n-1}], as in
         ``resample``; under ``"nan"`` every invalid entry is NaN.
       concatenate: ``True`` (sorted names) or a sequence naming every stream
-        once: the kernel writes the concatenated rows ``[..., T, sum D_k]``
-        in that order directly (no extra pass over the output), returned by
-        ``result.concatenated()``; per-stream values are then slices of it.
+        once: the kernel writes the rows ``[..., T, sum D_k]`` in that order
+        itself, returned by ``result.concatenated()``.
       validate: check every stream's times and lengths as ``resample`` does
         (lengths within [0, S], valid times finite, non-decreasing and
         resolved): eagerly it raises; under ``jit`` wrap the function in
         ``jax.experimental.checkify.checkify``.
 
     Returns:
-      ``AlignResult``: per stream ``values [..., T, D_k]``, ``valid [..., T]``
-      and ``age [..., T]`` float32, and ``concatenated()`` ``[..., T, sum D_k]``
-      (default order: the ``concatenate`` order, else sorted stream names).
-      See the module docstring for the semantics.
+      ``AlignResult``: ``result[name]`` is ``(values [..., T, D_k] in the stream's
+      dtype, valid [..., T] bool, age [..., T] float32)``, ``age`` = seconds since
+      the latest sample at or before q (+inf: none); ``result.names`` sorted;
+      ``result.concatenated()`` ``[..., T, sum D_k]`` in the promoted dtype;
+      ``result.all_valid()``.
+
+    Errors name the stream and argument, at trace time. Gradients w.r.t. every
+    stream's values, and query/sample times through linear/slerp streams and age,
+    from the jnp twin's JVP. Works under ``jit``, ``vmap``, ``lax.scan`` and batch
+    sharding.
     """
     names = _check_streams(streams)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE)
@@ -444,12 +406,21 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
                     target_times, *, out_of_range: str = "clamp", validate: bool = False):
     """Three streams, linearly interpolated onto ``target_times`` and concatenated.
 
-    ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
+    Args:
+      vision, vision_times: ``[..., S_v, D_v]`` values and ``[..., S_v]`` times.
+      proprio, proprio_times: ``[..., S_p, D_p]`` and ``[..., S_p]``.
+      force, force_times: ``[..., S_f, D_f]`` and ``[..., S_f]``.
+      target_times: ``[..., T]`` or ``[T]``, the clock.
+      out_of_range: ``"clamp"`` (default), ``"nan"`` or ``"extrapolate"``.
+
+    This is ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
     ``method="linear"`` for all three, concatenated in argument order (vision,
     proprio, force) by the kernel itself: ``[..., T, D_vision + D_proprio +
     D_force]`` in the promoted dtype of the three (e.g. bfloat16 vision +
     float32 -> float32; each value is rounded to its stream's dtype first, so
-    the result equals concatenating the per-stream outputs). ``validate`` as in
+    the result equals concatenating the per-stream outputs). Each ``*_times``
+    argument follows ``align``'s timestamp rules; ``out_of_range`` is
+    ``align``'s. Full contract: docs/ops/align.md. ``validate`` as in
     ``align``.
     """
     streams = {"vision": Stream(vision, vision_times), "proprio": Stream(proprio, proprio_times),

@@ -1,4 +1,5 @@
-"""The jnp twin of ``align`` (the lowering off CUDA and the reference of csrc/streams/align_kernels.cu).
+"""The jnp twin of ``align`` (the lowering off CUDA and the reference of
+csrc/streams/align_kernels.cu); the contract it implements: docs/ops/align.md.
 
 Per stream it reuses resample's query planning (``_interp.plan_queries`` and
 ``_interp.combine``), so the shared methods agree exactly with ``resample``,

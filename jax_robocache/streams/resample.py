@@ -1,48 +1,9 @@
 """``resample``: batched time series evaluated at new timestamps.
 
-Contract (see README's semantics table):
-
-* ``values [..., S, D]`` float32 / bfloat16 / float16 (float64 with x64);
-  ``times [..., S]`` float32 (float64 with x64), sorted ascending within the
-  first ``lengths`` samples; ``query_times [..., T]`` (or a plain ``[T]``
-  shared by every episode) in any order, same dtype as ``times``;
-  ``lengths [...]`` integer, default S. Leading dims broadcast (NumPy rules).
-* Output ``[..., T, D]`` in the dtype of ``values``; arithmetic in float32
-  (float64 for float64 values). With ``return_valid=True`` also
-  ``valid [..., T]`` bool: n > 0 and t_0 <= q <= t_{n-1} (and q not NaN).
-* For an episode with n valid samples and i the largest index with t_i <= q:
-  ``linear`` interpolates between t_i and t_{i+1} (q == t_i uses sample i
-  alone); ``previous`` holds values[i]; ``nearest`` takes argmin |q - t_j|,
-  ties (duplicate timestamps included) to the lowest index; ``slerp``
-  interpolates unit quaternions (x, y, z, w) along the shorter arc and
-  normalises (near-parallel pairs are lerped then normalised, never NaN).
-* Queries outside [t_0, t_{n-1}], for every method: ``"clamp"`` holds the
-  edge sample (values[0] before, values[n-1] after; ``nearest`` takes the
-  first of duplicated last timestamps), ``"nan"`` returns NaN,
-  ``"extrapolate"`` (linear only) extends the first/last segment; a
-  zero-length edge segment (duplicate timestamps, or n == 1) holds the edge
-  value. n == 0 gives NaN under ``"nan"`` and zeros otherwise. A NaN query
-  gives NaN. NaN in ``values`` reaches only outputs that use that sample.
-* ``lengths`` outside [0, S] are clamped into it; unsorted or NaN timestamps
-  give unspecified values but never an out-of-bounds access.
-  ``validate=True`` checks lengths, finiteness, sortedness and resolution:
-  eagerly it raises; under ``jit`` wrap the function with
-  ``jax.experimental.checkify.checkify`` (without it compiling raises an
-  error that shows the wrapping).
-* Host (numpy) float64 / int64 timestamps (epoch seconds, ROS nanoseconds)
-  are converted on the host to episode-relative seconds before anything is
-  cast to float32 (see ``jax_robocache.timestamps``). Times already rounded
-  (float32 epoch stamps, jnp arrays without x64, jit of raw numpy float64)
-  are caught by the resolution rule (``streams/timestamps.py``; docs/ops/
-  resample.md "Epoch timestamps"): known values raise a ValueError saying
-  what to do; traced ones make every query of the unresolved episode NaN
-  (values NaN, ``valid`` False) under every ``out_of_range`` policy.
-* ``jax.vmap`` over any subset of the arguments, any ``in_axes`` /
-  ``out_axes``, nested, with ``jit``, ``grad``, ``scan`` and ``shard_map``
-  (docs/ops/resample.md "vmap").
-* Gradients: with respect to ``values`` for every method, and ``query_times``
-  (and ``times``) for ``linear`` (and ``slerp``); ``previous``/``nearest``
-  are piecewise constant in time.
+The contract (every method, edge case, dtype and error) is docs/ops/resample.md; the public
+function's docstring summarises it. This module holds the argument checks, the abstract
+evaluation, the public function and the ``FfiOp`` registration (CUDA target
+``robocache_resample``); the jnp twin is ``resample_twin`` (on the planner twin ``interp``).
 """
 
 from __future__ import annotations
@@ -97,21 +58,46 @@ def _prepare_timestamps(times, query_times, lengths):
 
 def resample(values, times, query_times, *, lengths=None, method: str = "linear",
              out_of_range: str = "clamp", return_valid: bool = False, validate: bool = False):
-    """Evaluates batched time series at new timestamps.
+    """Evaluates batched time series at new timestamps (linear, nearest, previous, slerp).
+
+    ``resample(values, times, query_times)`` -> ``[..., T, D]``; with
+    ``return_valid=True`` -> ``(out, valid)``. Full contract: docs/ops/resample.md.
 
     Args:
-      values: ``[..., S, D]`` samples (``[..., S, 4]`` quaternions xyzw for slerp).
-      times: ``[..., S]`` sample timestamps, non-decreasing within ``lengths``.
-      query_times: ``[..., T]`` or ``[T]`` timestamps to evaluate at, any order.
-      lengths: ``[...]`` number of valid samples per episode (default S).
-      method: ``"linear"``, ``"nearest"``, ``"previous"`` or ``"slerp"``.
-      out_of_range: ``"clamp"``, ``"nan"`` or ``"extrapolate"`` (linear only).
-      return_valid: also return ``valid [..., T]``.
-      validate: check timestamps and lengths (eager raise; checkify under jit).
+      values: ``[..., S, D]`` float32 / bfloat16 / float16 (float64 with x64);
+        ``[..., S, 4]`` quaternions (x, y, z, w) for ``slerp``. A 1-D signal
+        needs a trailing feature axis (``values[..., None]``).
+      times: ``[..., S]`` sample times in seconds, non-decreasing within
+        ``lengths``; float32 (float64 with x64), or host numpy float64 / int64
+        epoch stamps (see below).
+      query_times: ``[..., T]``, or ``[T]`` shared by every episode; the dtype
+        of ``times``; any order.
+      lengths: ``[...]`` integer valid samples per episode (default S; clamped
+        into [0, S]; samples past it are never read).
+      method: ``"linear"`` (default), ``"nearest"`` (ties to the lowest index),
+        ``"previous"`` (zero-order hold) or ``"slerp"`` (shorter arc, normalised).
+      out_of_range: for queries outside [t_0, t_{n-1}]: ``"clamp"`` (default,
+        the edge sample), ``"nan"``, or ``"extrapolate"`` (``linear`` only).
+      return_valid: also return ``valid [..., T]`` bool: n > 0 and
+        t_0 <= q <= t_{n-1} (false for a NaN query), whatever ``out_of_range``.
+      validate: check that valid times are finite and non-decreasing and that
+        lengths lie in [0, S]: raises eagerly; under ``jit`` wrap the jitted
+        function in ``jax.experimental.checkify.checkify``.
 
     Returns:
-      ``[..., T, D]`` in the dtype of ``values``, and ``valid`` if asked for.
-      See the module docstring for the complete semantics.
+      ``[..., T, D]`` in the dtype of ``values`` (arithmetic in float32, float64
+      for float64), and ``valid [..., T]`` if asked for. An empty episode gives
+      zeros (NaN under ``"nan"``); a NaN query gives NaN.
+
+    Epoch timestamps: float32 cannot hold epoch seconds (it rounds them to
+    128 s). Pass them as numpy float64 / int64 (converted exactly on the host to
+    seconds relative to one origin per episode), or convert them first with
+    ``jax_robocache.relative_timestamps`` (needed before ``jit``).
+
+    Shape, dtype and option errors raise ValueError / TypeError at trace time,
+    naming the argument. Gradients: w.r.t. ``values`` (every method) and
+    ``query_times`` / ``times`` (``linear``, ``slerp``), from the jnp twin's JVP.
+    Works under ``jit``, ``vmap``, ``lax.scan`` and batch sharding.
     """
     check_choice("method", method, METHODS)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE)

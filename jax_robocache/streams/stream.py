@@ -2,7 +2,8 @@
 
 A small pytree: ``values``, ``times`` and ``lengths`` are its leaves (so a
 Stream passes through ``jit``/``vmap`` as an argument); ``method``, ``offset``,
-``tolerance`` and ``window`` are static metadata.
+``tolerance`` and ``window`` are static metadata. What each field means to ``align``:
+docs/ops/align.md.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Stream:
       offset: seconds added to the stream's sample times (sensor latency compensation).
       tolerance: seconds; a query is invalid when the samples used are farther away.
       window: seconds; the averaging window of ``"window_mean"`` (required there).
+
+    Full contract (``align``): docs/ops/align.md.
     """
 
     values: Any

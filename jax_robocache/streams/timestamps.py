@@ -9,7 +9,10 @@ silently destroy any resampling. The rule in jax_robocache:
   of them, computed exactly (int64 subtraction, or float64 subtraction of
   nearby values) before the cast to float32 (float64 when ``jax_enable_x64``).
 * ``resample`` and ``align`` call it themselves when they receive host
-  float64/int64 timestamps, so passing raw epoch arrays is safe.
+  (numpy) float64/int64 timestamps, so passing raw epoch stamps as numpy
+  arrays is safe. A device (``jnp``) array, a float32 array or a ``jit``
+  argument holds stamps already rounded: convert them with
+  ``relative_timestamps`` first (docs/ops/resample.md, "Timestamps").
 * Traced (on-device) integer timestamps are refused with a TypeError, because
   they would have been truncated already.
 

@@ -1,39 +1,10 @@
 """``points_to_voxels``: hard voxelization (VoxelNet, PointPillars, SECOND input), static shapes.
 
-Contract (see also README's semantics section):
-
-* ``points [..., N, 3]`` float32 (x, y, z); ``features [..., N, C]`` float32,
-  bfloat16 or float16 (optional; converted exactly to float32); ``lengths
-  [...]`` integer, valid points per cloud (default N; clamped into [0, N]).
-  Leading dims broadcast (NumPy rules).
-* Voxel of a point: the shared index rule of ``jax_robocache._voxel_grid``
-  (``floor((p - min) / voxel_size)`` in float32, grid shape
-  ``round((max - min) / voxel_size)``). A point is *dropped* when it is out of
-  range, non-finite, or padding (index >= lengths).
-* Voxels are numbered in the order of their first (lowest-index) kept point:
-  row 0 is the voxel of the first valid point, and so on. Voxels numbered
-  ``>= max_voxels`` are dropped with all their points. Within a voxel, points
-  keep their input order and the first ``max_points_per_voxel`` are kept; the
-  others are dropped.
-* Outputs (a ``VoxelBatch`` NamedTuple), M = max_voxels, P = max_points_per_voxel:
-  ``voxels [..., M, P, 3 + C]`` float32 (xyz then features of each kept
-  point, zeros elsewhere), ``coords [..., M, 3]`` int32 voxel indices
-  (x, y, z), -1 in unused rows, ``num_points [..., M]`` int32 (kept points per
-  row, 0 in unused rows), ``num_voxels [...]`` int32 (used rows, <= M), and
-  ``point_to_voxel [..., N]`` int32 (row of each point, -1 when dropped).
-* ``voxels`` holds xyz and features in one dtype: float32, because bfloat16
-  would round coordinates to 25 cm at 50 m. bfloat16 / float16 features are
-  accepted and widened exactly; cast ``voxels`` afterwards if a narrower
-  network input is wanted.
-* Bitwise identical from run to run and between the CUDA kernel and the jnp
-  twin (everything but copying floats is integer arithmetic).
-* Differentiation: ``voxels`` is differentiable with respect to ``points`` and
-  ``features`` (it is a copy: each kept point's tangent lands in its slot;
-  the assignment itself is piecewise constant, with zero derivative); the
-  integer outputs have no derivative. The JVP runs the jnp twin.
-* ``max_voxels`` far above N (more than 8 N, with outputs of 256 MiB or
-  more) warns at trace time (``jax_robocache.voxels.OversizedOutputWarning``):
-  each row needs a point of its own, so such rows are always empty.
+The contract (outputs, which points are dropped, ordering, determinism, gradients, errors) is
+docs/ops/points_to_voxels.md; the public function's docstring summarises it. This module holds
+the argument checks, the abstract evaluation, the public function and the ``FfiOp``
+registration (CUDA target ``robocache_points_to_voxels``, with a workspace); the jnp twin is
+``points_to_voxels_twin`` (a stable sort by voxel id on the shared index rule of ``grid``).
 """
 
 from __future__ import annotations
@@ -97,22 +68,35 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
                      max_points_per_voxel: int, lengths=None) -> VoxelBatch:
     """Hard voxelization: at most ``max_voxels`` voxels of at most ``max_points_per_voxel`` points.
 
+    ``points_to_voxels(points, features, voxel_size=..., point_range=...,
+    max_voxels=M, max_points_per_voxel=P)`` -> ``VoxelBatch``. Full contract:
+    docs/ops/points_to_voxels.md.
+
     Args:
       points: ``[..., N, 3]`` float32 point coordinates (x, y, z).
       features: ``[..., N, C]`` per-point features (float32, bfloat16 or float16;
         converted exactly to float32), or None (C = 0).
       voxel_size: a float or 3 floats (x, y, z), positive.
-      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``; points outside
-        ``[min, max)`` on any axis are dropped. One z cell gives pillars.
-      max_voxels: M, the number of voxel rows (static).
-      max_points_per_voxel: P, the slots per voxel row (static).
+      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``; the grid and the
+        voxel of a point follow ``voxelize``'s rule. One z cell gives pillars.
+      max_voxels: M, the number of voxel rows (a static Python int >= 1).
+      max_points_per_voxel: P, the point slots per row (a static Python int >= 1).
       lengths: ``[...]`` valid points per cloud (padded batches), default N.
 
     Returns:
-      ``VoxelBatch(voxels [..., M, P, 3 + C] float32, coords [..., M, 3] int32,
-      num_points [..., M] int32, num_voxels [...] int32, point_to_voxel [..., N] int32)``.
-      Voxels are ordered by their first point's index, points within a voxel
-      by index; see the module docstring for every rule.
+      ``VoxelBatch(voxels [..., M, P, 3 + C] float32 (xyz then features, zeros in
+      unused slots), coords [..., M, 3] int32 (x, y, z; -1 in unused rows),
+      num_points [..., M] int32, num_voxels [...] int32, point_to_voxel [..., N]
+      int32 (-1: dropped))``.
+
+    Rows follow the order of each voxel's first kept point; within a row, points
+    keep input order and the first P are kept. A point is dropped when it is out
+    of range, non-finite, outside the grid, padding (index >= lengths), in a
+    voxel numbered M or later, or after the first P of its voxel. Bitwise
+    identical run to run and between the CUDA kernel and the jnp twin.
+    ``voxels`` is differentiable w.r.t. points and features (a copy); errors are
+    raised at trace time, naming the argument. Works under ``jit``, ``vmap``,
+    ``lax.scan`` and batch sharding.
     """
     spec = grid_spec(voxel_size, point_range)
     M = _positive_int("max_voxels", max_voxels)

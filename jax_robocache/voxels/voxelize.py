@@ -1,41 +1,11 @@
 """``voxelize``: dense voxel grids of batched point clouds (count, occupancy, sum, mean, max).
 
-Contract (see README's semantics section):
-
-* ``points [..., N, 3]`` float32; ``features [..., N, C]`` float32 or
-  bfloat16 (required by ``sum``, ``mean``, ``max``; ignored by ``count`` and
-  ``occupancy``); ``lengths [...]`` integer, valid points per cloud (padded
-  batches; default N, clamped into [0, N]). Leading dims broadcast (NumPy
-  rules).
-* ``voxel_size`` a positive float or 3 floats; ``point_range = (xmin, ymin,
-  zmin, xmax, ymax, zmax)`` with max > min; grid shape ``(X, Y, Z) =
-  round((max - min) / voxel_size)`` per axis (at least 1), static, with
-  fewer than 2**31 voxels.
-* Voxel of a point: ``floor((p - min) / voxel_size)`` per axis in float32
-  (``jax_robocache._voxel_grid``, shared bit for bit with the CUDA kernel).
-  Points with any coordinate outside ``[min, max)`` or non-finite, whose
-  index falls outside the grid, or at index >= ``lengths`` are dropped.
-* Output indexed ``grid[..., x, y, z]`` (x-major):
-  ``count`` int32 ``[..., X, Y, Z]``; ``occupancy`` float32 0/1
-  ``[..., X, Y, Z]``; ``sum``, ``mean``, ``max`` ``[..., X, Y, Z, C]`` in the
-  features dtype, accumulated in float32 (``mean`` = float32 sum / float32
-  count). Empty voxels are 0 in every mode.
-* ``max`` is per channel, NaN-propagating (a NaN feature makes its voxel's
-  channel NaN, the quiet NaN), and a zero maximum is ``+0.0``.
-* GPU results are bitwise identical from run to run in every mode; count,
-  occupancy and max equal the CPU results bit for bit, sum and mean to
-  float32 rounding: the GPU adds each voxel's features exactly (one IEEE
-  addition for two points, integer arithmetic on a 320-bit fixed-point
-  accumulator for more, independent of the order of the points) and rounds
-  once to float32; the CPU path keeps a float32
-  running sum. Any NaN, or +inf with -inf, gives NaN; an intermediate sum
-  never overflows on the GPU. One GPU call holds fewer than 2**31 points.
-* Gradients with respect to ``features`` for ``sum``, ``mean`` and ``max``
-  (to the point that attains the maximum; ties: the lowest point index), from
-  the jnp twin's JVP. ``points`` only select voxels: no gradient flows to them.
-* A grid with more than 1024 voxels per input point whose output takes 256 MiB
-  or more warns at trace time (``jax_robocache.voxels.OversizedOutputWarning``:
-  at most 1/1024 of it can be non-zero; a voxel size in the wrong unit?).
+The contract (the grid, dropped points, modes, determinism, CPU/GPU agreement, errors) is
+docs/ops/voxelize.md; the public function's docstring summarises it. This module holds the
+argument checks, the abstract evaluation, the public function and the ``FfiOp`` registration
+(CUDA targets ``robocache_voxelize`` for count/occupancy/max and ``robocache_voxelize_binned``,
+with a workspace, for sum/mean); the jnp twin is ``voxelize_twin`` (reductions in ``reduce``,
+the index rule in ``grid``).
 """
 
 from __future__ import annotations
@@ -77,26 +47,41 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
              lengths=None):
     """Accumulates batched point clouds into dense voxel grids.
 
+    ``voxelize(points, features, voxel_size=..., point_range=..., mode=...)``.
+    Full contract: docs/ops/voxelize.md.
+
     Args:
       points: ``[..., N, 3]`` float32 x, y, z.
       features: ``[..., N, C]`` float32 or bfloat16; required for ``sum``,
         ``mean`` and ``max``, ignored for ``count`` and ``occupancy``.
       voxel_size: a positive float, or 3 (x, y, z).
-      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``, max > min.
-      mode: ``"count"``, ``"occupancy"``, ``"sum"``, ``"mean"`` or ``"max"``.
+      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``, max > min. The grid
+        is ``(X, Y, Z) = round((max - min) / voxel_size)`` (at least 1, static).
+      mode: ``"count"`` (default), ``"occupancy"``, ``"sum"``, ``"mean"`` or
+        ``"max"`` (per channel, NaN-propagating, a zero maximum is +0.0).
       lengths: ``[...]`` integer, valid points per cloud (default N; clamped
         into [0, N]); points at index >= lengths are dropped.
 
+    A point's voxel is ``floor((p - min) / voxel_size)`` per axis in float32 (the
+    same operations on CPU and GPU); points outside ``[min, max)``, non-finite,
+    or whose index falls outside the grid are dropped. Leading dims of points,
+    features and lengths broadcast.
+
     Returns:
       ``count``: int32 ``[..., X, Y, Z]``; ``occupancy``: float32 0/1
-      ``[..., X, Y, Z]``; ``sum``/``mean``/``max``: ``[..., X, Y, Z, C]`` in
-      the features dtype. Indexed ``grid[..., x, y, z]`` with
-      ``(X, Y, Z) = round((max - min) / voxel_size)``. See the module
-      docstring for the complete semantics.
+      ``[..., X, Y, Z]``; ``sum``/``mean``/``max``: ``[..., X, Y, Z, C]`` in the
+      features dtype (accumulated in float32); indexed ``grid[..., x, y, z]``;
+      empty voxels are 0. Bitwise deterministic on the GPU; count, occupancy and
+      max equal the CPU bit for bit, sum and mean to float32 rounding (the GPU
+      sums exactly, then rounds once).
 
     Raises:
       ValueError / TypeError at trace time for bad shapes, dtypes, modes,
       voxel sizes, ranges, grids with 2**31 voxels or more, and missing features.
+
+    Gradients w.r.t. ``features`` for sum, mean and max (ties: the lowest point
+    index), none w.r.t. ``points``. Works under ``jit``, ``vmap``, ``lax.scan``
+    and batch sharding.
     """
     check_choice("mode", mode, MODES)
     grid = grid_spec(voxel_size, point_range)

@@ -1,4 +1,4 @@
-"""Independent float64 numpy reference of ``align``, written from its contract (README).
+"""Independent float64 numpy reference of ``align``, written from its contract (docs/ops/align.md).
 
 Plain loops per episode, stream and query. The shared methods call
 ``reference.resample_episode`` (itself independent of the library); offsets,

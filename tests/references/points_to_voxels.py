@@ -1,6 +1,6 @@
 """Independent numpy reference for ``points_to_voxels``: a plain loop over the points.
 
-Written from the contract (README / module docstring), not from the jnp twin or
+Written from the contract (docs/ops/points_to_voxels.md), not from the jnp twin or
 the kernel: it shares no code with jax_robocache.
 """
 

@@ -1,6 +1,6 @@
 """Independent float64 numpy references for the ops' documented semantics.
 
-Written from the contracts (README / module docstrings) with plain loops, not
+Written from the contracts (docs/ops/<op>.md) with plain loops, not
 from the jnp twins: a disagreement means one of the two is wrong.
 """
 

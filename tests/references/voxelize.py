@@ -1,4 +1,5 @@
-"""Independent numpy reference for ``voxelize``, written from the contract with plain loops.
+"""Independent numpy reference for ``voxelize``, written from its contract
+(docs/ops/voxelize.md) with plain loops.
 
 The voxel index rule is defined in float32 (subtract, IEEE divide, floor), so
 the reference evaluates it with numpy float32 scalars; sums and means are
