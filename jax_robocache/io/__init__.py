@@ -1,4 +1,18 @@
-"""ROS 2 bags (sqlite3 ``.db3`` or MCAP) -> ``Stream``s, through ``rosbags`` (no ROS install).
+"""Readers: the datasets robot-learning teams have -> ``DatasetSource`` -> ``EpisodeStore``.
+
+Each format is an optional extra with one light dependency (``docs/io.md`` has every
+reader's mapping and diagnostics)::
+
+    read_lerobot(root)                      # LeRobotDataset v3.0 / v2.1   [lerobot]: pyarrow
+    read_zarr(path)                         # zarr replay buffer            [zarr]:    zarr
+    read_hdf5(path, layout="robomimic")     # robomimic / ALOHA HDF5        [hdf5]:    h5py
+    read_bags(paths_or_dir, topics=...)     # ROS 2 bags, one per episode   [io]:      rosbags
+
+Each returns a ``DatasetSource`` (host-side: lazily sliceable values, clocks, masks,
+offsets, the dataset's stats, timestamp diagnostics); ``.to_store()`` streams it into
+an ``EpisodeStore`` chunk by chunk.
+
+ROS 2 bags (sqlite3 ``.db3`` or MCAP) -> ``Stream``s, through ``rosbags`` (no ROS install).
 
 Install with ``pip install 'jax_robocache[io]'``. ::
 
@@ -64,6 +78,15 @@ raise ``BagError`` (a ``ValueError``) and nothing is returned.
 
 from ._bag import Bag, BagError, TopicData, UnsupportedMessageError, list_topics, read_bag
 from ._messages import SUPPORTED_TYPES
+from .bags import read_bags
+from .diagnostics import Diagnostics, TimestampReport, check_timestamps
+from .errors import DatasetError, LayoutError
+from .hdf5 import read_hdf5
+from .lerobot import read_lerobot
+from .source import DatasetSource, FrameIndex, StreamSource
+from .zarr_buffer import read_zarr
 
-__all__ = ["SUPPORTED_TYPES", "Bag", "BagError", "TopicData", "UnsupportedMessageError",
-           "list_topics", "read_bag"]
+__all__ = ["SUPPORTED_TYPES", "Bag", "BagError", "DatasetError", "DatasetSource", "Diagnostics",
+           "FrameIndex", "LayoutError", "StreamSource", "TimestampReport", "TopicData",
+           "UnsupportedMessageError", "check_timestamps", "list_topics", "read_bag",
+           "read_bags", "read_hdf5", "read_lerobot", "read_zarr"]

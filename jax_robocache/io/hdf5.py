@@ -1,0 +1,1 @@
+def read_hdf5(*a, **k): raise NotImplementedError

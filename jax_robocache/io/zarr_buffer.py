@@ -1,0 +1,1 @@
+def read_zarr(*a, **k): raise NotImplementedError
