@@ -17,6 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import DatasetError
+
 
 class LazyRows:
     """Base: a 2-D array whose rows are produced by ``_read(start, stop)``."""
@@ -91,7 +93,12 @@ class Rows2D(LazyRows):
         self.dtype = np.dtype(base.dtype)
 
     def _read(self, start, stop):
-        block = np.asarray(self.base[start:stop])
+        try:
+            block = np.asarray(self.base[start:stop])
+        except Exception as err:  # noqa: BLE001 - h5py / zarr raise many types for bad chunks
+            raise DatasetError(f"{self.name or 'array'}: cannot read rows {start}:{stop} "
+                               f"(corrupt chunk or missing codec?): {type(err).__name__}: "
+                               f"{err}") from err
         return block.reshape(stop - start, self.shape[1])
 
 
