@@ -163,3 +163,33 @@ class RowRuns(LazyRows):
                 at += n
             k += 1
         return out
+
+
+class AsFloat32(LazyRows):
+    """Integer or bool rows as float32, for stores that hold floating-point streams only.
+
+    Exact: bool and 8/16-bit integers always are; wider integers are checked chunk by
+    chunk and a value float32 cannot hold (``|x| > 2**24`` and not representable)
+    raises naming the stream, never rounds.
+    """
+
+    def __init__(self, base: LazyRows, name: str = ""):
+        if np.dtype(base.dtype).kind not in "biu":
+            raise TypeError(f"{name or 'stream'}: AsFloat32 converts integers and bools, got "
+                            f"{base.dtype}")
+        self.base, self.name = base, name
+        self.shape = base.shape
+        self.dtype = np.dtype(np.float32)
+        self._check = np.dtype(base.dtype).itemsize > 2
+
+    def _read(self, start, stop):
+        block = np.asarray(self.base[start:stop])
+        out = block.astype(np.float32)
+        if self._check:
+            lost = out.astype(np.float64) != block
+            if lost.any():
+                r, c = (int(i[0]) for i in np.nonzero(lost))
+                raise DatasetError(f"{self.name or 'stream'}: value {block[r, c]} at row "
+                                   f"{start + r} is not exactly representable in float32; "
+                                   "leave this stream out of the store or rescale it first")
+        return out

@@ -17,6 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .diagnostics import Diagnostics
+from .lazy import AsFloat32, Rows2D
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -79,6 +80,15 @@ class StreamSource:
                 running = np.where(running == _lowest(seg.dtype), first_valid, running)
                 t[a:b] = np.where(self.valid[a:b], seg, running)
         return t
+
+
+def _floating(name: str, values):
+    """Values as the store holds them: floating dtypes unchanged, others exactly float32."""
+    if np.dtype(values.dtype).kind in "biu":
+        if not hasattr(values, "_read"):
+            values = Rows2D(values, name=name)
+        return AsFloat32(values, name=name)
+    return values
 
 
 def _lowest(dtype):
@@ -164,7 +174,7 @@ class DatasetSource:
         if untimed and self.fps is None:
             raise ValueError(f"streams {untimed} of {self.path} have no timestamps and the "
                              "dataset no fps: pass fps= to the reader")
-        return dict(values={n: s.values for n, s in chosen.items()},
+        return dict(values={n: _floating(n, s.values) for n, s in chosen.items()},
                     offsets={n: s.offsets for n, s in chosen.items()},
                     times=timed or None, fps=self.fps if untimed else None,
                     valid=masks or None)
@@ -174,6 +184,8 @@ class DatasetSource:
         """An ``EpisodeStore`` on ``device`` holding the chosen streams (default: all).
 
         Values are copied chunk by chunk (``chunk_bytes`` each) straight from the files.
+        Integer and bool streams (LeRobot's ``task_index``, flags, ``uint8`` pixels) become
+        float32, exactly: a value float32 cannot hold raises naming the stream.
         Stamps of samples marked invalid are raised to the latest earlier stamp so that
         every clock the store receives is sorted (``StreamSource.sorted_times``).
         """
