@@ -45,6 +45,10 @@ def _features(episodes, video_keys, fps):
     for k, v in episodes[0].items():
         if k in ("timestamp",):
             continue
+        if isinstance(v, list):  # encoded images (bytes), one per frame
+            feats[k] = {"dtype": "image", "shape": [8, 8, 3],
+                        "names": ["height", "width", "channels"]}
+            continue
         shape = list(v.shape[1:]) or [1]
         feats[k] = {"dtype": str(v.dtype), "shape": shape,
                     "names": [f"{k}_{i}" for i in range(shape[-1])] if len(shape) == 1 else None}
@@ -63,7 +67,10 @@ def _frame_tables(episodes, features, first_episode=0, fixed=True):
         for k, ft in features.items():
             if ft["dtype"] == "video":
                 continue
-            if k == "timestamp":
+            if ft["dtype"] == "image":
+                cols[k] = pa.array([{"bytes": b, "path": None} for b in ep[k]],
+                                   pa.struct([("bytes", pa.binary()), ("path", pa.string())]))
+            elif k == "timestamp":
                 cols[k] = pa.array(np.asarray(ep["timestamp"], np.float32))
             elif k == "frame_index":
                 cols[k] = pa.array(np.arange(n, dtype=np.int64))
@@ -84,7 +91,7 @@ def numpy_stats(episodes, features):
     """mean / std / min / max / count per numeric feature over all frames (float64)."""
     stats = {}
     for k, ft in features.items():
-        if ft["dtype"] == "video" or k not in episodes[0]:
+        if ft["dtype"] in ("video", "image") or k not in episodes[0]:
             continue
         x = np.concatenate([np.asarray(ep[k], np.float64).reshape(len(ep[k]), -1)
                             for ep in episodes])

@@ -263,3 +263,23 @@ def test_shape_disagreeing_with_info_is_named_on_read(tmp_path):
     src = read_lerobot(tmp_path)
     with pytest.raises(DatasetError, match=r"episode_000000.parquet column 'action'.*5 per row"):
         np.asarray(src["action"].values)
+
+
+def test_image_features_index_parquet_rows(tmp_path):
+    episodes = io_data.regular_episodes(lengths=(3, 4, 2), fps=5.0, seed=6)
+    for e, ep in enumerate(episodes):
+        ep["observation.image"] = [f"png-{e}-{k}".encode() for k in range(len(ep["timestamp"]))]
+    lerobot_writer.write_v30(tmp_path, episodes, fps=5, episodes_per_file=2)
+    src = read_lerobot(tmp_path, episodes=[2, 1])
+    assert "observation.image" not in src.streams
+    fr = src.frames["observation.image"]
+    assert fr.kind == "image"
+    assert [f.rsplit("/", 1)[1] for f in fr.files] == ["file-001.parquet", "file-000.parquet"]
+    np.testing.assert_array_equal(fr.file, [0, 0, 1, 1, 1, 1])
+    np.testing.assert_array_equal(fr.frame, [0, 1, 3, 4, 5, 6])  # rows inside each file
+    import pyarrow.parquet as pq
+
+    for i in range(6):
+        col = pq.read_table(fr.files[fr.file[i]], columns=["observation.image"]).column(0)
+        e, k = (2, i) if i < 2 else (1, i - 2)
+        assert col[int(fr.frame[i])].as_py()["bytes"] == f"png-{e}-{k}".encode()
