@@ -38,3 +38,39 @@ def test_int64_ns_exact_and_episodes():
 def test_unknown_category():
     with pytest.raises(ValueError, match="unknown"):
         check_timestamps(np.zeros(2), [0, 2], invalid=("late",))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_clocks_match_the_loop(seed):
+    """Random clocks with every irregularity, several episodes, float and int64 ns."""
+    from timestamp_reference import CATEGORIES, loop_report
+
+    rng = np.random.default_rng(seed)
+    P, tol = 1 / 30, 1e-3
+    lengths = rng.integers(0, 40, rng.integers(1, 5))
+    eps = []
+    for n in lengths:
+        step = np.full(n, P)
+        kind = rng.random(n)
+        step[kind < 0.05] = 0.0                                   # duplicates
+        step[(kind >= 0.05) & (kind < 0.1)] = -rng.uniform(0.002, 0.05)  # backward
+        step[(kind >= 0.1) & (kind < 0.15)] = P * rng.integers(2, 5)   # gaps
+        step[(kind >= 0.15) & (kind < 0.25)] += rng.uniform(-0.01, 0.01)  # jitter (some within tol)
+        t = 12.5 + np.cumsum(step)
+        if n and rng.random() < 0.3:
+            t[rng.integers(0, n)] = np.nan
+        eps.append(t)
+    flat = np.concatenate(eps) if eps else np.zeros(0)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    for times, scale in ((flat, 1.0), (None, 1e-9)):
+        if times is None:  # the same clock as int64 ns on an epoch (no NaN in integers)
+            times = np.round(np.nan_to_num(flat, nan=0.0) * 1e9).astype(np.int64) \
+                + 1_700_000_000 * 10**9
+        valid, reps = check_timestamps(times, offsets, period=P, tolerance=tol, scale=scale)
+        for e, r in enumerate(reps):
+            want = loop_report(times[offsets[e]:offsets[e + 1]], P, tol, scale)
+            for c in CATEGORIES:
+                np.testing.assert_array_equal(getattr(r, c), want[c],
+                                              err_msg=f"seed {seed} episode {e} {c} {scale}")
+            bad = sorted(want["nan"] + want["duplicate"] + want["backward"])
+            np.testing.assert_array_equal(np.flatnonzero(~valid[offsets[e]:offsets[e + 1]]), bad)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ pytest.importorskip("pyarrow")
 
 import io_data  # noqa: E402
 import lerobot_writer  # noqa: E402
+from timestamp_reference import loop_report  # noqa: E402
 
 from jax_robocache.io import DatasetError, LayoutError, read_lerobot  # noqa: E402
 from jax_robocache.io.diagnostics import CATEGORIES  # noqa: E402
@@ -58,28 +58,6 @@ def test_sena_round_trip(tmp_path, version):
     assert src.metadata["tasks"] == {0: "pick", 1: "place"}
 
 
-def _loop_report(t, period, tol):
-    """Independent per-sample loop: category of each step, against the latest earlier stamp."""
-    cats = {c: [] for c in CATEGORIES}
-    latest = None
-    for k, x in enumerate(map(float, t)):
-        if math.isnan(x):
-            cats["nan"].append(k)
-            continue
-        if latest is not None:
-            d = x - latest
-            if abs(d) <= tol:
-                cats["duplicate"].append(k)
-            elif d < -tol:
-                cats["backward"].append(k)
-            elif d > period + tol and d >= 1.5 * period:
-                cats["gap"].append(k)
-            elif abs(d - period) > tol:
-                cats["jitter"].append(k)
-        latest = x if latest is None else max(latest, x)
-    return cats
-
-
 def test_sena_diagnostics_match_a_loop(tmp_path):
     """The real recording's irregular clock (0.2-0.65 s steps at a nominal 4 Hz)."""
     episodes = io_data.sena_episodes()
@@ -87,7 +65,7 @@ def test_sena_diagnostics_match_a_loop(tmp_path):
     src = read_lerobot(tmp_path, tolerance_s=0.02)
     assert not src.diagnostics.ok
     for rep, ep in zip(src.diagnostics.reports, episodes):
-        want = _loop_report(ep["timestamp"], 0.25, 0.02)
+        want = loop_report(ep["timestamp"], 0.25, 0.02)
         for c in CATEGORIES:
             np.testing.assert_array_equal(getattr(rep, c), want[c], err_msg=c)
         assert rep.samples == len(ep["timestamp"])
