@@ -202,6 +202,9 @@ def _robomimic(path: Path, keys, episodes, fps, filter_key) -> DatasetSource:
                                f"{'' if filter_key is None else ' mask/' + filter_key}; it has "
                                f"{len(demos)} demos ({demos[:5]}{' ...' if len(demos) > 5 else ''})")
             demos = wanted
+        if not demos:
+            raise ValueError(f"{path}: the selection (episodes={episodes!r}, filter_key="
+                             f"{filter_key!r}) holds no demo")
         first, chosen = None, None
         parts: dict[str, list] = {}
         lengths, demo_attrs = [], {}
@@ -276,6 +279,8 @@ def _aloha(path, keys, episodes, fps) -> DatasetSource:
         if missing:
             raise KeyError(f"episodes {missing} not found; episode files: {sorted(by_id)}")
         files, ids = [by_id[e] for e in wanted], wanted
+    if not files:
+        raise ValueError("episodes selects no episode file")
     first, chosen = None, None
     parts: dict[str, list] = {}
     lengths, attrs = [], {}

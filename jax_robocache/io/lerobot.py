@@ -229,6 +229,8 @@ def _select_episodes(table: dict, episodes, root: Path) -> np.ndarray:
     if episodes is None:
         return np.arange(len(ep))
     wanted = [int(e) for e in episodes]
+    if not wanted:
+        raise ValueError("episodes selects no episode; pass None for all")
     if len(set(wanted)) != len(wanted):
         raise ValueError(f"episodes lists an episode twice: {wanted}")
     where = {int(e): k for k, e in enumerate(ep)}

@@ -118,10 +118,14 @@ def _describe(path, root, keys, episodes, fps, clock, tolerance_s, invalid, clos
         raise ValueError(f"{path}/data has no {clock!r} array: pass fps= (the rate the buffer "
                          "was recorded at) or clock= (the array holding timestamps)")
     E = len(ends)
+    if E == 0:
+        raise DatasetError(f"{path}/meta/episode_ends is empty: the buffer holds no episode")
     if episodes is None:
         sel = np.arange(E)
     else:
         sel = np.asarray([int(e) for e in episodes], np.int64)
+        if sel.size == 0:
+            raise ValueError("episodes selects no episode; pass None for all")
         if len(set(sel.tolist())) != sel.size:
             raise ValueError(f"episodes lists an episode twice: {sel.tolist()}")
         bad = sel[(sel < 0) | (sel >= E)]

@@ -147,3 +147,9 @@ def test_corrupt_metadata_is_named(tmp_path):
     meta.write_text("{broken")
     with pytest.raises(DatasetError, match="episode_ends"):
         read_zarr(tmp_path / "a.zarr")
+
+
+def test_empty_selection_refused(tmp_path):
+    write_replay_buffer(tmp_path / "a.zarr", io_data.regular_episodes(lengths=(4,)))
+    with pytest.raises(ValueError, match="no episode"):
+        read_zarr(tmp_path / "a.zarr", episodes=[])
