@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -76,11 +78,36 @@ def to_numpy(column, width: int, where: str) -> np.ndarray:
     return values.reshape(n, width)
 
 
+class _OpenFiles:
+    """The few Parquet files read last, kept open (bounded: no handle pile-up over
+    thousands of episode files; reopened after eviction)."""
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.files: collections.OrderedDict = collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, path: Path):
+        with self.lock:
+            pf = self.files.pop(path, None)
+            if pf is None:
+                pf = open_parquet(path)
+            self.files[path] = pf
+            while len(self.files) > self.size:
+                _, old = self.files.popitem(last=False)
+                old.close()
+            return pf
+
+
+_OPEN = _OpenFiles()
+
+
 class ParquetColumn(LazyRows):
     """One numeric column of one Parquet file as ``[num_rows, D]``, read by row groups.
 
-    The file is opened for each read (no handle held, so thousands of files are fine);
-    the row group read last is cached (``from_flat`` reads consecutive slices).
+    Files are opened on demand and the last few kept open (``_OpenFiles``), so thousands
+    of files hold few handles; the row group read last is cached (``from_flat`` reads
+    consecutive slices).
     """
 
     def __init__(self, path: Path, column: str, shape: tuple[int, ...], dtype,
@@ -112,18 +139,17 @@ class ParquetColumn(LazyRows):
     def _read(self, start, stop):
         out = np.empty((stop - start, self.shape[1]), self.dtype)
         g = int(np.searchsorted(self.group_starts, start, side="right")) - 1
-        pf = open_parquet(self.path)
-        try:
-            at = start
-            while at < stop:
-                g0, g1 = int(self.group_starts[g]), int(self.group_starts[g + 1])
-                hi = min(stop, g1)
-                if hi > at:
-                    out[at - start: hi - start] = self._group(pf, g)[at - g0: hi - g0]
-                    at = hi
-                g += 1
-        finally:
-            pf.close()
+        pf = None
+        at = start
+        while at < stop:
+            g0, g1 = int(self.group_starts[g]), int(self.group_starts[g + 1])
+            hi = min(stop, g1)
+            if hi > at:
+                if pf is None and not (self._cache is not None and self._cache[0] == g):
+                    pf = _OPEN.get(self.path)
+                out[at - start: hi - start] = self._group(pf, g)[at - g0: hi - g0]
+                at = hi
+            g += 1
         return out
 
 

@@ -145,6 +145,11 @@ class RowRuns(LazyRows):
                 starts.size and (starts.min() < 0 or stops.max() > base.shape[0])):
             raise ValueError(f"{name or 'stream'}: row runs out of range of {base.shape[0]} rows")
         self.base, self.name = base, name
+        if starts.size > 1:  # merge runs that continue each other (fewer, larger reads)
+            cont = starts[1:] == stops[:-1]
+            keep = np.concatenate([[True], ~cont])
+            last = np.concatenate([~cont, [True]])
+            starts, stops = starts[keep], stops[last]
         self.run_starts, self.run_stops = starts, stops
         self.starts = np.concatenate([[0], np.cumsum(stops - starts)]).astype(np.int64)
         self.shape = (int(self.starts[-1]), base.shape[1])

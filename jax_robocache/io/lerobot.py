@@ -295,15 +295,15 @@ def _locate_rows(root, table, rows, streams, features, visual) -> dict:
         if ts_col.dtype.kind != "f":
             raise DatasetError(f"{path} column 'timestamp' is {ts_col.dtype}; LeRobot stores "
                                "float seconds")
-        per_file[f] = (ep_col, ts_col)
+        per_file[f] = (_rows_by_episode(ep_col), ts_col)
         file_base.append(total)
         total += len(ep_col)
-    run_starts, run_stops, times = [], [], []
+    run_starts, run_stops, times, file_rows = [], [], [], []
     for r in rows:
         f = table["data_file"][r]
         e, n = int(table["episode_index"][r]), int(table["length"][r])
-        ep_col, ts_col = per_file[f]
-        where = np.flatnonzero(ep_col == e)
+        by_ep, ts_col = per_file[f]
+        where = by_ep.get(e, np.zeros(0, np.int64))
         if where.size != n:
             raise DatasetError(f"{f} holds {where.size} rows of episode {e}, the episode table "
                                f"says {n}")
@@ -314,9 +314,7 @@ def _locate_rows(root, table, rows, streams, features, visual) -> dict:
         run_starts.append(starts + base)
         run_stops.append(stops + base)
         times.append(ts_col[where])
-    # Row index of each selected frame inside its own data file (for image features).
-    file_rows = [np.flatnonzero(per_file[table["data_file"][r]][0]
-                                == int(table["episode_index"][r])) for r in rows]
+        file_rows.append(where)  # rows inside the file (image features point there)
     ts_dtype = times[0].dtype if times else np.float32
     return dict(files=[Path(f) for f in files], file_index=file_of, dtypes=dtypes,
                 row_groups={Path(f): g for f, g in row_groups.items()},
@@ -324,6 +322,13 @@ def _locate_rows(root, table, rows, streams, features, visual) -> dict:
                 run_stops=np.concatenate(run_stops) if run_stops else np.zeros(0, np.int64),
                 times=np.concatenate(times) if times else np.zeros(0, ts_dtype),
                 file_rows=file_rows)
+
+
+def _rows_by_episode(ep_col: np.ndarray) -> dict[int, np.ndarray]:
+    """episode_index -> its rows in the file (ascending), in one sort."""
+    order = np.argsort(ep_col, kind="stable")
+    ids, starts = np.unique(ep_col[order], return_index=True)
+    return {int(e): rows for e, rows in zip(ids, np.split(order, starts[1:]))}
 
 
 def _frame_index(root, info, table, rows, key, located, offsets, fps, version) -> FrameIndex:
