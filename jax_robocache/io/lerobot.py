@@ -124,7 +124,8 @@ def read_lerobot(root, *, keys: Sequence[str] | None = None,
         metadata["episode_stats"] = _episode_stats(root, table, rows, version)
     return DatasetSource(
         path=str(root), format=f"lerobot {version}", episodes=ep_ids, streams=out_streams,
-        fps=fps, frames=frames, stats=_stats(root), diagnostics=Diagnostics(tuple(reports)),
+        fps=fps, frames=frames, stats=_stats(root, version),
+        diagnostics=Diagnostics(tuple(reports)),
         metadata=metadata)
 
 
@@ -381,9 +382,40 @@ def _as_arrays(tree):
     return np.asarray(tree)
 
 
-def _stats(root: Path):
+def _stats(root: Path, version: str):
+    """``meta/stats.json``; for a v2.x dataset without it (lerobot 0.3 writes none), the
+    per-episode stats of ``meta/episodes_stats.jsonl`` combined as LeRobot's
+    ``aggregate_stats`` does (count-weighted mean, pooled variance, min of mins, max of maxes)."""
     stats = _load_json(root / "meta" / "stats.json", "stats", required=False)
-    return None if stats is None else _as_arrays(stats)
+    if stats is not None:
+        return _as_arrays(stats)
+    path = root / "meta" / "episodes_stats.jsonl"
+    if version == "v3.0" or not path.is_file():
+        return None
+    per_feature: dict[str, list] = {}
+    for d in _load_jsonl(path):
+        for feat, st in _as_arrays(d.get("stats", {})).items():
+            per_feature.setdefault(feat, []).append(st)
+    return {feat: _aggregate(feat, sts, path) for feat, sts in per_feature.items()}
+
+
+def _aggregate(feat: str, sts: list[dict], path: Path) -> dict[str, np.ndarray]:
+    try:
+        means = np.stack([s["mean"] for s in sts]).astype(np.float64)
+        variances = np.stack([s["std"] for s in sts]).astype(np.float64) ** 2
+        counts = np.stack([s["count"] for s in sts]).astype(np.float64)
+        mins = np.stack([s["min"] for s in sts])
+        maxs = np.stack([s["max"] for s in sts])
+    except (KeyError, ValueError) as err:
+        raise DatasetError(f"{path}: stats of {feat!r} need mean, std, min, max and count of "
+                           f"one shape in every episode ({err})") from err
+    total = counts.sum(axis=0)
+    while counts.ndim < means.ndim:
+        counts = counts[..., None]
+    mean = (means * counts).sum(axis=0) / total
+    var = ((variances + (means - mean) ** 2) * counts).sum(axis=0) / total
+    return {"min": mins.min(axis=0), "max": maxs.max(axis=0), "mean": mean,
+            "std": np.sqrt(var), "count": total}
 
 
 def _episode_stats(root: Path, table: dict, rows, version: str) -> dict:

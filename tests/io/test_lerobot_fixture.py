@@ -1,6 +1,7 @@
-"""read_lerobot on a dataset written by LeRobot 0.4.4 itself, against what LeRobotDataset returned
-(tests/data/lerobot_v30/generate.py): frames, timestamps, and the delta_timestamps windows with
-their is_pad masks (through sample_windows once the store is merged)."""
+"""read_lerobot on datasets written by LeRobot itself (0.4.4: v3.0, 0.3.3: v2.1), against what
+LeRobotDataset returned (tests/data/lerobot_generate.py): frames, clock, tasks, the dataset's
+stats, and the delta_timestamps windows with their is_pad masks (through sample_windows once
+the store is merged)."""
 
 from __future__ import annotations
 
@@ -14,25 +15,26 @@ pytest.importorskip("pyarrow")
 
 from jax_robocache.io import read_lerobot  # noqa: E402
 
-FIXTURE = Path(__file__).resolve().parents[1] / "data" / "lerobot_v30"
+DATA = Path(__file__).resolve().parents[1] / "data"
 DELTA_TIMESTAMPS = {"observation.state": [-0.5, -0.25, 0.0], "action": [0.0, 0.25, 0.5, 0.75]}
 FPS = 4
+FIXTURES = {"lerobot_v30": ("v3.0", "0.4.4"), "lerobot_v21": ("v2.1", "0.3.3")}
 
 
-@pytest.fixture(scope="module")
-def expected():
-    with np.load(FIXTURE / "expected.npz") as d:
-        return {k: d[k] for k in d.files}
+@pytest.fixture(scope="module", params=sorted(FIXTURES))
+def case(request):
+    with np.load(DATA / request.param / "expected.npz") as d:
+        expected = {k: d[k] for k in d.files}
+    return request.param, read_lerobot(DATA / request.param / "dataset"), expected
 
 
-@pytest.fixture(scope="module")
-def src():
-    return read_lerobot(FIXTURE / "dataset")
-
-
-def test_frames_and_clock_match_lerobot(src, expected):
-    assert src.format == "lerobot v3.0" and src.fps == FPS
+def test_frames_and_clock_match_lerobot(case):
+    name, src, expected = case
+    version, lerobot_version = FIXTURES[name]
+    assert str(expected["lerobot_version"]) == lerobot_version
+    assert src.format == f"lerobot {version}" and src.fps == FPS
     N = len(expected["index"])
+    assert src["action"].values.shape[0] == N
     ep = np.repeat(np.arange(src.num_episodes), np.diff(src["action"].offsets))
     np.testing.assert_array_equal(src.episodes[ep], expected["episode_index"])
     np.testing.assert_array_equal(src["action"].times, expected["timestamp"])
@@ -45,22 +47,36 @@ def test_frames_and_clock_match_lerobot(src, expected):
     np.testing.assert_array_equal(np.asarray(src["task_index"].values)[:, 0],
                                   expected["task_index"])
     assert src.metadata["tasks"] == {0: "drive the corridor"}
-    assert N == src["action"].values.shape[0]
-    for key in ("observation.state", "action"):
-        assert set(src.stats[key]) >= {"mean", "std", "min", "max", "count"}
 
 
-def test_diagnostics_flag_the_real_clock_only(src):
+def test_stats_match_lerobot(case):
+    """v3.0: meta/stats.json as LeRobot loads it; v2.1 (no stats.json): the per-episode stats
+    combined as LeRobot's aggregate_stats does."""
+    _, src, expected = case
+    keys = [k for k in expected if k.startswith("stats/")]
+    assert keys
+    for k in keys:
+        _, feat, stat = k.split("/")
+        np.testing.assert_allclose(np.asarray(src.stats[feat][stat], np.float64),
+                                   expected[k].astype(np.float64), rtol=1e-13, atol=0, err_msg=k)
+
+
+def test_diagnostics(case):
+    name, src, _ = case
     reps = src.diagnostics.reports
-    assert not reps[0].ok  # episode 0 keeps the recording's irregular stamps
-    assert reps[1].ok and reps[2].ok  # frame_index / fps
+    if name == "lerobot_v30":
+        assert not reps[0].ok  # episode 0 keeps the recording's irregular stamps
+        assert reps[1].ok and reps[2].ok  # frame_index / fps
+    else:
+        assert src.diagnostics.ok  # lerobot 0.3.3 accepts only regular clocks
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax_robocache.episodes") is None,
                     reason="jax_robocache.episodes (EpisodeStore) not merged yet")
-def test_windows_match_lerobot(src, expected):
+def test_windows_match_lerobot(case):
     from jax_robocache.episodes import Window, sample_windows
 
+    _, src, expected = case
     steps = {k: tuple(round(d * FPS) for d in v) for k, v in DELTA_TIMESTAMPS.items()}
     store = src.to_store(list(steps))
     offsets = src["action"].offsets
