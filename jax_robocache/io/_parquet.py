@@ -1,4 +1,4 @@
-"""Parquet columns as lazily sliceable ``[N, D]`` arrays, through ``pyarrow`` (row group by row group)."""
+"""Parquet columns as lazily sliceable ``[N, D]`` arrays, read row group by row group (pyarrow)."""
 
 from __future__ import annotations
 

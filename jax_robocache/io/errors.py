@@ -1,4 +1,4 @@
-"""Errors of the dataset readers (all ``ValueError``s, so existing ``except ValueError`` keeps working)."""
+"""Errors of the dataset readers: ``ValueError``s, so ``except ValueError`` still catches them."""
 
 from __future__ import annotations
 

@@ -200,7 +200,7 @@ def _robomimic(path: Path, keys, episodes, fps, filter_key) -> DatasetSource:
             if missing:
                 raise KeyError(f"episodes {missing} are not in {path}"
                                f"{'' if filter_key is None else ' mask/' + filter_key}; it has "
-                               f"{len(demos)} demos ({demos[:5]}{' ...' if len(demos) > 5 else ''})")
+                               f"{len(demos)} demos ({_abbreviate(demos)})")
             demos = wanted
         if not demos:
             raise ValueError(f"{path}: the selection (episodes={episodes!r}, filter_key="
@@ -238,6 +238,10 @@ def _robomimic(path: Path, keys, episodes, fps, filter_key) -> DatasetSource:
         f.close()
     return _assemble(path, "hdf5 robomimic", [_demo_number(d) for d in demos], parts, shapes,
                      lengths, fps, metadata)
+
+
+def _abbreviate(names, n: int = 5) -> str:
+    return str(names) if len(names) <= n else f"{names[:n]} ..."
 
 
 def _attr(v):

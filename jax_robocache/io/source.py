@@ -1,4 +1,4 @@
-"""``DatasetSource``: what a reader found, described on the host; ``to_store()`` moves it to the device.
+"""``DatasetSource``: a dataset described on the host; ``to_store()`` moves it to the device.
 
 Every reader (``read_lerobot``, ``read_zarr``, ``read_hdf5``, ``read_bags``)
 returns a ``DatasetSource``. Its heavy part, each stream's values, is a lazily

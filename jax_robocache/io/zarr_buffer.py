@@ -1,4 +1,4 @@
-"""zarr replay buffers (diffusion_policy's ``ReplayBuffer``, UMI) -> ``DatasetSource``, through ``zarr``.
+"""zarr replay buffers (diffusion_policy's ``ReplayBuffer``, UMI) -> ``DatasetSource`` (zarr).
 
 Install with ``pip install 'jax_robocache[zarr]'``. Layout (diffusion_policy
 ``common/replay_buffer.py``): a group with ``data/<key>`` arrays ``[N, ...]`` (all

@@ -1,4 +1,4 @@
-"""read_hdf5: robomimic and ALOHA files written with h5py in their published layouts, read back exactly."""
+"""read_hdf5: robomimic and ALOHA files written with h5py in their published layouts, read back."""
 
 from __future__ import annotations
 

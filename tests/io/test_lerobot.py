@@ -1,4 +1,4 @@
-"""read_lerobot: v3.0 and v2.1 datasets written with pyarrow in LeRobot's layout, read back exactly."""
+"""read_lerobot: v3.0 and v2.1 datasets written with pyarrow in LeRobot's layout, read back."""
 
 from __future__ import annotations
 
