@@ -72,11 +72,16 @@ class Case:
 GOALS = {
     "vs_jnp_min": (lambda r: r["jnp"]["ours_speedup"] if "jnp" in r else None,
                    lambda v, t: v >= t, lambda v, t: f"{v:.1f}x vs jnp (goal >= {t:g}x)"),
+    "vs_numpy_min": (lambda r: r["numpy"]["ours_speedup"] if "numpy" in r else None,
+                     lambda v, t: v >= t,
+                     lambda v, t: f"{v:.0f}x vs the numpy host loader (goal >= {t:g}x)"),
     "copy_fraction_min": (lambda r: r["ours"]["bw_fraction"], lambda v, t: v >= t,
                           lambda v, t: f"{100 * v:.0f}% of copy (goal >= {100 * t:.0f}%)"),
     "roofline_max": (lambda r: 1 / r["ours"]["bw_fraction"] if r["ours"]["bw_fraction"] else None,
                      lambda v, t: v <= t,
                      lambda v, t: f"{v:.2f}x the copy time (goal <= {t:g}x)"),
+    "vs_numpy_min": (lambda r: r["numpy"]["ours_speedup"] if "numpy" in r else None,
+                     lambda v, t: v >= t, lambda v, t: f"{v:.0f}x vs numpy (goal >= {t:g}x)"),
     "p50_max_s": (lambda r: r["ours"]["median"], lambda v, t: v <= t,
                   lambda v, t: f"p50 {v * 1e3:.3f} ms (goal <= {t * 1e3:g} ms)"),
 }

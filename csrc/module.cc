@@ -1,14 +1,26 @@
 // The Python module jax_robocache._robocache_cuda: hands the FFI handlers to
-// Python as PyCapsules (registered with jax.ffi.register_ffi_target) and says
-// how it was built. It links cudart statically and touches no GPU on import.
+// Python as PyCapsules (registered with jax.ffi.register_ffi_target), exports
+// the host-side workspace sizes and the codes and limits of
+// common/constants.h, and says how it was built. It links cudart statically
+// and touches no GPU on import.
+#include <cuda_runtime_api.h>
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/string.h>
 
+#include <string>
 #include <type_traits>
 
-#include "align.h"
-#include "points_to_voxels.h"
-#include "resample.h"
-#include "voxelize.h"
+#include "common/constants.h"
+#include "voxels/points_to_voxels_kernels.h"
+#include "voxels/voxelize_kernels.h"
+#include "xla/ffi/api/ffi.h"
+
+// The handlers, defined by the <op>.cc files.
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheResample);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheAlign);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelize);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelizeBinned);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocachePointsToVoxels);
 
 namespace nb = nanobind;
 
@@ -19,6 +31,13 @@ nb::capsule Capsule(Fn* fn) {
   static_assert(std::is_invocable_r_v<XLA_FFI_Error*, Fn, XLA_FFI_CallFrame*>,
                 "Fn must be an XLA FFI handler");
   return nb::capsule(reinterpret_cast<void*>(fn));
+}
+
+template <size_t N>
+nb::dict Codes(const robocache::NamedCode (&codes)[N]) {
+  nb::dict d;
+  for (const auto& c : codes) d[c.name] = c.code;
+  return d;
 }
 
 }  // namespace
@@ -32,6 +51,16 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_voxelize_binned"] = Capsule(RobocacheVoxelizeBinned);
     targets["robocache_align"] = Capsule(RobocacheAlign);
     return targets;
+  });
+  // The codes and limits the ops pass to and check against the kernels.
+  m.def("constants", []() {
+    nb::dict c;
+    c["methods"] = Codes(robocache::kMethodNames);
+    c["out_of_range"] = Codes(robocache::kOutOfRangeNames);
+    c["window_mean"] = robocache::kWindowMean;
+    c["max_streams"] = robocache::kMaxStreams;
+    c["voxelize_modes"] = Codes(robocache::kVoxelizeModeNames);
+    return c;
   });
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is
   // their last result: the Python lowerings size it per cloud with these.
@@ -49,4 +78,20 @@ NB_MODULE(_robocache_cuda, m) {
         nb::arg("grid_voxels"));
   m.def("cuda_architectures", []() { return ROBOCACHE_CUDA_ARCHS; });
   m.def("built_against_jaxlib", []() { return ROBOCACHE_BUILT_JAXLIB; });
+  // What is compiled into this module, for the wheel's SBOM (scripts/sbom.py):
+  // the versions come from the headers and compilers this translation unit saw.
+  m.def("build_info", []() {
+    nb::dict facts;
+    facts["cuda_runtime_version"] = std::to_string(CUDART_VERSION / 1000) + "." +
+                                    std::to_string((CUDART_VERSION % 1000) / 10);
+    facts["cuda_runtime_linkage"] = "static";
+    facts["nvcc_version"] = ROBOCACHE_NVCC_VERSION;
+    facts["host_compiler"] = ROBOCACHE_HOST_COMPILER;
+    facts["nanobind_version"] = std::to_string(NB_VERSION_MAJOR) + "." +
+                                std::to_string(NB_VERSION_MINOR) + "." +
+                                std::to_string(NB_VERSION_PATCH);
+    facts["xla_ffi_jaxlib_version"] = ROBOCACHE_BUILT_JAXLIB;
+    facts["cuda_architectures"] = ROBOCACHE_CUDA_ARCHS;
+    return facts;
+  });
 }

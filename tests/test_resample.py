@@ -353,7 +353,7 @@ def test_row_widths_and_long_episodes(platform, rng, D, S, dtype):
 @pytest.mark.parametrize("dtype,D", [("bfloat16", 256), ("float32", 128)])
 def test_bandwidth_bound_shapes(platform, rng, dtype, D):
     """Outputs over 8 MiB with >= 256 queries per episode and rows of <= 512 bytes take the CUDA
-    kernel's bandwidth configuration (LargeShapeCfg in csrc/resample_configs.cuh: warp plans,
+    kernel's bandwidth configuration (LargeShapeCfg in csrc/streams/resample_kernels.cu: warp plans,
     several rows in flight); half the episodes have sorted queries, whose neighbours share
     rows."""
     B, S, T = 16, 600, 1100

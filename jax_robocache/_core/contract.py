@@ -13,10 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..jax_compat import x64_enabled
-
-# Integer codes shared with csrc/interp_plan.cuh.
-METHODS = {"linear": 0, "nearest": 1, "previous": 2, "slerp": 3}
-OUT_OF_RANGE = {"clamp": 0, "nan": 1, "extrapolate": 2}
+from .codes import METHODS, OUT_OF_RANGE  # noqa: F401  (re-exported for the ops)
 
 VALUE_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16, jnp.float64)
 TIME_DTYPES = (jnp.float32, jnp.float64)

@@ -4,7 +4,9 @@ The module ``jax_robocache._robocache_cuda`` exists only when a CUDA compiler
 was found at install time. Its handlers were compiled against the XLA FFI
 headers of one jaxlib (``built_against_jaxlib()``); XLA may refuse a handler
 built against a newer FFI API than the running jaxlib implements, so the
-targets are registered only when the running jaxlib is at least that version.
+targets are registered only when the running jaxlib is at least that version,
+and only when the module's codes and limits (``constants()``, defined in
+csrc/common/constants.h) equal the package's copy in ``_core/codes.py``.
 Otherwise every op lowers to its jax.numpy twin and ``info()`` says why.
 """
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import jaxlib
 
 from ..jax_compat import register_batch_partitionable, register_ffi_target
+from . import codes
 
 logger = logging.getLogger("jax_robocache")
 
@@ -48,6 +51,10 @@ def _load() -> tuple[ExtensionStatus, dict, object]:
     if _version_tuple(jaxlib.__version__) < _version_tuple(built):
         reason = (f"kernels were compiled against jaxlib {built} but jaxlib "
                   f"{jaxlib.__version__} is running; rebuild jax_robocache with this jaxlib")
+        logger.warning("jax_robocache: %s; using the jax.numpy lowerings", reason)
+        return ExtensionStatus(True, False, archs, built, reason), {}, None
+    reason = codes.check_against(module)
+    if reason:
         logger.warning("jax_robocache: %s; using the jax.numpy lowerings", reason)
         return ExtensionStatus(True, False, archs, built, reason), {}, None
     targets = dict(module.registrations())

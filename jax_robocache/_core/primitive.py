@@ -16,7 +16,12 @@ An op is written as
     or 1 (1 = shared by every episode): vmap folds the mapped axis into it,
   * ``bind``: a differentiable bind whose JVP is the JVP of the twin, so
     gradients (forward and reverse) follow the documented semantics while the
-    forward pass runs the kernel.
+    forward pass runs the kernel;
+  * the name scope ``jax_robocache/<name>`` around everything the op adds to a
+    program (custom call, twin, JVP), so XLA op metadata, ``jax.profiler``
+    traces and Nsight Systems attribute time to the op (docs/profiling.md);
+  * a DEBUG record on the ``jax_robocache`` logger, once per compiled shape,
+    saying which lowering the op took, why, and the workspace it reserved.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ def force_jnp() -> bool:
 
 #: Every op defined so far, by name (``info()`` reports them).
 REGISTRY: dict[str, "FfiOp"] = {}
+
+#: (op, platforms, operand shapes, params, path) of every lowering already DEBUG-logged:
+#: each is reported once per process, not on every re-trace of the same shapes.
+_LOGGED_LOWERINGS: set[tuple] = set()
 
 
 def _freeze(params: Mapping) -> tuple:
@@ -88,13 +97,16 @@ class FfiOp:
         self.ffi_target = ffi_target
         self.ffi_attrs = ffi_attrs
         self.ffi_target_for = ffi_target_for
+        #: Name scope of everything this op adds to a program (custom call, twin, JVP):
+        #: XLA op metadata, profiler traces and Nsight ranges carry it.
+        self.scope = f"jax_robocache/{name}"
         self.prim = Primitive(f"robocache_{name}")
         self.prim.multiple_results = True
         self.prim.def_abstract_eval(
             lambda *avals, **params: batch_sharded_avals(abstract_eval(*avals, **params), avals))
         self.prim.def_impl(self._eager_impl)
         self._jnp_lowering = lower_fun(twin, multiple_results=True)
-        mlir.register_lowering(self.prim, self._jnp_lowering)
+        mlir.register_lowering(self.prim, self._default_lowering)
         mlir.register_lowering(self.prim, self._cuda_lowering, platform="cuda")
         batching.primitive_batchers[self.prim] = self._batch_rule
         REGISTRY[name] = self
@@ -112,27 +124,69 @@ class FfiOp:
             return "cuda-ffi"
         return "jnp"
 
+    def _jnp_fallback_reason(self, target: str | None) -> str:
+        """Why the CUDA lowering of this op (with FFI target ``target``) runs the jnp twin."""
+        if target is None:
+            return "the op has no CUDA kernel"
+        if force_jnp():
+            return f"{FORCE_JNP_ENV} is set"
+        if not _extension.STATUS.registered:
+            return _extension.STATUS.reason
+        return f"FFI target {target} is not compiled into the CUDA module"
+
+    def _log_lowering(self, ctx, params: Mapping, path: str, workspace: str):
+        """DEBUG-logs the lowering ``path`` taken for these operand shapes, once per shape."""
+        if not logger.isEnabledFor(logging.DEBUG):
+            return
+        platforms = tuple(getattr(ctx.module_context, "platforms", ()) or ())
+        shapes = ", ".join(getattr(a, "str_short", lambda: str(a))() for a in ctx.avals_in)
+        options = ", ".join(f"{k}={v!r}" for k, v in sorted(params.items()))
+        key = (self.name, platforms, shapes, options, path)
+        if key in _LOGGED_LOWERINGS:
+            return
+        _LOGGED_LOWERINGS.add(key)
+        logger.debug("jax_robocache: %s(%s; %s) on %s -> %s; workspace %s", self.name, shapes,
+                     options, "/".join(platforms) or "?", path, workspace)
+
+    def _default_lowering(self, ctx, *args, **params):
+        """Every platform but CUDA: the jnp twin."""
+        platforms = "/".join(getattr(ctx.module_context, "platforms", ()) or ()) or "this platform"
+        self._log_lowering(ctx, params, f"jnp twin (no CUDA kernel on {platforms})",
+                           "0 bytes (none reserved by jax_robocache)")
+        return self._jnp_lowering(ctx, *args, **params)
+
     def _cuda_lowering(self, ctx, *args, **params):
         target = self.ffi_target_for(**params) if self.ffi_target_for else self.ffi_target
-        if self.kernel_available(target):
-            logger.debug("jax_robocache: %s lowered to CUDA FFI target %s", self.name, target)
-            attrs = self.ffi_attrs(**params)
-            per_episode = (None if self.workspace_bytes is None
-                           else self.workspace_bytes(*ctx.avals_in, **params))
-            if per_episode is None:
-                return batch_partitioned_ffi_call(target, ctx, *args, **attrs)
-            per_episode = int(per_episode)
-            workspace = ShapedArray((ctx.avals_out[0].shape[0], max(per_episode, 1)), jnp.uint8)
-            call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
-            return batch_partitioned_ffi_call(target, call_ctx, *args, **attrs)[:-1]
-        logger.debug("jax_robocache: %s lowered to its jnp twin on CUDA", self.name)
-        return self._jnp_lowering(ctx, *args, **params)
+        if not self.kernel_available(target):
+            self._log_lowering(ctx, params,
+                               f"jnp twin ({self._jnp_fallback_reason(target)})",
+                               "0 bytes (none reserved by jax_robocache)")
+            return self._jnp_lowering(ctx, *args, **params)
+        attrs = self.ffi_attrs(**params)
+        per_episode = (None if self.workspace_bytes is None
+                       else self.workspace_bytes(*ctx.avals_in, **params))
+        if per_episode is None:
+            self._log_lowering(ctx, params, f"CUDA FFI target {target}", "0 bytes")
+            return batch_partitioned_ffi_call(target, ctx, *args, **attrs)
+        per_episode = max(int(per_episode), 1)
+        episodes = ctx.avals_out[0].shape[0]
+        self._log_lowering(ctx, params, f"CUDA FFI target {target}",
+                           f"{episodes * per_episode} bytes ({per_episode} per episode x "
+                           f"{episodes} episodes)")
+        workspace = ShapedArray((episodes, per_episode), jnp.uint8)
+        call_ctx = ctx.replace(avals_out=[*ctx.avals_out, workspace])
+        return batch_partitioned_ffi_call(target, call_ctx, *args, **attrs)[:-1]
 
     # -- eager evaluation --------------------------------------------------
     @functools.lru_cache(maxsize=None)
     def _jitted(self, frozen: tuple):
         params = dict(frozen)
-        return jax.jit(lambda *args: self.prim.bind(*args, **params))
+
+        def call(*args):
+            with jax.named_scope(self.scope):
+                return self.prim.bind(*args, **params)
+
+        return jax.jit(call)
 
     def _eager_impl(self, *args, **params):
         return self._jitted(_freeze(params))(*args)
@@ -184,4 +238,5 @@ class FfiOp:
 
     def bind(self, *args, **params):
         """Binds the primitive; differentiable through the JVP of the jnp twin."""
-        return self._differentiable(_freeze(params))(*args)
+        with jax.named_scope(self.scope):
+            return self._differentiable(_freeze(params))(*args)

@@ -117,6 +117,37 @@ def _check_align(rng):
     return out, want, 1e-5
 
 
+@register_check("sample_windows")
+def _check_sample_windows(rng):
+    from ..episodes import EpisodeStore, Window, sample_windows
+    lengths, D, B = (30, 20), 3, 16
+    times = [np.cumsum(rng.uniform(0.01, 0.02, n)).astype(np.float32) for n in lengths]
+    values = [rng.normal(size=(n, D)).astype(np.float32) for n in lengths]
+    store = EpisodeStore.from_episodes({"action": values}, {"action": times})
+    episode = rng.integers(0, 2, B).astype(np.int32)
+    index = np.array([rng.integers(0, lengths[e]) for e in episode])
+    anchor = np.array([times[e][i] for e, i in zip(episode, index)], np.float32)
+    steps, seconds = (-1, 0, 1, 2, 3), (0.0, 0.015)
+    out = sample_windows(store, episode, anchor,
+                         {"chunk": Window(steps=steps, stream="action"),
+                          "interp": Window(seconds=seconds, stream="action")})
+    want_chunk, want_interp = np.zeros((B, 5, D)), np.zeros((B, 2, D))
+    valid_chunk, valid_interp = np.zeros((B, 5)), np.zeros((B, 2))
+    for b, (e, i) in enumerate(zip(episode, index)):
+        n, t, v = lengths[e], times[e].astype(np.float64), values[e].astype(np.float64)
+        for k, s in enumerate(steps):  # the anchor's sample is i (strictly increasing times)
+            want_chunk[b, k] = v[min(max(i + s, 0), n - 1)]
+            valid_chunk[b, k] = 0 <= i + s < n
+        q = (anchor[b] + np.float32(seconds)).astype(np.float32).astype(np.float64)
+        want_interp[b] = np.stack([np.interp(q, t, v[:, d]) for d in range(D)], -1)
+        valid_interp[b] = (q >= t[0]) & (q <= t[-1])
+    got = [out["chunk"].values, out["chunk"].valid, out["interp"].values, out["interp"].valid]
+    out = np.concatenate([np.asarray(x, np.float64).ravel() for x in got])
+    want = np.concatenate([x.ravel() for x in (want_chunk, valid_chunk, want_interp,
+                                               valid_interp)])
+    return out, want, 1e-5
+
+
 def _voxel_cells(points, lo, size, shape):
     """float32 (p - lo) / size floored per axis; (cell index per point, kept mask)."""
     ijk = np.floor((points - lo) / size)  # float32 arithmetic, as the contract says

@@ -45,7 +45,7 @@ Contract (README "Semantics of align" has the full table):
   the kernel writes the concatenated rows itself (values rounded to their
   stream's dtype first: equal to concatenating the per-stream outputs).
 * One primitive; on CUDA one kernel launch for every stream (at most
-  ``MAX_STREAMS``; csrc/align.cu), elsewhere the jnp twin (_align_twin.py).
+  ``MAX_STREAMS``; csrc/streams/align_kernels.cu), elsewhere the jnp twin (align_twin.py).
   ``window_mean`` sums are sequential per window in the kernel and from a
   segment tree in the twin: equal to float rounding, not bitwise.
 * Gradients: with respect to every stream's ``values``, and ``query_times``
@@ -63,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .align_twin import WINDOW_MEAN, align_twin
+from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                         check_choice, check_dtype, check_min_rank, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
@@ -74,8 +75,6 @@ __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multi
 
 #: Method names and codes of align (resample's four and window_mean).
 ALIGN_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
-#: Most streams one call takes (the CUDA kernel's descriptor table, csrc/align.cu).
-MAX_STREAMS = 16
 
 
 # -- the primitive -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The jnp twin of ``align`` (the lowering off CUDA and the reference of csrc/align.cu).
+"""The jnp twin of ``align`` (the lowering off CUDA and the reference of csrc/streams/align_kernels.cu).
 
 Per stream it reuses resample's query planning (``_interp.plan_queries`` and
 ``_interp.combine``), so the shared methods agree exactly with ``resample``,
@@ -21,9 +21,7 @@ import jax.numpy as jnp
 
 from . import interp as _interp
 from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
-
-#: Method code of ``window_mean`` (after resample's four; csrc/align.cu's kWindowMean).
-WINDOW_MEAN = 4
+from .._core.codes import WINDOW_MEAN
 
 
 def _window_means(values, lo, hi):

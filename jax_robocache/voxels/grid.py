@@ -6,7 +6,7 @@
   float64 arithmetic, at trace time), each at least 1.
 * Voxel of a point: ``floor((p - min) / voxel_size)`` per axis, computed in
   float32 exactly as written (subtract, IEEE divide, floor) on every backend
-  (the CUDA kernels use the same operations: csrc/voxel_grid.cuh), so CPU and
+  (the CUDA kernels use the same operations: csrc/voxels/voxel_grid.h), so CPU and
   GPU agree bitwise. A point is dropped when any coordinate is outside
   ``[min, max)``, is non-finite, or its index falls outside the grid.
 * Linear voxel id ``(x * Y + y) * Z + z`` (x-major); grids whose voxel count

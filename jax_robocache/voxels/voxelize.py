@@ -43,6 +43,7 @@ import numpy as np
 
 from .._core import extension as _extension
 from . import reduce as _voxel_reduce
+from .._core.codes import VOXELIZE_MODES
 from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
 from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
@@ -50,8 +51,7 @@ from ..jax_compat import ShapedArray
 
 __all__ = ["voxelize"]
 
-# Integer codes shared with csrc/voxelize.cu.
-MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
+MODES = VOXELIZE_MODES
 FEATURE_MODES = ("sum", "mean", "max")
 FEATURE_DTYPES = (jnp.float32, jnp.bfloat16)
 _BINNED_MODES = (MODES["sum"], MODES["mean"])

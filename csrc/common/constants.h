@@ -1,0 +1,43 @@
+// Codes and limits shared with the Python package, defined here only. The
+// module exports them (csrc/module.cc: constants()); the package keeps a copy
+// for installs without the CUDA module (jax_robocache/_core/codes.py) and
+// asserts it equal to these when the module loads.
+// Host code only: included by handlers, launchers and the module.
+#ifndef JAX_ROBOCACHE_COMMON_CONSTANTS_H_
+#define JAX_ROBOCACHE_COMMON_CONSTANTS_H_
+
+#include <cstdint>
+
+namespace robocache {
+
+// resample / align `method` (docs/ops/resample.md, docs/ops/align.md).
+enum Method : int32_t { kLinear = 0, kNearest = 1, kPrevious = 2, kSlerp = 3 };
+// align's extra method: the mean of a stream's samples in (q - window, q].
+constexpr int32_t kWindowMean = 4;
+// resample / align `out_of_range`.
+enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
+// Streams per align call: one descriptor each travels in the kernel's
+// parameter struct, which stays far below the 4 KiB parameter limit.
+constexpr int kMaxStreams = 16;
+
+namespace voxelize {
+// voxelize `mode` (docs/ops/voxelize.md).
+enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };
+}  // namespace voxelize
+
+// The Python names of the codes, as exported by the module.
+struct NamedCode {
+  const char* name;
+  int32_t code;
+};
+constexpr NamedCode kMethodNames[] = {
+    {"linear", kLinear}, {"nearest", kNearest}, {"previous", kPrevious}, {"slerp", kSlerp}};
+constexpr NamedCode kOutOfRangeNames[] = {
+    {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}};
+constexpr NamedCode kVoxelizeModeNames[] = {
+    {"count", voxelize::kCount}, {"occupancy", voxelize::kOccupancy}, {"sum", voxelize::kSum},
+    {"mean", voxelize::kMean},   {"max", voxelize::kMax}};
+
+}  // namespace robocache
+
+#endif  // JAX_ROBOCACHE_COMMON_CONSTANTS_H_

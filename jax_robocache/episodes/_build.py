@@ -1,0 +1,271 @@
+"""Builds an ``EpisodeStore`` from flat, sliceable host arrays, chunk by chunk.
+
+Two passes over each stream's times (checks and per-episode first stamps,
+then the conversion to relative seconds) and one over its values and mask;
+at most ``chunk_bytes`` of any array is on the host at a time, and the device
+buffers are filled in place (a donated ``dynamic_update_slice``), so a dataset
+larger than host memory (``np.memmap``, ``zarr``, ``h5py``) streams in.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..streams.timestamps import _FLOAT32_SAFE_SPAN_S
+from .store import StoreError, fits, time_dtype, value_dtype
+
+#: Time representations: relative float32 seconds, epoch float64 seconds, epoch int ns.
+REL32, EPOCH_S, EPOCH_NS = "float32 seconds", "float64 seconds", "integer nanoseconds"
+
+
+def _names(values, times, valid) -> tuple[str, ...]:
+    for label, m in (("values", values), ("times", times), ("valid", valid)):
+        if not isinstance(m, Mapping):
+            raise TypeError(f"{label} must be a mapping stream name -> array, got "
+                            f"{type(m).__name__}")
+    if not values:
+        raise StoreError("values must name at least one stream")
+    bad = [k for k in values if not isinstance(k, str)]
+    if bad:
+        raise TypeError(f"stream names must be strings, got {bad}")
+    for label, m in (("times", times), ("valid", valid)):
+        extra = sorted(set(m) - set(values))
+        if extra:
+            raise StoreError(f"{label} names streams without values: {extra}; streams: "
+                             f"{sorted(values)}")
+    return tuple(sorted(values))
+
+
+def _offsets(name, offsets, N) -> np.ndarray:
+    label = f"offsets[{name!r}]" if name is not None else "offsets"
+    o = np.asarray(offsets)
+    if o.ndim != 1 or o.shape[0] < 2:
+        raise StoreError(f"{label} must be [E + 1] with E >= 1 episodes, got shape {o.shape}")
+    if not np.issubdtype(o.dtype, np.integer):
+        raise StoreError(f"{label} must be integers, got {o.dtype.name}")
+    o = o.astype(np.int64)
+    if o[0] != 0:
+        raise StoreError(f"{label}[0] must be 0, got {o[0]}")
+    d = np.diff(o)
+    if (d < 0).any():
+        e = int(np.flatnonzero(d < 0)[0])
+        raise StoreError(f"{label} must be non-decreasing: episode {e} would have "
+                         f"{o[e + 1]} - {o[e]} = {d[e]} samples")
+    if o[-1] != N:
+        raise StoreError(f"{label}[-1] = {o[-1]} must equal the number of samples of stream "
+                         f"{name!r}, N = {N} (the rows of its values)")
+    if N >= 2**31:
+        raise StoreError(f"stream {name!r} has {N} samples; int32 offsets hold at most 2**31 - 1")
+    return o
+
+
+def _time_kind(name, t) -> str:
+    dtype = np.dtype(t.dtype)
+    if dtype == np.float32:
+        return REL32
+    if dtype == np.float64:
+        return EPOCH_S
+    if np.issubdtype(dtype, np.integer):
+        return EPOCH_NS
+    raise StoreError(f"times[{name!r}] has dtype {dtype.name}; use float32 relative seconds, "
+                     "float64 seconds or int64 nanoseconds")
+
+
+class _Stream:
+    """One stream's host description while the store is built."""
+
+    def __init__(self, name, values, offsets, times, fps, valid):
+        self.name = name
+        shape = tuple(values.shape)
+        if len(shape) not in (1, 2):
+            raise StoreError(f"values[{name!r}] must be [N, D] (or [N]), got shape {shape}")
+        self.values, self.N = values, shape[0]
+        self.D = shape[1] if len(shape) == 2 else 1
+        self.dtype = value_dtype(name, values.dtype)
+        self.offsets = _offsets(name, offsets, self.N)
+        self.times, self.fps, self.kind = times, None, None
+        if times is not None:
+            if tuple(times.shape) != (self.N,):
+                raise StoreError(f"times[{name!r}] must be [N] with N = {self.N} (its values' "
+                                 f"rows), got shape {tuple(times.shape)}")
+            self.kind = _time_kind(name, times)
+        else:
+            if fps is None:
+                raise StoreError(f"stream {name!r} has neither times nor fps: pass "
+                                 f"times[{name!r}] or fps=")
+            rate = float(fps)
+            if not (np.isfinite(rate) and rate > 0):
+                raise StoreError(f"fps of stream {name!r} must be a finite rate > 0, got {fps!r}")
+            self.fps = rate
+        self.valid = valid
+        if valid is not None:
+            if tuple(valid.shape) != (self.N,) or np.dtype(valid.dtype) != np.bool_:
+                raise StoreError(f"valid[{name!r}] must be a bool mask [N] with N = {self.N}, "
+                                 f"got {np.dtype(valid.dtype).name} {tuple(valid.shape)}")
+        lengths = np.diff(self.offsets)
+        self.max_length = int(lengths.max()) if lengths.size else 0
+
+    def episode_of(self, rows: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.offsets, rows, side="right") - 1
+
+    def chunks(self, row_bytes: int, chunk_bytes: int):
+        rows = max(1, chunk_bytes // max(row_bytes, 1))
+        for s in range(0, self.N, rows):
+            yield s, min(s + rows, self.N)
+
+
+def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
+    """Pass 1: finite, sorted within each episode; returns each episode's first stamp (the
+    input's units, NaN for an empty episode) when the stamps are epoch stamps."""
+    E = s.offsets.shape[0] - 1
+    firsts = np.full(E, np.nan) if s.kind == EPOCH_S else np.zeros(E, np.int64)
+    prev = None  # (episode, last stamp) of the previous chunk
+    for a, b in s.chunks(8, chunk_bytes):
+        t = np.asarray(s.times[a:b])
+        ep = s.episode_of(np.arange(a, b))
+        if s.kind != EPOCH_NS:
+            bad = ~np.isfinite(t)
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                e = int(ep[j])
+                raise StoreError(f"times[{s.name!r}] episode {e} sample {a + j - s.offsets[e]} "
+                                 f"is {t[j]}: times must be finite (drop the sample, or mask "
+                                 f"it with valid[{s.name!r}] and give it a finite stamp)")
+        wide = t.astype(np.int64 if s.kind == EPOCH_NS else np.float64)
+        down = (np.diff(wide) < 0) & (ep[1:] == ep[:-1])
+        if prev is not None and prev[0] == ep[0] and wide[0] < prev[1]:
+            down = np.concatenate([[True], down])
+            j = 0
+        elif down.any():
+            j = int(np.flatnonzero(down)[0]) + 1
+        else:
+            j = None
+        if j is not None:
+            e = int(ep[j])
+            raise StoreError(f"times[{s.name!r}] episode {e} is not sorted: sample "
+                             f"{a + j - s.offsets[e]} ({t[j]}) comes before the previous one; "
+                             "sort each episode's samples by time")
+        prev = (ep[-1], wide[-1])
+        starts = s.offsets[:-1]
+        here = (starts >= a) & (starts < b) & (np.diff(s.offsets) > 0)
+        firsts[here] = wide[starts[here] - a]
+    return firsts if s.kind in (EPOCH_S, EPOCH_NS) else None
+
+
+def _origins(streams, E):
+    """One origin per episode: the smallest first stamp over its non-empty timed streams."""
+    timed = [s for s in streams if s.kind is not None]
+    kinds = {s.kind for s in timed}
+    if len(kinds) > 1:
+        desc = ", ".join(f"{s.name!r}: {s.kind}" for s in timed)
+        raise StoreError(f"streams mix time representations ({desc}); give every stream "
+                         "float32 relative seconds, or every stream epoch stamps of one kind")
+    kind = kinds.pop() if kinds else None
+    if kind not in (EPOCH_S, EPOCH_NS):
+        return kind, None
+    big = np.inf if kind == EPOCH_S else np.iinfo(np.int64).max
+    origin = np.full(E, big, np.float64 if kind == EPOCH_S else np.int64)
+    for s in timed:
+        nonempty = np.diff(s.offsets) > 0
+        origin = np.where(nonempty, np.minimum(origin, s.firsts), origin)
+    origin = np.where(origin == big, 0, origin).astype(origin.dtype)
+    return kind, origin
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _write(buf, chunk, start):
+    return jax.lax.dynamic_update_slice_in_dim(buf, chunk, start, 0)
+
+
+def _upload(read, N, row_shape, dtype, device, chunk_bytes):
+    """A device array [N, *row_shape] filled from ``read(a, b)`` host chunks."""
+    row_bytes = int(np.prod(row_shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    rows = max(1, chunk_bytes // max(row_bytes, 1))
+    if N <= rows:
+        return jax.device_put(np.ascontiguousarray(read(0, N), dtype), device)
+    buf = jnp.zeros((N,) + tuple(row_shape), dtype, device=device)
+    with warnings.catch_warnings():  # backends that cannot donate copy instead: still correct
+        warnings.filterwarnings("ignore", message=".*donated buffers were not usable.*")
+        for a in range(0, N, rows):
+            b = min(a + rows, N)
+            chunk = jax.device_put(np.ascontiguousarray(read(a, b), dtype), device)
+            buf = _write(buf, chunk, np.int32(a))
+    return buf
+
+
+def _relative_reader(s: _Stream, origin, tdtype, span):
+    def read(a, b):
+        if s.times is None:
+            rows = np.arange(a, b)
+            rel = (rows - s.offsets[s.episode_of(rows)]) / s.fps
+        elif s.kind == REL32:
+            rel = np.asarray(s.times[a:b]).astype(np.float64)
+        else:
+            t = np.asarray(s.times[a:b])
+            o = origin[s.episode_of(np.arange(a, b))] if origin is not None else 0
+            if s.kind == EPOCH_NS:
+                rel = (t.astype(np.int64) - o).astype(np.float64) * 1e-9
+            else:
+                rel = t.astype(np.float64) - o
+        if rel.size:
+            span[0] = max(span[0], float(np.abs(rel).max()))
+        return rel.astype(tdtype)
+    return read
+
+
+def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, device,
+          chunk_bytes: int):
+    names = _names(values, times, valid)
+    if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+        raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
+    if isinstance(offsets, Mapping):
+        missing = sorted(set(names) - set(offsets))
+        if missing:
+            raise StoreError(f"offsets is a mapping but has no entry for streams {missing}")
+        per_stream = {n: offsets[n] for n in names}
+    else:
+        per_stream = {n: offsets for n in names}
+    rates = fps if isinstance(fps, Mapping) else {n: fps for n in names}
+    streams = [_Stream(n, values[n], per_stream[n], times.get(n), rates.get(n), valid.get(n))
+               for n in names]
+    counts = {s.name: s.offsets.shape[0] - 1 for s in streams}
+    if len(set(counts.values())) > 1:
+        raise StoreError(f"every stream needs the same number of episodes; offsets give "
+                         f"{counts}")
+    E = next(iter(counts.values()))
+    for s in streams:
+        s.firsts = _scan_times(s, chunk_bytes) if s.times is not None else None
+    kind, origins = _origins(streams, E)
+
+    device = device if device is not None else next(iter(jnp.zeros(()).devices()))
+    tdtype = time_dtype()
+    total = sum(s.N * (s.D * s.dtype.itemsize + np.dtype(tdtype).itemsize
+                       + (1 if s.valid is not None else 0)) + 4 * (E + 1) for s in streams)
+    fits(total, device)
+
+    ragged = {}
+    for s in streams:
+        span = [0.0]
+        vals = _upload(lambda a, b, s=s: np.asarray(s.values[a:b]).reshape(b - a, s.D), s.N,
+                       (s.D,), s.dtype, device, chunk_bytes)
+        t = _upload(_relative_reader(s, origins, tdtype, span), s.N, (), tdtype, device,
+                    chunk_bytes)
+        mask = None if s.valid is None else _upload(
+            lambda a, b, s=s: np.asarray(s.valid[a:b]), s.N, (), np.bool_, device, chunk_bytes)
+        offs = jax.device_put(s.offsets.astype(np.int32), device)
+        if np.dtype(tdtype) == np.float32 and span[0] > _FLOAT32_SAFE_SPAN_S:
+            warnings.warn(f"stream {s.name!r}: relative times reach {span[0]:.0f} s; float32 "
+                          f"resolves them only to {np.spacing(np.float32(span[0])):.2g} s. "
+                          "Enable jax_enable_x64 for long episodes.", stacklevel=3)
+        ragged[s.name] = ragged_cls(vals, t, offs, mask, s.max_length)
+    unit = {EPOCH_S: "s", EPOCH_NS: "ns"}.get(kind)
+    return cls(ragged, E, meta_cls(origins, unit))
+
+
+__all__ = ["build"]
