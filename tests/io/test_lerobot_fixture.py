@@ -1,11 +1,9 @@
 """read_lerobot on datasets written by LeRobot itself (0.4.4: v3.0, 0.3.3: v2.1), against what
 LeRobotDataset returned (tests/data/lerobot_generate.py): frames, clock, tasks, the dataset's
-stats, and the delta_timestamps windows with their is_pad masks (through sample_windows once
-the store is merged)."""
+stats, and the delta_timestamps windows with their is_pad masks (through sample_windows)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -71,8 +69,6 @@ def test_diagnostics(case):
         assert src.diagnostics.ok  # lerobot 0.3.3 accepts only regular clocks
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax_robocache.episodes") is None,
-                    reason="jax_robocache.episodes (EpisodeStore) not merged yet")
 def test_windows_match_lerobot(case):
     from jax_robocache.episodes import Window, sample_windows
 
@@ -86,3 +82,23 @@ def test_windows_match_lerobot(case):
     for key in steps:
         np.testing.assert_array_equal(np.asarray(out[key].valid), ~expected[f"{key}_is_pad"])
         np.testing.assert_array_equal(np.asarray(out[key].values), expected[key])
+
+
+def test_store_stats_agree_with_lerobots(case):
+    """The store's own statistics over the streams read agree with the dataset's (LeRobot's
+    numpy float64 over the same float32 frames): min / max / count exactly, mean / std to
+    float32 rounding."""
+    _, src, expected = case
+    keys = ["observation.state", "action", "observation.scan"]
+    stats = src.to_store(keys).stats(keys)
+    for k in keys:
+        got = stats[k].as_dict()
+        for stat in ("min", "max"):
+            np.testing.assert_array_equal(np.asarray(got[stat], np.float64),
+                                          expected[f"stats/{k}/{stat}"], err_msg=f"{k} {stat}")
+        np.testing.assert_array_equal(np.asarray(got["count"]).ravel(),
+                                      np.asarray(expected[f"stats/{k}/count"]).ravel())
+        for stat in ("mean", "std"):
+            np.testing.assert_allclose(np.asarray(got[stat], np.float64),
+                                       expected[f"stats/{k}/{stat}"], rtol=2e-6, atol=1e-6,
+                                       err_msg=f"{k} {stat}")

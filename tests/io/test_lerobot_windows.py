@@ -4,8 +4,6 @@ delta_indices, indices clamped into the episode, is_pad outside (lerobot_dataset
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -15,10 +13,6 @@ import io_data  # noqa: E402
 import lerobot_writer  # noqa: E402
 
 from jax_robocache.io import read_lerobot  # noqa: E402
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax_robocache.episodes") is None,
-                                reason="jax_robocache.episodes (EpisodeStore) not merged yet")
-
 
 def lerobot_windows(values, ep_from, ep_to, abs_idx, delta_indices):
     """LeRobotDataset._get_query_indices (v0.4.4 / v0.3.3) and the values it returns."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
@@ -14,8 +12,6 @@ import lerobot_writer  # noqa: E402
 
 from jax_robocache.io import read_lerobot  # noqa: E402
 from jax_robocache.io import _parquet  # noqa: E402
-
-HAVE_STORE = importlib.util.find_spec("jax_robocache.episodes") is not None
 
 
 def _irregular(tmp_path):
@@ -67,7 +63,6 @@ def test_reads_touch_only_the_row_groups_of_the_slice(tmp_path, monkeypatch):
     assert len(reads) <= 15 + 6  # each group read about once (cached across chunk borders)
 
 
-@pytest.mark.skipif(not HAVE_STORE, reason="jax_robocache.episodes.store not merged yet")
 def test_to_store_round_trip(tmp_path):
     episodes, src = _irregular(tmp_path)
     store = src.to_store(chunk_bytes=64)
@@ -80,7 +75,6 @@ def test_to_store_round_trip(tmp_path):
         np.testing.assert_array_equal(np.asarray(got.valid), s.valid)
 
 
-@pytest.mark.skipif(not HAVE_STORE, reason="jax_robocache.episodes.store not merged yet")
 def test_to_store_epoch_clock_and_fps(tmp_path):
     zarr = pytest.importorskip("zarr")
     from jax_robocache.io import read_zarr
