@@ -8,7 +8,12 @@ namespace, in the order written. A block that cannot run everywhere says so on i
     # needs: zarr, jax_robocache.episodes   importable modules (an optional extra, a new API)
 
 Such a block runs wherever its needs are met and is skipped (with the reason) elsewhere; a block
-without the line must run on a CPU-only install with the ``test`` extra. Blocks in other
+without the line must run on a CPU-only install with the ``test`` extra. In docs/ (never in
+README.md) a fragment that needs the reader's own data or names defined elsewhere says
+
+    # illustration
+
+on its first line: it is compiled (its syntax stays valid) but not run. Blocks in other
 languages (```bash) are not executed; the test command is checked against ``.ci/run``.
 """
 
@@ -27,6 +32,12 @@ README = ROOT / "README.md"
 
 _FENCE = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 _NEEDS = re.compile(r"#\s*needs:\s*(.+)")
+_ILLUSTRATION = re.compile(r"#\s*illustration\b")
+
+
+def is_illustration(code: str) -> bool:
+    first = code.lstrip().splitlines()[0] if code.strip() else ""
+    return bool(_ILLUSTRATION.match(first.strip()))
 
 
 def code_blocks(path: Path, language: str) -> list[tuple[int, str]]:
@@ -71,6 +82,7 @@ def test_readme_has_python_blocks():
 
 @pytest.mark.parametrize("line,code", PYTHON_BLOCKS, ids=[f"line{n}" for n, _ in PYTHON_BLOCKS])
 def test_readme_python_block_runs(line, code):
+    assert not is_illustration(code), f"README.md:{line}: every README block must run"
     unmet = unmet_needs(code)
     if unmet:
         pytest.skip(f"README.md:{line} needs {', '.join(unmet)}")
@@ -81,6 +93,9 @@ def test_readme_python_block_runs(line, code):
 @pytest.mark.parametrize("page,line,code", DOC_BLOCKS,
                          ids=[f"{p}:{n}" for p, n, _ in DOC_BLOCKS])
 def test_docs_python_block_runs(page, line, code):
+    if is_illustration(code):
+        compile(code, f"{page}:{line}", "exec")  # a fragment: its syntax only
+        return
     unmet = unmet_needs(code)
     if unmet:
         pytest.skip(f"{page}:{line} needs {', '.join(unmet)}")
@@ -116,3 +131,5 @@ def test_needs_convention():
     assert unmet_needs("# needs: numpy, no_such_module_xyz\n") == ["no_such_module_xyz"]
     assert unmet_needs("# needs: no_such_pkg_xyz.sub\n") == ["no_such_pkg_xyz.sub"]
     assert unmet_needs("import numpy\n# needs: no_such_module_xyz\n") == []
+    assert is_illustration("# illustration: needs your dataset\nx = y")
+    assert not is_illustration("x = 1\n# illustration\n")
