@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
-import reference
-import reference_align
-import reference_p2v
-import reference_voxel
+from references import resample as reference
+from references import align as reference_align
+from references import points_to_voxels as reference_p2v
+from references import voxelize as reference_voxel
 from jax_robocache import Stream, align, fuse_multimodal, points_to_voxels, resample, voxelize
 
 V = 3  # size of the vmapped axis

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from jax.experimental import checkify
 
-import reference
-import reference_align
+from references import resample as reference
+from references import align as reference_align
 from jax_robocache import Stream, align, fuse_multimodal, relative_timestamps, resample
 from jax_robocache.streams.timestamps import unresolved_episodes
 
