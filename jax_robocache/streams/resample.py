@@ -92,7 +92,9 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     Epoch timestamps: float32 cannot hold epoch seconds (it rounds them to
     128 s). Pass them as numpy float64 / int64 (converted exactly on the host to
     seconds relative to one origin per episode), or convert them first with
-    ``jax_robocache.relative_timestamps`` (needed before ``jit``).
+    ``jax_robocache.relative_timestamps`` (needed before ``jit``). Times that
+    arrive already rounded are detected: a ValueError when they are known, NaN
+    and ``valid=False`` for that episode under ``jit``.
 
     Shape, dtype and option errors raise ValueError / TypeError at trace time,
     naming the argument. Gradients: w.r.t. ``values`` (every method) and

@@ -12,7 +12,7 @@ silently destroy any resampling. The rule in jax_robocache:
   (numpy) float64/int64 timestamps, so passing raw epoch stamps as numpy
   arrays is safe. A device (``jnp``) array, a float32 array or a ``jit``
   argument holds stamps already rounded: convert them with
-  ``relative_timestamps`` first (docs/ops/resample.md, "Timestamps").
+  ``relative_timestamps`` first (docs/ops/resample.md, "Epoch timestamps").
 * Traced (on-device) integer timestamps are refused with a TypeError, because
   they would have been truncated already.
 
