@@ -29,6 +29,7 @@ OPS = {
     "fuse_multimodal": ("jax_robocache.streams.align", "docs/ops/align.md"),
     "voxelize": ("jax_robocache.voxels.voxelize", "docs/ops/voxelize.md"),
     "points_to_voxels": ("jax_robocache.voxels.points_to_voxels", "docs/ops/points_to_voxels.md"),
+    "sample_windows": ("jax_robocache.episodes.windows", "docs/ops/sample_windows.md"),
 }
 
 
