@@ -149,8 +149,8 @@ EDGE_TIMES = np.float32([0.0, 0.125, 0.25, 0.25, 0.5, 1.0, 1.125])
 
 def edge_cases():
     """Queries exactly on samples, tolerance and window edges, one ulp off them, and NaN."""
-    import reference
-    import reference_align
+    from references import resample as reference
+    from references import align as reference_align
     from jax_robocache import Stream, align, resample
     rng = np.random.default_rng(41)  # fixed forever
     S = EDGE_TIMES.size
