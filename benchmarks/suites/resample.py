@@ -84,5 +84,9 @@ def cases(suite: str) -> list[Case]:
     if suite == "quick":
         return quick
     sweep = [case(f"b{B}_f32", B, 500, 32, 50) for B in (32, 1024, 4096)]
-    return quick + sweep + [case("train_previous_f32", 256, 500, 32, 50, method="previous"),
+    # The shapes earlier GPU preprocessing libraries published figures for, so users can compare.
+    published = [case(f"ref_{B}x{S}x{D}_{T}_{dt}", B, S, D, T, dt)
+                 for B, S, D, T in ((8, 250, 128, 125), (32, 500, 256, 250), (64, 1000, 512, 500))
+                 for dt in ("float32", "bfloat16")]
+    return quick + sweep + published + [case("train_previous_f32", 256, 500, 32, 50, method="previous"),
                             case("long_f32", 64, 5000, 14, 1000)]
