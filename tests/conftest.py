@@ -80,6 +80,25 @@ def rng(request):
 
 def pytest_report_header(config):
     info = jax_robocache.info()
+    kernels = info["kernels_unavailable_reason"] or "CUDA kernels in use"
     return [f"ROBOCACHE_TEST_SEED={RUN_SEED}",
             f"jax_robocache {info['version']} jax {info['jax']} backend {info['default_backend']} "
-            f"cuda kernels registered: {info['cuda_kernels_registered']} ops: {info['ops']}"]
+            f"({kernels}) ops: {info['ops']}"]
+
+
+# The header above is hidden by `pytest -q`: the seed is also the last line of every run and
+# a section of every failure report, so a failure can always be replayed.
+def _replay_line() -> str:
+    return f"ROBOCACHE_TEST_SEED={RUN_SEED} (set it to replay this run's random inputs)"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        report.sections.append(("random inputs", _replay_line()))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    terminalreporter.write_line(_replay_line())

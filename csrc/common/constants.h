@@ -20,6 +20,12 @@ enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
 // parameter struct, which stays far below the 4 KiB parameter limit.
 constexpr int kMaxStreams = 16;
 
+// resample / align: an episode's length is this (any negative value) when the
+// Python side found its timestamps unresolved in their dtype
+// (jax_robocache/streams/timestamps.py); the kernels treat each of its
+// queries as NaN. User lengths are clamped into [0, S] before they get here.
+constexpr int32_t kUnresolvedLength = -1;
+
 // sample_windows (docs/ops/sample_windows.md): window kinds, the extra
 // out_of_range "zero" (clamp, then every invalid entry is 0), windows per
 // call (one descriptor each in the kernel's parameter struct) and deltas per

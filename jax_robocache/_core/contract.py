@@ -37,10 +37,57 @@ def check_dtype(name: str, x, allowed: Sequence, hint: str = "") -> None:
                         f"with shape {tuple(x.shape)}{hint}")
 
 
-def check_min_rank(name: str, x, rank: int, layout: str) -> None:
+def check_min_rank(name: str, x, rank: int, layout: str, hint: str = "") -> None:
     if x.ndim < rank:
         raise ValueError(f"{name} must have shape {layout} (rank >= {rank}), got shape "
-                         f"{tuple(x.shape)}")
+                         f"{tuple(x.shape)}{hint}")
+
+
+def feature_axis_hint(name: str, x) -> str:
+    """The advice for a ``[..., S]`` signal given where ``[..., S, D]`` is expected."""
+    return (f"; for a scalar signal add a trailing feature axis: {name}[..., None] (shape "
+            f"{tuple(x.shape) + (1,)})")
+
+
+def check_same_host_dtype(pairs) -> None:
+    """Host (numpy) timestamp arrays of different float dtypes: an error that says which.
+
+    ``pairs`` is a sequence of (argument name, value). Called before the host
+    conversion of float64/int64 timestamps, which otherwise reports a numpy
+    float32 array as "not a host array".
+    """
+    host = [(n, np.asarray(x)) for n, x in pairs
+            if isinstance(x, (np.ndarray, list, tuple))]
+    dtypes = {a.dtype for _, a in host}
+    if len(host) < len(pairs) or len(dtypes) < 2:
+        return
+    desc = ", ".join(f"{n} {a.dtype.name}" for n, a in host)
+    raise TypeError(
+        f"the timestamp arrays have different dtypes ({desc}); give them one dtype. numpy "
+        "makes float64 by default (np.linspace, np.arange): for seconds that are already "
+        "small (relative to the episode start) cast the float64 ones with .astype(np.float32); "
+        "for epoch timestamps keep every array float64 (or int64 nanoseconds), and they are "
+        "converted together to episode-relative seconds on the host.")
+
+
+def check_sample_axis(values_name: str, values, times_name: str, times) -> None:
+    """``times [..., S]`` must end in the sample axis S of ``values [..., S, D]``.
+
+    When ``times`` ends in the *last* axis of ``values`` instead, ``values``
+    most likely lacks its feature axis (a scalar signal given as ``[..., S]``):
+    the error says so and how to add it.
+    """
+    S = values.shape[-2]
+    if times.shape[-1] == S:
+        return
+    if values.shape[-1] == times.shape[-1]:
+        raise ValueError(
+            f"{values_name} {tuple(values.shape)} must have a trailing feature axis "
+            f"[..., S, D]: its last axis matches the sample axis of {times_name} "
+            f"{tuple(times.shape)}, so it looks like a scalar signal without one. Pass "
+            f"{values_name}[..., None] (shape {tuple(values.shape) + (1,)}) for one feature.")
+    raise ValueError(f"{times_name} {tuple(times.shape)} must end in S={S}, the sample axis of "
+                     f"{values_name} {tuple(values.shape)} ([..., S, D])")
 
 
 def broadcast_leading(named_shapes: dict[str, tuple]) -> tuple:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -12,11 +13,12 @@ from ..jax_compat import x64_enabled
 from ..streams.stream import Stream
 from ..streams.timestamps import relative_timestamps
 from ._messages import SUPPORTED_TYPES, ConversionError, make_converter
+from .errors import DatasetError
 
 INSTALL_HINT = "reading bags needs the rosbags package: pip install 'jax_robocache[io]'"
 
 
-class BagError(ValueError):
+class BagError(DatasetError):
     """A bag that cannot be read completely (missing, truncated, corrupt or inconsistent)."""
 
 
@@ -45,6 +47,12 @@ class TopicData:
     times: np.ndarray
     values: np.ndarray
     info: Mapping
+
+    def __repr__(self) -> str:
+        span = (f", times {float(self.times[0]):.3f}..{float(self.times[-1]):.3f} s"
+                if len(self.times) else "")
+        return (f"TopicData({self.topic!r}, {self.msgtype}, {len(self.stamps_ns)} messages, "
+                f"values {tuple(self.values.shape)} {self.values.dtype.name}{span})")
 
     @property
     def points(self) -> np.ndarray:
@@ -86,12 +94,15 @@ class TopicData:
                       tolerance=tolerance, window=window)
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Bag:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class Bag(Mapping):
     """The topics read from one bag; every topic's ``times`` share ``origin_ns``.
 
-    ``origin_ns`` is the earliest stamp of all topics read, so relative times
-    start at 0 and are exact to float32 rounding of the *relative* seconds.
+    A read-only mapping topic name -> ``TopicData`` (``bag["/scan"]``,
+    ``list(bag)``, ``bag.keys()``, ``bag.items()``, ``len(bag)``, ``"/scan" in
+    bag``), in the order the topics were read. ``origin_ns`` is the earliest
+    stamp of all topics read, so relative times start at 0 and are exact to
+    float32 rounding of the *relative* seconds.
     """
 
     path: str
@@ -103,6 +114,25 @@ class Bag:
             raise KeyError(f"topic {topic!r} was not read from {self.path}; read: "
                            f"{sorted(self.topics)}")
         return self.topics[topic]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.topics)
+
+    def __len__(self) -> int:
+        return len(self.topics)
+
+    def __contains__(self, topic) -> bool:
+        return topic in self.topics
+
+    # Identity semantics, as before Bag was a Mapping (Mapping would compare contents).
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        rows = [f"{t!r}: {d.msgtype.rsplit('/', 1)[-1]} {tuple(d.values.shape)}"
+                for t, d in self.topics.items()]
+        shown = ", ".join(rows[:8]) + (f", ... ({len(rows)} topics)" if len(rows) > 8 else "")
+        return f"Bag({self.path!r}, origin_ns={self.origin_ns}, {{{shown}}})"
 
     def relative_seconds(self, stamps_ns) -> np.ndarray:
         """int64 nanoseconds -> seconds since ``origin_ns`` (exact subtraction, then float)."""
@@ -160,13 +190,13 @@ def _existing(path) -> Path:
     return path
 
 
-def read_bag(path, topics: Sequence[str] | None = None, *, point_fields: Sequence[str] = (),
+def read_bag(path, topics: str | Sequence[str] | None = None, *, point_fields: Sequence[str] = (),
              stamps: str = "header", on_unsupported: str = "raise", typestore=None) -> Bag:
     """Reads topics of a ROS 2 bag (directory with ``metadata.yaml``, ``.mcap`` or ``.db3``).
 
     Args:
       path: the bag.
-      topics: topic names to read (default: every topic with messages).
+      topics: a topic name or a sequence of them (default: every topic with messages).
       point_fields: extra PointCloud2 fields to read after x, y, z (e.g. ``("intensity",)``).
       stamps: ``"header"`` (``header.stamp``, default) or ``"log"`` (the recorder's
         receive time) as each message's timestamp.
@@ -189,6 +219,10 @@ def read_bag(path, topics: Sequence[str] | None = None, *, point_fields: Sequenc
         raise ValueError(f"stamps must be 'header' or 'log', got {stamps!r}")
     if on_unsupported not in ("raise", "skip"):
         raise ValueError(f"on_unsupported must be 'raise' or 'skip', got {on_unsupported!r}")
+    if isinstance(topics, str):
+        topics = [topics]
+    if isinstance(point_fields, str):
+        point_fields = [point_fields]
     path = _existing(path)
     point_fields = tuple(point_fields)
     try:
