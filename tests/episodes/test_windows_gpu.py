@@ -109,8 +109,9 @@ def _assert_window(name, w, dtype, kernel, twin, values_of_stream, label):
         # Unit quaternions: acos / sin of CUDA and XLA differ by a few float32 ulp, amplified
         # by 1 / sin(theta) <= 32 (slerp proper only below dot = 0.9995).
         bound = 4e-5 + _ulp(dtype, top)
-    else:  # linear: the product rounded once (FMA) or twice (twin), then one dtype rounding
-        bound = 4 * acc_eps * scale + _ulp(dtype, top)
+    else:  # linear: x + w (y - x), the product w (y - x) (|.| <= |out| + |x|, also when
+        # extrapolating) rounded once (FMA) or twice (twin), then one dtype rounding
+        bound = 2 * acc_eps * (top + 2 * scale) + _ulp(dtype, top)
     diff = np.abs(k64 - t64)
     bad = ok & ~(diff <= bound)
     assert not bad.any(), (f"{msg}: {bad.sum()} values beyond the bound; worst "
