@@ -168,22 +168,6 @@ def share_gpu_memory() -> None:
     os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.5")
 
 
-def op_main(op: str, argv=None) -> int:
-    """``main`` of a per-op script (``bench_<op>.py``): ``run.py --ops OP`` and its flags, plus
-    ``--quick`` (one input draw x 3 repeats) and ``--cpu-smoke`` / ``--smoke`` (the smoke
-    suite: tiny shapes, any backend)."""
-    share_gpu_memory()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "--quick" in argv:
-        argv.remove("--quick")
-        argv += ["--seeds", "1", "--repeats", "3"]
-    for flag in ("--cpu-smoke", "--smoke"):
-        if flag in argv:
-            argv.remove(flag)
-            argv += ["--suite", "smoke"]
-    return main(["--ops", op, *argv])
-
-
 if __name__ == "__main__":
     share_gpu_memory()
     sys.exit(main())

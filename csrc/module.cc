@@ -59,6 +59,7 @@ NB_MODULE(_robocache_cuda, m) {
     c["out_of_range"] = Codes(robocache::kOutOfRangeNames);
     c["window_mean"] = robocache::kWindowMean;
     c["max_streams"] = robocache::kMaxStreams;
+    c["unresolved_length"] = robocache::kUnresolvedLength;
     c["voxelize_modes"] = Codes(robocache::kVoxelizeModeNames);
     return c;
   });

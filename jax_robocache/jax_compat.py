@@ -17,7 +17,7 @@ try:  # jax >= 0.4.36
 except ImportError:  # pragma: no cover - older jax
     from jax.core import Primitive  # type: ignore[no-redef]
 
-from jax.interpreters import batching, mlir  # noqa: F401  (public re-exports)
+from jax.interpreters import ad, batching, mlir  # noqa: F401  (public re-exports)
 
 try:
     from jax.core import ShapedArray
@@ -31,7 +31,12 @@ except ImportError:  # pragma: no cover - older jax: GSPMD only
     ArrayMapping = sdy_sharding_rule_to_mlir = None
     SdyShardingRule = None
 
-__all__ = ["NOT_MAPPED", "Primitive", "SdyShardingRule", "ShapedArray", "batching",
+try:  # checkify's interpreter rules (an internal registry; absent: markers are not dropped)
+    from jax._src.checkify import error_checks as checkify_error_checks
+except ImportError:  # pragma: no cover - jax moved it
+    checkify_error_checks = None
+
+__all__ = ["NOT_MAPPED", "checkify_error_checks", "Primitive", "SdyShardingRule", "ShapedArray", "batching",
            "ffi_lowering", "mlir", "no_mesh", "register_batch_partitionable",
            "register_ffi_target", "x64_enabled"]
 

@@ -86,7 +86,7 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
     (cd tests && HYPOTHESIS_PROFILE=long ROBOCACHE_FUZZ_COUNTS="$WORK/fuzz_counts_$k.json" \
        timeout -s INT -k 20 "$FUZZ_TIMEOUT" $PY -m pytest -q -x -p no:cacheprovider \
        -W ignore::DeprecationWarning --hypothesis-show-statistics \
-       test_properties.py test_properties_time.py -k "${FUZZ_TESTS[$k]}" \
+       voxels/test_voxels_fuzz.py streams/test_streams_fuzz.py -k "${FUZZ_TESTS[$k]}" \
        > "$WORK/fuzz_$k.log" 2>&1; echo "exit $?" >> "$WORK/fuzz_$k.log") &
     pids+=($!)
   done

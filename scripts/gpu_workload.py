@@ -38,22 +38,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import jax_robocache as rc
+from jax_robocache.streams import align_cases, resample_cases
+from jax_robocache.voxels import points_to_voxels_cases, voxelize_cases
 
 
-def _episodes(rng, B, S, D, T, dtype=np.float32):
-    """values [B,S,D] (dtype), times [B,S], queries [B,T], lengths [B] in [0, S] (numpy);
-    past each length: NaN / huge values and unsorted times that must never be read."""
-    times = np.cumsum(rng.uniform(0.001, 0.02, (B, S)), axis=1).astype(np.float32)
-    values = rng.normal(size=(B, S, D)).astype(np.float32)
-    queries = rng.uniform(-0.1, times[:, -1:].max(initial=0.0) + 0.1, (B, T)).astype(np.float32)
-    lengths = rng.integers(0, S + 1, B).astype(np.int32)
-    for b in range(B):
-        values[b, lengths[b]:] = np.float32(6e4)
-        if S > lengths[b]:
-            values[b, lengths[b]] = np.nan
-            times[b, lengths[b]:] = rng.uniform(-5, 5, S - lengths[b])
-    return jnp.asarray(values).astype(dtype), times, queries, lengths
+def _entry(name, call):
+    """(name, jitted function, arguments) of a catalogue call: the batched arrays are the
+    arguments (``lengths`` last where the op takes it), shared ones are captured."""
+    fn, args = call.positional()
+    return name, jax.jit(fn), args
 
 
 def resample_workloads(rng):
@@ -61,13 +54,12 @@ def resample_workloads(rng):
               (2, 9000, 3, 64), (5, 40, 4, 0)]
     for B, S, D, T in shapes:
         for dtype in (np.float32, jnp.bfloat16):
-            v, t, q, n = _episodes(rng, B, S, D, T, dtype)
             for method in ("linear", "nearest", "previous") + (("slerp",) if D == 4 else ()):
                 for policy in ("clamp", "nan") + (("extrapolate",) if method == "linear" else ()):
-                    fn = jax.jit(lambda v, t, q, n, m=method, p=policy: rc.resample(
-                        v, t, q, lengths=n, method=m, out_of_range=p, return_valid=True))
-                    yield (f"resample/{method}/{policy}/{B}x{S}x{D}->{T}/{np.dtype(dtype).name}",
-                           fn, (v, t, q, n))
+                    call = resample_cases.CASES[f"{method}_{policy}"].make(
+                        rng, B=B, S=S, D=D, T=T, value_dtype=dtype, return_valid=True)
+                    yield _entry(f"resample/{method}/{policy}/{B}x{S}x{D}->{T}/"
+                                 f"{np.dtype(dtype).name}", call)
 
 
 #: One stream per align method (window_mean windowed, some with tolerances and offsets).
@@ -80,25 +72,15 @@ ALL_METHODS = (dict(method="linear", offset=0.003), dict(method="nearest", toler
 def _align_entry(rng, B, sizes, T, *, metas=ALL_METHODS, dtypes=None, out_of_range="clamp",
                  concatenate=False, shared_clock=False):
     """One align call over streams of (S, D) ``sizes`` with ``metas``; (name, fn, args)."""
-    arrays, metas = [], [dict(m) for m in metas]
-    for k, ((S, D), meta) in enumerate(zip(sizes, metas)):
-        D = 4 if meta["method"] == "slerp" else D
-        dtype = (dtypes or [np.float32] * len(sizes))[k]
-        v, t, _, n = _episodes(rng, B, S, D, 0, dtype)
-        arrays += [v, t, n]
-    _, _, queries, _ = _episodes(rng, 1 if shared_clock else B, 50, 1, T)
-    if shared_clock:
-        queries = queries[0]
-
-    def fn(queries, *arrays):
-        streams = {f"s{k:02d}": rc.Stream(*arrays[3 * k:3 * k + 3], **meta)
-                   for k, meta in enumerate(metas)}
-        return rc.align(streams, queries, out_of_range=out_of_range, concatenate=concatenate)
-
+    streams = {f"s{k:02d}": (S, 4 if meta["method"] == "slerp" else D, dict(meta))
+               for k, ((S, D), meta) in enumerate(zip(sizes, metas))}
+    call = align_cases.CASES["methods_clamp"].make(
+        rng, B=B, T=T, streams=streams, out_of_range=out_of_range, concatenate=concatenate,
+        shared_clock=shared_clock, dtypes=dict(zip(streams, dtypes or ())))
     methods = "+".join(sorted({m["method"] for m in metas}))
     S = "/".join(str(s) for s, _ in sizes)
-    return (f"align/{methods}/{out_of_range}{'/concat' if concatenate else ''}/B{B}/S{S}/T{T}",
-            jax.jit(fn), (queries, *arrays))
+    return _entry(f"align/{methods}/{out_of_range}{'/concat' if concatenate else ''}/B{B}/S{S}"
+                  f"/T{T}", call)
 
 
 def align_workloads(rng):
@@ -116,35 +98,12 @@ def align_workloads(rng):
                        metas=[ALL_METHODS[k % 5] for k in range(16)], out_of_range="nan")
     yield _align_entry(rng, 8, [(2000, 64), (3, 2)], 300, metas=[dict(method="linear")] * 2,
                        out_of_range="extrapolate", shared_clock=True)
-    # fuse_multimodal: vision bf16 30 Hz, proprio 500 Hz, force 1 kHz, per-episode clock
-    v, vt, _, _ = _episodes(rng, 32, 30, 64, 0, bf16)
-    p, pt, _, _ = _episodes(rng, 32, 500, 14, 0)
-    f, ft, q, _ = _episodes(rng, 32, 1000, 6, 50)
-    yield ("align/fuse_multimodal/B32/T50", jax.jit(rc.fuse_multimodal), (v, vt, p, pt, f, ft, q))
+    # fuse_multimodal: vision 30 Hz, proprio 500 Hz, force 1 kHz (per 1 s), per-episode clock
+    call = align_cases.CASES["fuse_multimodal"].make(rng, B=32, T=50, scale=1)
+    yield _entry("align/fuse_multimodal/B32/T50", call)
 
 
-def _clouds(rng, B, N, C, prange, voxel, *, outside=False, dtype=np.float32):
-    """points [B,N,3] with points on voxel faces and on the range's max, NaN/inf coordinates
-    (all outside the range if ``outside``), features [B,N,C] with a few NaN, lengths [B]."""
-    lo, hi = np.asarray(prange[:3]), np.asarray(prange[3:])
-    span = hi - lo
-    if outside:
-        pts = hi + rng.uniform(0.0, 1.0, (B, N, 3)) * span  # every point beyond max
-    else:
-        pts = rng.uniform(lo - 0.1 * span, hi + 0.1 * span, (B, N, 3))
-        faces = lo + rng.integers(0, np.round(span / voxel).astype(int) + 1, (B, N, 3)) * voxel
-        pts = np.where(rng.random((B, N, 3)) < 0.2, faces, pts)
-        special = rng.random((B, N))
-        pts[special < 0.01] = np.nan
-        pts[(special >= 0.01) & (special < 0.02), 0] = np.inf
-    features = rng.normal(size=(B, N, C)).astype(np.float32)
-    features[rng.random((B, N, C)) < 0.005] = np.nan
-    lengths = rng.integers(0, N + 1, B).astype(np.int32)
-    lengths[:1] = N
-    return (pts.astype(np.float32), jnp.asarray(features).astype(dtype), lengths)
-
-
-VOXEL_MODES = ("count", "occupancy", "sum", "mean", "max")
+VOXEL_MODES = voxelize_cases.MODES
 
 
 def voxelize_workloads(rng):
@@ -160,11 +119,10 @@ def voxelize_workloads(rng):
         ("no-clouds", 0, 100, 2, small, ("count", "sum"), False, np.float32),
     ]
     for label, B, N, C, grid, modes, outside, dtype in cases:
-        p, f, n = _clouds(rng, B, N, C, grid["point_range"], np.asarray(grid["voxel_size"]),
-                          outside=outside, dtype=dtype)
         for mode in modes:
-            fn = jax.jit(lambda p, f, n, m=mode, g=grid: rc.voxelize(p, f, mode=m, lengths=n, **g))
-            yield f"voxelize/{mode}/{label}/B{B}xN{N}xC{C}", fn, (p, f, n)
+            call = voxelize_cases.CASES[mode].make(rng, B=B, N=N, C=C, outside=outside,
+                                                   dtype=dtype, nan_features=0.005, **grid)
+            yield _entry(f"voxelize/{mode}/{label}/B{B}xN{N}xC{C}", call)
 
 
 def points_to_voxels_workloads(rng):
@@ -182,17 +140,18 @@ def points_to_voxels_workloads(rng):
         ("no-clouds", 0, 100, 1, grid, 8, 2, False, np.float32),
     ]
     for label, B, N, C, g, M, P, outside, dtype in cases:
-        p, f, n = _clouds(rng, B, N, C, g["point_range"], np.asarray(g["voxel_size"]),
-                          outside=outside, dtype=dtype)
-        fn = jax.jit(lambda p, f, n, g=g, M=M, P=P, C=C: rc.points_to_voxels(
-            p, f if C else None, lengths=n, max_voxels=M, max_points_per_voxel=P, **g))
-        yield f"points_to_voxels/{label}/B{B}xN{N}xC{C}/M{M}xP{P}", fn, (p, f, n)
+        call = points_to_voxels_cases.CASES["clouds"].make(
+            rng, B=B, N=N, C=C, max_voxels=M, max_points_per_voxel=P, outside=outside,
+            dtype=dtype, nan_features=0.005, **g)
+        yield _entry(f"points_to_voxels/{label}/B{B}xN{N}xC{C}/M{M}xP{P}", call)
 
 
 GENERATORS = {"resample": resample_workloads, "align": align_workloads,
               "voxelize": voxelize_workloads, "points_to_voxels": points_to_voxels_workloads}
 #: Ops whose workload entries take ``lengths`` as their last operand (--lengths variants).
 LENGTHS_LAST = ("resample", "voxelize", "points_to_voxels")
+LENGTHS_MODULES = {"resample": "streams.resample", "voxelize": "voxels.voxelize",
+                   "points_to_voxels": "voxels.points_to_voxels"}
 LENGTHS_VARIANTS = ("arg", "device", "raw", "none", "const")
 SMALL_BYTES = 256 << 10
 
@@ -213,9 +172,9 @@ def workloads(rng, ops=None, small=False, match=None):
 @contextlib.contextmanager
 def unclamped_lengths():
     """The ops hand ``lengths`` to the kernel as given (int32, already in [0, N]), without
-    the clamp of ``_contract.valid_lengths`` (--lengths raw only)."""
-    # (import_module: the package's attributes of these names are the functions)
-    modules = [importlib.import_module(f"jax_robocache.{op}") for op in LENGTHS_LAST]
+    the clamp of ``_core.contract.valid_lengths`` (--lengths raw only)."""
+    modules = [importlib.import_module(f"jax_robocache.{LENGTHS_MODULES[op]}")
+               for op in LENGTHS_LAST]
 
     def as_given(lengths, n, name="lengths"):
         return jnp.full((), n, jnp.int32) if lengths is None else jnp.asarray(lengths)

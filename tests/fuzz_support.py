@@ -1,4 +1,4 @@
-"""Shared pieces of the hypothesis fuzz tests (test_properties.py, test_properties_time.py).
+"""Shared pieces of the hypothesis fuzz tests (streams/ and voxels/ test_*_fuzz.py).
 
 Speed is what lets the long profile (HYPOTHESIS_PROFILE=long: 10,000 examples
 per op, see conftest.py) run in minutes: every example is ONE call of a cached

@@ -1,7 +1,9 @@
 """Golden cases: fixed inputs whose expected outputs live in tests/golden/*.npz.
 
-The expected outputs come from the independent numpy references
-(tests/reference*.py), generated once by ``python tests/golden_cases.py``.
+The inputs are small cases of the ops' catalogues
+(``jax_robocache/<family>/<op>_cases.py``) drawn with fixed seeds; the
+expected outputs come from the independent numpy references
+(tests/references/), generated once by ``python tests/golden_cases.py``.
 A behaviour change then shows up as a golden-test failure and must be made
 deliberately: regenerate, review the diff, commit the new npz.
 
@@ -9,7 +11,11 @@ Each npz holds the inputs (flat arrays, by name) and the expected outputs:
 ``expected`` for an op returning one array, ``expected.<leaf>`` for pytree
 outputs (``<stream>.values`` / ``.valid`` / ``.age`` and ``concatenated`` for
 ``align``, the ``VoxelBatch`` field names for ``points_to_voxels``). Only
-missing or changed files are rewritten (npz archives carry timestamps).
+missing or changed files are rewritten (npz archives carry timestamps). The
+committed resample files come from an older version of the episode
+generator (same values and valid timestamps, other garbage past the lengths
+and other query times): regenerating rewrites those nine files with new
+inputs and their expected outputs.
 """
 
 from __future__ import annotations
@@ -53,96 +59,55 @@ def named_outputs(out) -> dict[str, Any]:
 
 
 def resample_cases():
-    import reference
-    from episodes import episodes
-    from jax_robocache import resample
+    from references import resample as reference
+    from jax_robocache.streams.resample_cases import CASES
     cases = {}
-    for method in ("linear", "nearest", "previous", "slerp"):
-        for policy in ("clamp", "nan", "extrapolate"):
-            if policy == "extrapolate" and method != "linear":
-                continue
-            rng = np.random.default_rng([7, len(method), len(policy)])  # fixed forever
-            v, t, q, n = episodes(rng, 4, 17, 4 if method == "slerp" else 3, 23,
-                                  quaternions=method == "slerp")
-            cases[f"resample_{method}_{policy}"] = GoldenCase(
-                lambda i, m=method, p=policy: resample(
-                    i["values"], i["times"], i["query_times"], lengths=i["lengths"], method=m,
-                    out_of_range=p),
-                dict(values=v, times=t, query_times=q, lengths=n),
-                lambda i, m=method, p=policy: {"": reference.resample(
-                    i["values"], i["times"], i["query_times"], i["lengths"], m, p)[0]})
+    for name, case in CASES.items():
+        if name.split("_")[0] not in ("linear", "nearest", "previous", "slerp"):
+            continue
+        method, policy = name.split("_")
+        call = case.make(np.random.default_rng([7, len(method), len(policy)]))  # fixed forever
+        cases[f"resample_{name}"] = GoldenCase(
+            lambda i, call=call: call.fn(**i), call.arrays,
+            lambda i, m=method, p=policy: {"": reference.resample(
+                i["values"], i["times"], i["query_times"], i["lengths"], m, p)[0]})
     return cases
 
 
-#: align streams: name -> (S, D, Stream metadata); names sort in this order.
-ALIGN_STREAMS = {
-    "a_linear": (12, 2, dict(method="linear", offset=0.02)),
-    "b_nearest": (9, 1, dict(method="nearest", tolerance=0.06)),
-    "c_previous": (10, 1, dict(method="previous", offset=-0.03, tolerance=0.15)),
-    "d_slerp": (8, 4, dict(method="slerp", tolerance=0.25)),
-    "e_window": (30, 2, dict(method="window_mean", window=0.1, offset=0.01, tolerance=0.06)),
-}
-ALIGN_EXTRAPOLATE = {"a_linear": (9, 2, dict(method="linear")),
-                     "b_offset": (14, 3, dict(method="linear", offset=-0.05))}
-
-
-def _align_case(seed, streams, *, out_of_range, shared_clock=False, concatenate=False):
-    import reference_align
-    from jax_robocache import Stream, align
-    from test_align import make_stream
-    rng = np.random.default_rng(seed)  # fixed forever
-    B, T = 3, 10
-    inputs = {}
-    for name, (S, D, meta) in streams.items():
-        values, times, lengths = make_stream(rng, B, S, D, quaternions=meta["method"] == "slerp")
-        inputs.update({f"{name}.values": values, f"{name}.times": times,
-                       f"{name}.lengths": lengths})
-    clock = rng.uniform(-0.15, 1.15, T if shared_clock else (B, T))
-    inputs["query_times"] = np.sort(clock, axis=-1).astype(np.float32)
-
-    def run(i):
-        return align({n: Stream(i[f"{n}.values"], i[f"{n}.times"], i[f"{n}.lengths"], **meta)
-                      for n, (_, _, meta) in streams.items()}, i["query_times"],
-                     out_of_range=out_of_range, concatenate=concatenate)
+def _align_case(name, seed):
+    from references import align as reference_align
+    from jax_robocache.streams.align_cases import CASES
+    call = CASES[name].make(np.random.default_rng(seed))  # fixed forever
+    metas, concatenate = call.options["streams"], call.options["concatenate"]
 
     def ref(i):
         out = reference_align.align(
             {n: dict(values=i[f"{n}.values"], times=i[f"{n}.times"],
-                     lengths=i[f"{n}.lengths"], **meta) for n, (_, _, meta) in streams.items()},
-            i["query_times"], out_of_range)
+                     lengths=i[f"{n}.lengths"], **meta) for n, meta in metas.items()},
+            i["query_times"], call.options["out_of_range"])
         named = {f"{n}.{leaf}": out[n][k] for n in out
                  for k, leaf in enumerate(("values", "valid", "age"))}
         if concatenate:
             named["concatenated"] = np.concatenate([out[n][0] for n in sorted(out)], axis=-1)
         return named
 
-    return GoldenCase(run, inputs, ref)
+    return GoldenCase(lambda i: call.fn(**i), call.arrays, ref)
 
 
 def align_cases():
-    return {
-        "align_methods_clamp": _align_case(11, ALIGN_STREAMS, out_of_range="clamp"),
-        "align_methods_nan": _align_case(12, ALIGN_STREAMS, out_of_range="nan"),
-        "align_extrapolate_offset": _align_case(13, ALIGN_EXTRAPOLATE,
-                                                out_of_range="extrapolate"),
-        "align_shared_clock_concatenated": _align_case(14, ALIGN_EXTRAPOLATE, out_of_range="nan",
-                                                       shared_clock=True, concatenate=True),
-    }
+    seeds = {"methods_clamp": 11, "methods_nan": 12, "extrapolate_offset": 13,
+             "shared_clock_concatenated": 14}
+    return {f"align_{name}": _align_case(name, seed) for name, seed in seeds.items()}
 
 
 def voxelize_cases():
-    import reference_voxel
-    from jax_robocache import voxelize
-    from test_voxelize import RANGE, VOXEL, clouds
+    from references import voxelize as reference_voxel
+    from jax_robocache.voxels.voxelize_cases import CASES, MODES, RANGE, VOXEL
     cases = {}
-    for k, mode in enumerate(("count", "occupancy", "sum", "mean", "max")):
-        rng = np.random.default_rng([21, k])  # fixed forever
-        points, features, lengths = clouds(rng, 2, 80, 2)
-        features = np.asarray(features, np.float32)
+    for k, mode in enumerate(MODES):
+        call = CASES[mode].make(np.random.default_rng([21, k]))  # fixed forever
         cases[f"voxelize_{mode}"] = GoldenCase(
-            lambda i, m=mode: voxelize(i["points"], i["features"], voxel_size=VOXEL,
-                                       point_range=RANGE, mode=m, lengths=i["lengths"]),
-            dict(points=points, features=features, lengths=lengths),
+            lambda i, call=call: call.fn(**i), call.arrays,
             lambda i, m=mode: {"": reference_voxel.voxelize(
                 i["points"], i["features"] if m in ("sum", "mean", "max") else None,
                 i["lengths"], VOXEL, RANGE, m)})
@@ -150,27 +115,19 @@ def voxelize_cases():
 
 
 def points_to_voxels_cases():
-    import reference_p2v
-    from jax_robocache import points_to_voxels
-    from test_points_to_voxels import PILLAR_SIZE, RANGE, SIZE, make_points
+    from references import points_to_voxels as reference_p2v
+    from jax_robocache.voxels.points_to_voxels_cases import CASES, RANGE
     cases = {}
-    # name: (clustered, M, P, voxel size, C): roomy, overflowing voxels and points, pillars
-    for k, (name, (clustered, M, P, size, C)) in enumerate({
-            "uniform": (False, 200, 6, SIZE, 2),
-            "overflow": (True, 6, 3, SIZE, 1),
-            "pillars_xyz": (False, 30, 4, PILLAR_SIZE, None)}.items()):
-        rng = np.random.default_rng([31, k])  # fixed forever
-        inputs = dict(points=make_points(rng, (2,), 80, clustered=clustered),
-                      lengths=np.array([80, 49], np.int32))
-        if C:
-            inputs["features"] = rng.normal(size=(2, 80, C)).astype(np.float32)
+    # roomy, overflowing voxels and points, pillars
+    for k, name in enumerate(("uniform", "overflow", "pillars_xyz")):
+        call = CASES[name].make(np.random.default_rng([31, k]),  # fixed forever
+                                lengths=np.array([80, 49], np.int32))
+        o = call.options
         cases[f"points_to_voxels_{name}"] = GoldenCase(
-            lambda i, M=M, P=P, size=size: points_to_voxels(
-                i["points"], i.get("features"), voxel_size=size, point_range=RANGE,
-                max_voxels=M, max_points_per_voxel=P, lengths=i["lengths"]),
-            inputs,
-            lambda i, M=M, P=P, size=size: reference_p2v.points_to_voxels(
-                i["points"], i.get("features"), i["lengths"], size, RANGE, M, P), tol=0.0)
+            lambda i, call=call: call.fn(**i), call.arrays,
+            lambda i, o=o: reference_p2v.points_to_voxels(
+                i["points"], i.get("features"), i["lengths"], o["voxel_size"], RANGE,
+                o["max_voxels"], o["max_points_per_voxel"]), tol=0.0)
     return cases
 
 
@@ -192,8 +149,8 @@ EDGE_TIMES = np.float32([0.0, 0.125, 0.25, 0.25, 0.5, 1.0, 1.125])
 
 def edge_cases():
     """Queries exactly on samples, tolerance and window edges, one ulp off them, and NaN."""
-    import reference
-    import reference_align
+    from references import resample as reference
+    from references import align as reference_align
     from jax_robocache import Stream, align, resample
     rng = np.random.default_rng(41)  # fixed forever
     S = EDGE_TIMES.size

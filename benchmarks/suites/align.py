@@ -22,6 +22,7 @@ import numpy as np
 
 from harness import Case
 from jax_robocache import Stream, align, fuse_multimodal, resample
+from jax_robocache.streams.align_cases import clean_streams
 
 from .resample import numpy_resample, torch_resample
 
@@ -33,19 +34,6 @@ TINY_STREAMS = {"vision": (15, 8, "bfloat16"), "proprio": (50, 4, "float32"),
 ORDER = tuple(STREAMS)
 EPISODE_S = 5.0
 WINDOW_S = 0.02  # the mixed case's force window
-
-
-def make_inputs(rng, B, T, streams):
-    """(values, times) per stream (jittered clocks over one 5 s episode each), then the
-    sorted targets inside every stream's range."""
-    operands = []
-    for S, D, dtype in streams.values():
-        times = np.cumsum(rng.uniform(0.5, 1.5, (B, S)) * (EPISODE_S / S), axis=1)
-        values = rng.standard_normal((B, S, D), np.float32)
-        operands += [values.astype(jnp.dtype(dtype)), times.astype(np.float32)]
-    lo = max(t[:, 0].max() for t in operands[1::2])
-    hi = min(t[:, -1].min() for t in operands[1::2])
-    return operands + [np.sort(rng.uniform(lo, hi, (B, T)), axis=1).astype(np.float32)]
 
 
 def bytes_moved(operands, *, flags=True):
@@ -144,7 +132,8 @@ def case(name, B, T, kind="fuse", streams=STREAMS, with_goal=True):
                                    for S, D, d in streams.values()))
     return Case(
         op="align", name=name, params=params,
-        make_inputs=functools.partial(make_inputs, B=B, T=T, streams=streams),
+        make_inputs=functools.partial(clean_streams, B=B, T=T, duration=EPISODE_S, streams={
+            n: (S, D, jnp.dtype(d)) for n, (S, D, d) in streams.items()}),
         fn=OURS[kind], bytes_moved=functools.partial(bytes_moved, flags=kind != "unfused"),
         feed=6,  # the targets carry the dependency
         ffi_target="robocache_resample" if kind == "unfused" else None,

@@ -26,26 +26,7 @@ import numpy as np
 
 from harness import Case
 from jax_robocache import points_to_voxels
-
-KITTI = dict(voxel_size=(0.05, 0.05, 0.1), point_range=(0.0, -40.0, -3.0, 70.4, 40.0, 1.0),
-             max_voxels=40000, max_points_per_voxel=32)
-PILLARS = dict(voxel_size=(0.16, 0.16, 4.0), point_range=(0.0, -39.68, -3.0, 69.12, 39.68, 1.0),
-               max_voxels=12000, max_points_per_voxel=32)
-
-
-def lidar_cloud(rng, N, rings=64, height=1.73, max_range=80.0):
-    """points [N, 3], intensity [N, 1], lengths (a scalar, N): a spinning-LiDAR-like cloud of
-    N returns over ``rings`` beams, ground plane and obstacles."""
-    elev = np.deg2rad(np.linspace(-24.8, 2.0, rings))[rng.integers(0, rings, N)]
-    azim = rng.uniform(-np.pi, np.pi, N)
-    ground = np.where(elev < 0, height / np.maximum(np.sin(-elev), 1e-6), np.inf)
-    obstacle = np.where(rng.random(N) < 0.4, rng.gamma(2.0, 8.0, N) + 2.0, np.inf)
-    r = np.minimum(np.minimum(ground, obstacle), max_range) + rng.normal(0, 0.02, N)
-    xyz = np.stack([r * np.cos(elev) * np.cos(azim), r * np.cos(elev) * np.sin(azim),
-                    r * np.sin(elev)], axis=-1)
-    intensity = rng.uniform(0, 1, (N, 1))
-    return xyz.astype(np.float32), intensity.astype(np.float32), np.asarray(N, np.int32)
-
+from jax_robocache.voxels.points_to_voxels_cases import KITTI, PILLARS, lidar_cloud
 
 def bytes_moved(operands, *, setup):
     """Fewest bytes: read points and features, write every output once."""

@@ -1,9 +1,10 @@
 """resample cases, with the PyTorch and numpy code a user would write for linear/previous.
 
-Issue #2's targets: the training batch B=256, S=500, D=32, T=50 (float32 and
-bfloat16), >= 10x over jnp; and the large 256 x 2000 x 256 -> 1000 bfloat16 at
->= 80% of the copy bandwidth on the bytes that must move (value rows actually
-referenced + queries + output).
+Inputs: the catalogue's ``inside`` case (jittered clocks over 5 s, sorted
+queries inside them, N(0,1) values). Issue #2's targets: the training batch
+B=256, S=500, D=32, T=50 (float32 and bfloat16), >= 10x over jnp; and the
+large 256 x 2000 x 256 -> 1000 bfloat16 at >= 80% of the copy bandwidth on the
+bytes that must move (value rows actually referenced + queries + output).
 """
 
 from __future__ import annotations
@@ -15,15 +16,7 @@ import numpy as np
 
 from harness import Case
 from jax_robocache import resample
-
-
-def make_inputs(rng, B, S, D, T, dtype):
-    """Jittered sorted sample times over 5 s, sorted queries inside them, N(0,1) values."""
-    gaps = rng.uniform(0.5, 1.5, (B, S)) * (5.0 / S)
-    times = np.cumsum(gaps, axis=1).astype(np.float32)
-    queries = np.sort(rng.uniform(times[:, :1], times[:, -1:], (B, T)), axis=1).astype(np.float32)
-    values = rng.standard_normal((B, S, D), np.float32).astype(jnp.dtype(dtype))
-    return values, times, queries
+from jax_robocache.streams.resample_cases import CASES
 
 
 def bytes_moved(operands):
@@ -72,7 +65,8 @@ def case(name, B, S, D, T, dtype="float32", method="linear", goal=None):
     params = dict(B=B, S=S, D=D, T=T, dtype=dtype, method=method)
     return Case(
         op="resample", name=name, params=params,
-        make_inputs=functools.partial(make_inputs, B=B, S=S, D=D, T=T, dtype=dtype),
+        make_inputs=lambda rng: tuple(CASES["inside"].make(
+            rng, B=B, S=S, D=D, T=T, value_dtype=jnp.dtype(dtype)).arrays.values()),
         fn=lambda v, t, q: resample(v, t, q, method=method),
         bytes_moved=bytes_moved, feed=2,
         torch_fn=functools.partial(torch_resample, method=method),
@@ -90,5 +84,9 @@ def cases(suite: str) -> list[Case]:
     if suite == "quick":
         return quick
     sweep = [case(f"b{B}_f32", B, 500, 32, 50) for B in (32, 1024, 4096)]
-    return quick + sweep + [case("train_previous_f32", 256, 500, 32, 50, method="previous"),
+    # The shapes earlier GPU preprocessing libraries published figures for, so users can compare.
+    published = [case(f"ref_{B}x{S}x{D}_{T}_{dt}", B, S, D, T, dt)
+                 for B, S, D, T in ((8, 250, 128, 125), (32, 500, 256, 250), (64, 1000, 512, 500))
+                 for dt in ("float32", "bfloat16")]
+    return quick + sweep + published + [case("train_previous_f32", 256, 500, 32, 50, method="previous"),
                             case("long_f32", 64, 5000, 14, 1000)]

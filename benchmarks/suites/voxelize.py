@@ -20,22 +20,10 @@ import numpy as np
 
 from harness import Case
 from jax_robocache import voxelize
+from jax_robocache.voxels.voxelize_cases import CASES, cube_grid
 
 FEATURE_MODES = ("sum", "mean", "max")
 EXTENT = 1.0  # the grid covers [-1, 1)^3; points fall in [-1.02, 1.02)^3
-
-
-def grid_args(grid: int) -> dict:
-    return dict(voxel_size=2 * EXTENT / grid, point_range=(-EXTENT,) * 3 + (EXTENT,) * 3)
-
-
-def make_inputs(rng, N, C, mode):
-    """points [1, N, 3] (+ features [1, N, C] for sum/mean/max), lengths [1] = N."""
-    points = rng.uniform(-1.02 * EXTENT, 1.02 * EXTENT, (1, N, 3)).astype(np.float32)
-    lengths = np.full((1,), N, np.int32)
-    if mode not in FEATURE_MODES:
-        return points, lengths
-    return points, rng.standard_normal((1, N, C), np.float32), lengths
 
 
 def bytes_moved(operands, *, grid, mode):
@@ -48,7 +36,7 @@ def bytes_moved(operands, *, grid, mode):
 
 def ours(*operands, mode, grid):
     points, *features, lengths = operands
-    return voxelize(points, *features, mode=mode, lengths=lengths, **grid_args(grid))
+    return voxelize(points, *features, mode=mode, lengths=lengths, **cube_grid(grid, EXTENT))
 
 
 # -- what a user would write ---------------------------------------------------
@@ -132,7 +120,8 @@ def case(name, N, grid, mode, C=4, with_goal=True):
     kw = dict(mode=mode, grid=grid)
     return Case(
         op="voxelize", name=name, params=params,
-        make_inputs=functools.partial(make_inputs, N=N, C=C, mode=mode),
+        make_inputs=lambda rng: tuple(CASES["uniform"].make(
+            rng, B=1, N=N, C=C, mode=mode, grid=grid).arrays.values()),
         fn=functools.partial(ours, **kw),
         bytes_moved=functools.partial(bytes_moved, **kw),
         # lengths (one int32) carries the loop dependency: the kernel path copies the feed

@@ -20,6 +20,12 @@ enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
 // parameter struct, which stays far below the 4 KiB parameter limit.
 constexpr int kMaxStreams = 16;
 
+// resample / align: an episode's length is this (any negative value) when the
+// Python side found its timestamps unresolved in their dtype
+// (jax_robocache/streams/timestamps.py); the kernels treat each of its
+// queries as NaN. User lengths are clamped into [0, S] before they get here.
+constexpr int32_t kUnresolvedLength = -1;
+
 namespace voxelize {
 // voxelize `mode` (docs/ops/voxelize.md).
 enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };

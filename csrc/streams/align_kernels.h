@@ -6,7 +6,7 @@
 //   per stream k:
 //     values_k    [B, S_k, D_k]  f32 | bf16 | f16 | f64
 //     times_k     [Bt_k, S_k]    dtype of queries, Bt_k in {1, B}
-//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}
+//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}; negative: queries NaN (unresolved)
 //     out_k       [B, T, D_k]    dtype of values_k; or columns of one shared
 //                                out [B, T, sum_k D_k] (the stream's dtype, or
 //                                f32 for bf16/f16 streams)

@@ -17,6 +17,9 @@ WINDOW_MEAN = 4
 OUT_OF_RANGE = {"clamp": 0, "nan": 1, "extrapolate": 2}
 #: Most streams one align call takes (one kernel descriptor each).
 MAX_STREAMS = 16
+#: resample / align: the length of an episode whose timestamps the dtype cannot resolve
+#: (streams/timestamps.py); kernels and twins treat each of its queries as NaN.
+UNRESOLVED_LENGTH = -1
 #: voxelize ``mode`` codes.
 VOXELIZE_MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 
@@ -25,6 +28,7 @@ def exported() -> dict:
     """These values in the layout of the module's ``constants()``."""
     return {"methods": dict(METHODS), "out_of_range": dict(OUT_OF_RANGE),
             "window_mean": WINDOW_MEAN, "max_streams": MAX_STREAMS,
+            "unresolved_length": UNRESOLVED_LENGTH,
             "voxelize_modes": dict(VOXELIZE_MODES)}
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..jax_compat import (ArrayMapping, SdyShardingRule, ShapedArray, ffi_lowering, mlir, no_mesh,
                           sdy_sharding_rule_to_mlir)
+from .batching import batch_size
 
 __all__ = ["batch_partitioned_ffi_call", "batch_sharded_avals", "lower_fun",
            "match_batch_sharding"]
@@ -78,7 +79,7 @@ def match_batch_sharding(primals, tangents):
     batch = _explicit_batch_sharding(getattr(typeof(x), "sharding", None) for x in primals)
     if batch is None:
         return primals, tangents
-    episodes = max(x.shape[0] for x in primals if x.ndim)
+    episodes = batch_size(*(x for x in primals if x.ndim))
 
     def full(x):
         if not x.ndim:

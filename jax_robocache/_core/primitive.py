@@ -13,7 +13,9 @@ An op is written as
     (or to the twin when the kernels are missing or ``JAX_ROBOCACHE_FORCE_JNP``
     is set),
   * a batching rule for operands whose axis 0 is the episode axis, of size B
-    or 1 (1 = shared by every episode): vmap folds the mapped axis into it,
+    or 1 (1 = shared by every episode): vmap over any operands, at any axis,
+    folds the mapped axis into it (or, for the queries alone, into the query
+    axis),
   * ``bind``: a differentiable bind whose JVP is the JVP of the twin, so
     gradients (forward and reverse) follow the documented semantics while the
     forward pass runs the kernel;
@@ -84,14 +86,27 @@ class FfiOp:
         modes, one of them with a workspace);
         ``ffi_target`` is then the op's primary target, reported by
         ``backend()``. Default: always ``ffi_target``.
+      full_batch_operands: optional ``full_batch_operands(num_operands,
+        **params) -> indices`` of the operands the op needs per episode
+        (``[B, ...]``, never a shared ``[1, ...]``; say, values the kernel
+        reads at ``b * stride`` without a sharing stride). vmap broadcasts
+        those; every other operand may stay shared. Default: none.
+      query_operand: optional index of an operand ``[B or 1, T, ...]`` whose
+        axis 1 maps one to one onto axis 1 of every output (the queries of a
+        time-series op: output row t depends on query t alone). vmap over that
+        operand alone then appends the mapped queries to axis 1 (no copies).
     """
 
     def __init__(self, name: str, *, twin: Callable, abstract_eval: Callable,
                  ffi_target: str | None = None,
                  ffi_attrs: Callable[..., dict] = lambda **params: {},
                  ffi_target_for: Callable[..., str] | None = None,
-                 workspace_bytes: Callable[..., int] | None = None):
+                 workspace_bytes: Callable[..., int] | None = None,
+                 full_batch_operands: Callable[..., Sequence[int]] = lambda n, **params: (),
+                 query_operand: int | None = None):
         self.name = name
+        self.full_batch_operands = full_batch_operands
+        self.query_operand = query_operand
         self.workspace_bytes = workspace_bytes
         self.twin = twin
         self.ffi_target = ffi_target
@@ -193,29 +208,57 @@ class FfiOp:
 
     # -- vmap ----------------------------------------------------------------
     def _batch_rule(self, args: Sequence, dims: Sequence, **params):
-        """Folds the vmapped axis into every operand's episode axis (axis 0).
+        """vmap of the primitive over any subset of its operands, at any axis.
 
-        Operand episode axes have size B or 1 (shared). A mapped operand
-        becomes [V * B, ...]; an unmapped shared one stays [1, ...]; an
-        unmapped per-episode one is tiled V times (its data is copied).
+        Operands carry an episode axis 0 of size B or 1 (1: shared by every
+        episode). The mapped axis (size V) is folded into it: the primitive
+        runs once on V * B episodes and the outputs are split back.
+
+        * A mapped operand ``[V, B or 1, ...]`` becomes ``[V * B, ...]``.
+        * An unmapped shared operand ``[1, ...]`` stays shared, unless the op
+          needs that operand per episode (``full_batch_operands``): then it is
+          broadcast to ``[V * B, ...]``.
+        * An unmapped per-episode operand ``[B, ...]`` is tiled V times.
+        * Only the query operand mapped (``query_operand``, e.g. one trajectory
+          evaluated at V time shifts): the V queries are appended to each
+          episode's T queries instead, ``[B, V * T]``, so nothing is copied;
+          every output's axis 1 (T) then holds V blocks of T.
         """
         size = next(x.shape[d] for x, d in zip(args, dims) if d is not NOT_MAPPED)
+        mapped = [i for i, d in enumerate(dims) if d is not NOT_MAPPED]
+        if mapped == [self.query_operand] and self.query_operand is not None:
+            return self._batch_queries(args, dims, size, **params)
         moved = [x if d is NOT_MAPPED else jnp.moveaxis(x, d, 0) for x, d in zip(args, dims)]
-        episodes = max(x.shape[1] if d is not NOT_MAPPED else x.shape[0]
-                       for x, d in zip(moved, dims))
+        sizes = {x.shape[1] if d is not NOT_MAPPED else x.shape[0]
+                 for x, d in zip(moved, dims)} - {1}
+        if len(sizes) > 1:
+            raise ValueError(f"{self.name}: operands with episode axes {sorted(sizes)} (each "
+                             "must be 1 or B)")
+        episodes = sizes.pop() if sizes else 1
+        full = set(self.full_batch_operands(len(args), **params))
         folded = []
-        for x, d in zip(moved, dims):
+        for i, (x, d) in enumerate(zip(moved, dims)):
             if d is NOT_MAPPED:
-                if x.shape[0] == 1:
+                if x.shape[0] == 1 and i not in full:
                     folded.append(x)
                     continue
                 x = jnp.broadcast_to(x[None], (size,) + x.shape)
-            elif x.shape[1] != episodes:
+            if x.shape[1] != episodes:
                 x = jnp.broadcast_to(x, (size, episodes) + x.shape[2:])
             folded.append(x.reshape((size * episodes,) + x.shape[2:]))
         outs = self.prim.bind(*folded, **params)
         outs = [o.reshape((size, episodes) + o.shape[1:]) for o in outs]
         return outs, [0] * len(outs)
+
+    def _batch_queries(self, args, dims, size, **params):
+        """vmap over the query operand alone: ``[V, Bq, T] -> [Bq, V * T]``; outputs' axis 1."""
+        i = self.query_operand
+        q = jnp.moveaxis(args[i], dims[i], 0)  # [V, Bq, T, ...]
+        V, Bq, T = q.shape[:3]
+        q = jnp.moveaxis(q, 0, 1).reshape((Bq, V * T) + q.shape[3:])
+        outs = self.prim.bind(*args[:i], q, *args[i + 1:], **params)
+        outs = [o.reshape((o.shape[0], V, T) + o.shape[2:]) for o in outs]
+        return outs, [1] * len(outs)
 
     # -- autodiff ------------------------------------------------------------
     @functools.lru_cache(maxsize=None)

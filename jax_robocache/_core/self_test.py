@@ -1,8 +1,8 @@
 """``self_test()``: a fast check of every op on the available backends.
 
-Each op is run on small random inputs on every available platform (CPU
-always, GPU when present) and compared with an independent numpy
-computation; with a GPU, CPU and GPU results are also compared with each
+Each op is run on a small case of its catalogue (``<family>/<op>_cases.py``)
+on every available platform (CPU always, GPU when present) and compared with
+an independent numpy computation; with a GPU, CPU and GPU results are also compared with each
 other. ``python -m jax_robocache.self_test`` prints the report and exits
 non-zero on any failure.
 """
@@ -64,52 +64,43 @@ def register_check(name: str):
 
 @register_check("resample")
 def _check_resample(rng):
-    from ..streams.resample import resample
-    B, S, D, T = 3, 40, 5, 25
-    times = np.cumsum(rng.uniform(0.01, 0.02, (B, S)), axis=1).astype(np.float32)
-    values = rng.normal(size=(B, S, D)).astype(np.float32)
-    queries = rng.uniform(times[:, :1], times[:, -1:], (B, T)).astype(np.float32)
-    out = np.asarray(resample(values, times, queries))
+    from ..streams.resample_cases import CASES
+    call = CASES["inside"].make(rng)  # every query inside its episode's samples
+    values, times, queries = (call.arrays[k] for k in ("values", "times", "query_times"))
+    out = np.asarray(call())
+    B, _, D = values.shape
     expected = np.stack([np.stack([np.interp(queries[b], times[b], values[b, :, d])
                                    for d in range(D)], -1) for b in range(B)])
     return out, expected, 1e-5
 
 
-
 @register_check("align")
 def _check_align(rng):
-    from ..streams.align import align
-    from ..streams.stream import Stream
-    B, T, window = 2, 20, np.float32(0.05)
-    sizes = {"joints": (50, 3), "gripper": (15, 1), "force": (120, 2)}
-    data = {}
-    for name, (S, D) in sizes.items():
-        times = np.cumsum(rng.uniform(0.005, 0.02, (B, S)), axis=1).astype(np.float32)
-        data[name] = rng.normal(size=(B, S, D)).astype(np.float32), times
-    lo = max(t[:, 0].max() for _, t in data.values()) + window
-    hi = min(t[:, -1].min() for _, t in data.values())
-    queries = rng.uniform(lo, hi, (B, T)).astype(np.float32)  # inside every stream
-    result = align({"joints": Stream(*data["joints"]),
-                    "gripper": Stream(*data["gripper"], method="previous"),
-                    "force": Stream(*data["force"], method="window_mean", window=float(window))},
-                   queries)
-    expected = {name: np.zeros((B, T, D)) for name, (_, D) in sizes.items()}
-    ages = {name: np.zeros((B, T)) for name in sizes}
-    for b in range(B):
-        for name, (values, times) in data.items():
-            t, v = times[b].astype(np.float64), values[b].astype(np.float64)
+    from ..streams.align_cases import CASES
+    call = CASES["mixed_inside"].make(rng)  # queries inside every stream, past a full window
+    a, metas = call.arrays, call.options["streams"]
+    result = call()
+    queries = a["query_times"]
+    B, T = queries.shape
+    names = sorted(metas)
+    expected = {n: np.zeros((B, T, a[f"{n}.values"].shape[-1])) for n in names}
+    ages = {n: np.zeros((B, T)) for n in names}
+    for n in names:
+        method, window = metas[n]["method"], np.float32(metas[n].get("window") or 0.0)
+        for b in range(B):
+            times, v = a[f"{n}.times"][b], a[f"{n}.values"][b].astype(np.float64)
+            t = times.astype(np.float64)
             latest = np.searchsorted(t, queries[b], side="right") - 1  # t[latest] <= q
-            ages[name][b] = queries[b] - t[latest]
-            if name == "joints":
-                expected[name][b] = np.stack([np.interp(queries[b], t, v[:, d])
-                                              for d in range(v.shape[1])], -1)
-            elif name == "gripper":
-                expected[name][b] = v[latest]
-            else:  # the mean of the samples in (q - window, q], q - window in float32
+            ages[n][b] = queries[b] - t[latest]
+            if method == "linear":
+                expected[n][b] = np.stack([np.interp(queries[b], t, v[:, d])
+                                           for d in range(v.shape[1])], -1)
+            elif method == "previous":
+                expected[n][b] = v[latest]
+            else:  # window_mean: the samples in (q - window, q], q - window in float32
                 for j, q in enumerate(queries[b]):
-                    inside = (times[b] > q - window) & (times[b] <= q)
-                    expected[name][b, j] = v[inside].mean(axis=0)
-    names = sorted(sizes)
+                    inside = (times > q - window) & (times <= q)
+                    expected[n][b, j] = v[inside].mean(axis=0)
     out = np.concatenate([np.asarray(result.values[n], np.float64).ravel() for n in names]
                          + [np.asarray(result.valid[n], np.float64).ravel() for n in names]
                          + [np.asarray(result.age[n], np.float64).ravel() for n in names])
@@ -149,28 +140,32 @@ def _check_sample_windows(rng):
     return out, want, 1e-5
 
 
-def _voxel_cells(points, lo, size, shape):
-    """float32 (p - lo) / size floored per axis; (cell index per point, kept mask)."""
-    ijk = np.floor((points - lo) / size)  # float32 arithmetic, as the contract says
-    keep = np.all((ijk >= 0) & (ijk < np.asarray(shape)), axis=-1)
+def _voxel_cells(points, voxel_size, point_range):
+    """The contract's voxel rule in numpy: float32 (p - lo) / size floored per axis, kept
+    inside [lo, hi) and the grid; (x-major cell per point, kept mask, grid shape)."""
+    lo, hi = np.float32(point_range[:3]), np.float32(point_range[3:])
+    size = np.broadcast_to(np.float32(voxel_size), (3,))
+    spans = (np.float64(point_range[3:]) - np.float64(point_range[:3])) / np.float64(voxel_size)
+    shape = tuple(max(1, int(round(float(d)))) for d in spans)
+    with np.errstate(invalid="ignore"):
+        ijk = np.floor((points - lo) / size)  # float32 arithmetic, as the contract says
+        keep = np.all((points >= lo) & (points < hi) & (ijk >= 0) & (ijk < np.asarray(shape)),
+                      axis=-1)
     ijk = np.where(keep[..., None], ijk, 0).astype(np.int64)
-    return (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2], keep
+    return (ijk[..., 0] * shape[1] + ijk[..., 1]) * shape[2] + ijk[..., 2], keep, shape
 
 
 @register_check("voxelize")
 def _check_voxelize(rng):
     from ..voxels.voxelize import voxelize
-    B, N, C, shape = 2, 400, 2, (4, 5, 3)
-    lo, size = np.float32([-1.0, -1.0, 0.0]), np.float32([0.5, 0.4, 0.5])
-    prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
-    points = rng.uniform(lo - 0.3, lo + size * np.float32(shape) + 0.3, (B, N, 3))
-    points = points.astype(np.float32)
-    features = rng.normal(size=(B, N, C)).astype(np.float32)
-    count = voxelize(points, voxel_size=size.tolist(), point_range=prange)
-    mean = voxelize(points, features, voxel_size=size.tolist(), point_range=prange,
-                    mode="mean")
-    cells, keep = _voxel_cells(points, lo, size, shape)
-    V = int(np.prod(shape))
+    from ..voxels.voxelize_cases import CASES
+    call = CASES["uniform"].make(rng, mode="mean")  # points in and around a cubic grid
+    points, features = call.arrays["points"], call.arrays["features"]
+    grid = dict(voxel_size=call.options["voxel_size"], point_range=call.options["point_range"])
+    count = voxelize(points, **grid)
+    mean = call()
+    cells, keep, shape = _voxel_cells(points, **grid)
+    B, V, C = points.shape[0], int(np.prod(shape)), features.shape[-1]
     want_count, want_sum = np.zeros((B, V)), np.zeros((B, V, C))
     for b in range(B):
         np.add.at(want_count[b], cells[b][keep[b]], 1)
@@ -183,21 +178,20 @@ def _check_voxelize(rng):
 
 @register_check("points_to_voxels")
 def _check_points_to_voxels(rng):
-    from ..voxels.points_to_voxels import points_to_voxels
-    B, N, C, M, P, shape = 2, 300, 1, 20, 4, (4, 4, 2)
-    lo, size = np.float32([0.0, 0.0, 0.0]), np.float32([0.25, 0.25, 0.5])
-    prange = (*lo.tolist(), *(lo + size * np.float32(shape)).tolist())
-    points = rng.uniform(-0.2, 1.2, (B, N, 3)).astype(np.float32)
-    features = rng.normal(size=(B, N, C)).astype(np.float32)
-    out = points_to_voxels(points, features, voxel_size=size.tolist(), point_range=prange,
-                           max_voxels=M, max_points_per_voxel=P)
-    cells, keep = _voxel_cells(points, lo, size, shape)
+    from ..voxels.points_to_voxels_cases import CASES
+    call = CASES["uniform"].make(rng)  # faces, NaN/inf, outside points; ragged lengths
+    points, features, lengths = (call.arrays[k] for k in ("points", "features", "lengths"))
+    o = call.options
+    M, P = o["max_voxels"], o["max_points_per_voxel"]
+    out = call()
+    cells, keep, shape = _voxel_cells(points, o["voxel_size"], o["point_range"])
+    B, N, C = features.shape
     want = {"voxels": np.zeros((B, M, P, 3 + C)), "coords": -np.ones((B, M, 3)),
             "num_points": np.zeros((B, M)), "num_voxels": np.zeros(B),
             "point_to_voxel": -np.ones((B, N))}
     for b in range(B):  # rows in order of each voxel's first point; points in input order
         rows = {}
-        for i in np.flatnonzero(keep[b]):
+        for i in np.flatnonzero(keep[b][:lengths[b]]):
             cell = cells[b, i]
             if cell not in rows and len(rows) < M:
                 rows[cell] = len(rows)
@@ -212,6 +206,7 @@ def _check_points_to_voxels(rng):
     fields = ("voxels", "coords", "num_points", "num_voxels", "point_to_voxel")
     got = np.concatenate([np.asarray(getattr(out, f), np.float64).ravel() for f in fields])
     return got, np.concatenate([want[f].ravel() for f in fields]), 0.0
+
 
 def _platforms() -> list[str]:
     platforms = ["cpu"]

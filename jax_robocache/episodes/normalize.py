@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import jax.numpy as jnp
-import numpy as np
 
 __all__ = ["MODES", "normalize", "unnormalize"]
 

@@ -317,7 +317,10 @@ def _queries(store: EpisodeStore, episode, anchor):
 
 def sample_windows(store: EpisodeStore, episode, anchor,
                    spec: Mapping[str, Window]) -> dict[str, WindowResult]:
-    """Cuts the windows of ``spec`` around each (episode, anchor) pair; see the module docstring.
+    """Cuts the windows of ``spec`` around each (episode, anchor) pair, inside ``jit``.
+
+    ``sample_windows(store, episode, anchor, {"action": Window(steps=range(50)), ...})``.
+    Full contract: docs/ops/sample_windows.md.
 
     Args:
       store: an ``EpisodeStore`` (a pytree: pass it through ``jit``).
@@ -328,7 +331,17 @@ def sample_windows(store: EpisodeStore, episode, anchor,
 
     Returns:
       dict name -> ``WindowResult(values [..., K, D], valid [..., K], age [..., K])``,
-      sorted by name.
+      sorted by name; K = the window's number of deltas; ``is_pad = ~valid``.
+
+    A time window (``Window(seconds=...)``) evaluates the stream at
+    ``anchor + delta - offset`` exactly as ``align`` does (``method``, ``tolerance``,
+    ``window``, ``out_of_range`` clamp / nan / extrapolate, plus ``"zero"``: 0 where
+    invalid). An index window (``Window(steps=...)``) reads sample
+    ``anchor_index + step``, ``anchor_index`` the stream's latest sample at or before
+    ``anchor - offset`` (LeRobot's ``delta_indices``), valid inside the episode. A
+    stream's ``valid`` mask invalidates entries that read a masked sample. Works under
+    ``jit``, ``vmap`` over ``episode`` / ``anchor``, ``grad`` w.r.t. the store's values,
+    and batch sharding with the store replicated.
     """
     if not isinstance(store, EpisodeStore):
         raise TypeError(f"store must be a jax_robocache.EpisodeStore, got {type(store).__name__}")

@@ -13,11 +13,12 @@ from ..jax_compat import x64_enabled
 from ..streams.stream import Stream
 from ..streams.timestamps import relative_timestamps
 from ._messages import SUPPORTED_TYPES, ConversionError, make_converter
+from .errors import DatasetError
 
 INSTALL_HINT = "reading bags needs the rosbags package: pip install 'jax_robocache[io]'"
 
 
-class BagError(ValueError):
+class BagError(DatasetError):
     """A bag that cannot be read completely (missing, truncated, corrupt or inconsistent)."""
 
 

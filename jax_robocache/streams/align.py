@@ -1,56 +1,10 @@
 """``align``: many sensor streams onto one clock, in one primitive (one CUDA launch).
 
-Contract (README "Semantics of align" has the full table):
-
-* ``streams``: a non-empty mapping name -> ``Stream`` (at most ``MAX_STREAMS``).
-  Each stream has ``values [..., S_k, D_k]`` (float32 / bfloat16 / float16,
-  float64 with x64), ``times [..., S_k]`` sorted within its ``lengths [...]``
-  (default S_k), and static ``method``, ``offset``, ``tolerance``, ``window``.
-  Streams may differ in S, D and value dtype; all times and ``query_times``
-  share one dtype (float32, float64 with x64). ``query_times [..., T]`` or a
-  plain ``[T]``. Leading dims of every array broadcast (NumPy rules).
-* Per stream the result holds ``values [..., T, D_k]`` (dtype of the stream's
-  values), ``valid [..., T]`` bool and ``age [..., T]`` float32.
-* ``offset``: the stream's sample times are ``times + offset``; computed as
-  evaluating the stream at ``q - offset`` (one rounding of the query in the
-  time dtype, sample spacing untouched), so ``align`` equals ``resample`` at
-  ``query_times - offset`` bit for bit.
-* Methods ``linear``, ``nearest``, ``previous``, ``slerp`` are exactly
-  ``resample``'s (values and valid, every ``out_of_range`` policy) before
-  ``tolerance``. ``window_mean`` (``window=w`` seconds): the mean of the
-  samples with ``q - w < t <= q`` (``q - w`` rounded in the time dtype) for
-  queries inside [t_0, t_{n-1}]; an empty window, or a query outside the
-  range, is invalid and takes ``previous``'s value (the out_of_range policy
-  outside the range).
-* ``tolerance`` (seconds): a valid query becomes invalid when the samples used
-  are too far: ``previous`` q - t_i > tol, ``nearest`` |q - t_j| > tol,
-  ``linear``/``slerp`` the bracketing gap t_{i+1} - t_i > tol (a query
-  exactly on a sample uses that sample alone: gap 0), ``window_mean``
-  q - t_i > tol (t_i the latest sample, as for ``previous``). Distances are
-  computed in the time dtype.
-* Invalid entries: under ``out_of_range="nan"`` every invalid entry is NaN (so
-  ``valid == ~isnan`` barring NaN samples); under ``"clamp"``/``"extrapolate"``
-  they hold the value their method gives (edge samples outside the range,
-  the interpolation across a too-large gap, the previous sample for an empty
-  window), flagged by ``valid``.
-* ``age``: q - t_i with t_i the latest (shifted) sample at or before q, computed
-  in the time dtype then cast to float32; +inf when there is none (q before
-  the first sample, or no samples); NaN for a NaN query. It ignores
-  ``out_of_range``, ``tolerance`` and ``window``.
-* Empty streams (n == 0 or S == 0) give zeros (NaN under ``"nan"``), invalid,
-  age +inf; a NaN query gives NaN values, invalid, age NaN; ``lengths`` are
-  clamped into [0, S]; samples past them are never read.
-* Result: ``AlignResult`` keyed by stream name (sorted: the order JAX gives
-  dict keys); ``concatenated()`` in the promoted dtype. With ``concatenate``
-  the kernel writes the concatenated rows itself (values rounded to their
-  stream's dtype first: equal to concatenating the per-stream outputs).
-* One primitive; on CUDA one kernel launch for every stream (at most
-  ``MAX_STREAMS``; csrc/streams/align_kernels.cu), elsewhere the jnp twin (align_twin.py).
-  ``window_mean`` sums are sequential per window in the kernel and from a
-  segment tree in the twin: equal to float rounding, not bitwise.
-* Gradients: with respect to every stream's ``values``, and ``query_times``
-  (and ``times``) through ``linear``/``slerp`` streams and ``age``; from the
-  jnp twin's JVP (forward and reverse mode).
+The contract (methods, offset, tolerance, window means, age, the result type, errors) is
+docs/ops/align.md; the public functions' docstrings summarise it. This module holds the
+argument checks, the abstract evaluation, the result pytree, the public functions and the
+``FfiOp`` registration (CUDA target ``robocache_align``: csrc/streams/align.cc); the jnp twin
+is ``align_twin``.
 """
 
 from __future__ import annotations
@@ -62,15 +16,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .align_twin import WINDOW_MEAN, align_twin
+from .._core.checks import requires_checkify
 from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
                               check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
+from .align_twin import WINDOW_MEAN, align_twin
 from .stream import Stream
 from .timestamps import is_host_wide_timestamps, relative_timestamps
+from .validate import check_times, guard_resolution, mark_unresolved
 
 __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multimodal"]
 
@@ -78,7 +34,7 @@ __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multi
 ALIGN_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
 
 
-# -- the primitive -------------------------------------------------------------
+# -- abstract evaluation (canonical operands) -------------------------------
 def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windows,
                          out_of_range, columns=None, concat_dtype=None):
     B, T = operands[0].shape[0], queries.shape[1]
@@ -91,19 +47,6 @@ def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windo
         values = operands[3 * k]
         avals += [ShapedArray((B, T, values.shape[2]), values.dtype), *mask]
     return tuple(avals)
-
-
-def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None,
-               concat_dtype=None):
-    return dict(methods=np.asarray(methods, np.int32), offsets=np.asarray(offsets, np.float64),
-                tolerances=np.asarray(tolerances, np.float64),
-                windows=np.asarray(windows, np.float64),
-                columns=np.asarray(columns or (0,) * len(methods), np.int64),
-                out_of_range=np.int32(out_of_range), concatenated=np.int32(columns is not None))
-
-
-_align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
-                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs)
 
 
 # -- the result pytree ---------------------------------------------------------
@@ -286,9 +229,10 @@ def _host_times(names, streams, query_times):
     return rel[:-1], rel[-1]
 
 
-def _stream_arrays(name, stream, times):
+def _stream_arrays(name, stream, given_times):
+    """values, times, lengths (int32, clamped) and the unresolved mask of one stream."""
     label = f"streams[{name!r}]"
-    values, times = jnp.asarray(stream.values), jnp.asarray(times)
+    values, times = jnp.asarray(stream.values), jnp.asarray(given_times)
     check_min_rank(f"{label}.values", values, 2, "[..., S, D]",
                    feature_axis_hint(f"{label}.values", values))
     check_min_rank(f"{label}.times", times, 1, "[..., S]")
@@ -302,34 +246,58 @@ def _stream_arrays(name, stream, times):
     if stream.method == "slerp" and D != 4:
         raise ValueError(f"{label} has method='slerp', which needs quaternion values "
                          f"[..., S, 4] (x, y, z, w), got values {tuple(values.shape)}")
-    lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
-    return values, times, lengths
+    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+        lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
+    unresolved = guard_resolution("align", f"{label}.times", given_times, lengths)
+    return values, times, lengths, unresolved
 
 
 # -- the public functions ----------------------------------------------------------
 def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "clamp",
-          concatenate: bool | Sequence[str] = False) -> AlignResult:
-    """Evaluates several streams on one clock (one primitive; one CUDA launch on GPUs).
+          concatenate: bool | Sequence[str] = False, validate: bool = False) -> AlignResult:
+    """Evaluates several sensor streams on one clock (one primitive; one CUDA launch on GPUs).
+
+    ``align({"cam": Stream(...), "joints": Stream(...)}, query_times)`` ->
+    ``AlignResult``. Full contract: docs/ops/align.md.
 
     Args:
-      streams: mapping name -> ``Stream`` (1 to ``MAX_STREAMS`` = 16 streams).
+      streams: mapping name -> ``Stream(values [..., S_k, D_k], times [..., S_k],
+        lengths=None, method=..., offset=..., tolerance=..., window=...)``, 1 to
+        16 streams (``MAX_STREAMS``). Per stream: ``method`` ``"linear"``,
+        ``"nearest"``, ``"previous"``, ``"slerp"`` (exactly ``resample`` at
+        ``q - offset``) or ``"window_mean"`` (mean of the samples with
+        ``q - window < t <= q``; an empty window is invalid); ``offset`` seconds
+        added to the stream's times (latency); ``tolerance`` seconds: a query is
+        invalid when the samples it uses are farther away (``previous``:
+        q - t_i, ``nearest``: abs(q - t_j), ``linear``/``slerp``: the bracketing
+        gap, ``window_mean``: q - t_i).
       query_times: ``[..., T]`` or ``[T]`` timestamps, any order, in the dtype
-        of the streams' times (or host float64/int64 epoch timestamps when
-        every stream's times are too: all are converted together to seconds
-        relative to one origin per episode).
-      out_of_range: ``"clamp"``, ``"nan"`` or ``"extrapolate"`` (linear
-        streams only), for queries outside a stream's [t_0, t_{n-1}], as in
+        shared by every stream's times (float32, float64 with x64). Host numpy
+        float64 / int64 epoch stamps are accepted when every stream's times are
+        such stamps too: all are converted together to seconds relative to one
+        origin per episode (before ``jit``: ``jax_robocache.relative_timestamps``).
+      out_of_range: ``"clamp"`` (default), ``"nan"`` or ``"extrapolate"`` (linear
+        streams only) for queries outside a stream's [t_0, t_{n-1}], as in
         ``resample``; under ``"nan"`` every invalid entry is NaN.
       concatenate: ``True`` (sorted names) or a sequence naming every stream
-        once: the kernel writes the concatenated rows ``[..., T, sum D_k]``
-        in that order directly (no extra pass over the output), returned by
-        ``result.concatenated()``; per-stream values are then slices of it.
+        once: the kernel writes the rows ``[..., T, sum D_k]`` in that order
+        itself, returned by ``result.concatenated()``.
+      validate: check every stream's times and lengths as ``resample`` does
+        (lengths within [0, S], valid times finite, non-decreasing and
+        resolved): eagerly it raises; under ``jit`` wrap the function in
+        ``jax.experimental.checkify.checkify``.
 
     Returns:
-      ``AlignResult``: per stream ``values [..., T, D_k]``, ``valid [..., T]``
-      and ``age [..., T]`` float32, and ``concatenated()`` ``[..., T, sum D_k]``
-      (default order: the ``concatenate`` order, else sorted stream names).
-      See the module docstring for the semantics.
+      ``AlignResult``: ``result[name]`` is ``(values [..., T, D_k] in the stream's
+      dtype, valid [..., T] bool, age [..., T] float32)``, ``age`` = seconds since
+      the latest sample at or before q (+inf: none); ``result.names`` sorted;
+      ``result.concatenated()`` ``[..., T, sum D_k]`` in the promoted dtype;
+      ``result.all_valid()``.
+
+    Errors name the stream and argument, at trace time. Gradients w.r.t. every
+    stream's values, and query/sample times through linear/slerp streams and age,
+    from the jnp twin's JVP. Works under ``jit``, ``vmap``, ``lax.scan`` and batch
+    sharding.
     """
     names = _check_streams(streams)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE)
@@ -340,21 +308,24 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     query_times = jnp.asarray(query_times)
     check_min_rank("query_times", query_times, 1, "[..., T]")
     check_dtype("query_times", query_times, TIME_DTYPES)
-    for name, (_, times, _) in zip(names, arrays):
+    for name, (_, times, _, _) in zip(names, arrays):
         if times.dtype != query_times.dtype:
             raise TypeError(f"streams[{name!r}].times and query_times must share a dtype, got "
                             f"{times.dtype.name} and {query_times.dtype.name}")
 
     leading = {"query_times": query_times.shape[:-1]}
-    for name, (values, times, lengths) in zip(names, arrays):
+    for name, (values, times, lengths, _) in zip(names, arrays):
         leading[f"streams[{name!r}].values"] = values.shape[:-2]
         leading[f"streams[{name!r}].times"] = times.shape[:-1]
         leading[f"streams[{name!r}].lengths"] = lengths.shape
     lead = tuple(broadcast_leading(leading))
     B, T = math.prod(lead), query_times.shape[-1]
 
+    if validate:
+        arrays = _validate_streams(names, streams, arrays)
+    arrays = [(v, t, mark_unresolved(n, bad), bad) for v, t, n, bad in arrays]
     operands = [to_canonical(query_times, lead, query_times.ndim - 1)]
-    for values, times, lengths in arrays:
+    for values, times, lengths, _ in arrays:
         values = to_canonical(values, lead, values.ndim - 2)
         if values.shape[0] != B:  # the kernel reads values per episode: no sharing
             values = jnp.broadcast_to(values, (B,) + values.shape[1:])
@@ -363,8 +334,8 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     params = dict(methods=tuple(s.method for s in specs), offsets=tuple(s.offset for s in specs),
                   tolerances=tuple(s.tolerance for s in specs),
                   windows=tuple(s.window for s in specs), out_of_range=OUT_OF_RANGE[out_of_range])
-    dtypes = [values.dtype for values, _, _ in arrays]
-    widths = [values.shape[-1] for values, _, _ in arrays]
+    dtypes = [values.dtype for values, _, _, _ in arrays]
+    widths = [values.shape[-1] for values, _, _, _ in arrays]
     K = len(names)
     concat = None
     if concat_order is not None and _kernel_concatenates(dtypes):
@@ -388,6 +359,20 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     valid = [v.reshape(lead + (T,)) for v in valid]
     age = [a.reshape(lead + (T,)) for a in age]
     return AlignResult(names, values, valid, age, concat, concat_order)
+
+
+def _validate_streams(names, streams, arrays):
+    """``validate=True``: checkify checks of every stream's times and lengths (as given)."""
+    marked = []
+    for k, (name, (values, times, lengths, unresolved)) in enumerate(zip(names, arrays)):
+        if k == 0:  # one marker: its lowering raises first when checkify is missing
+            lengths = requires_checkify(lengths, op="align")
+        raw = streams[name].lengths
+        label = f"streams[{name!r}]"
+        check_times("align", f"{label}.times", times, lengths if raw is None else jnp.asarray(raw),
+                    times.shape[-1], unresolved, lengths_label=f"{label}.lengths")
+        marked.append((values, times, lengths, unresolved))
+    return marked
 
 
 def _check_concatenate(concatenate, names) -> tuple[str, ...] | None:
@@ -418,22 +403,43 @@ FUSE_ORDER = ("vision", "proprio", "force")
 
 
 def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_times,
-                    target_times, *, out_of_range: str = "clamp"):
+                    target_times, *, out_of_range: str = "clamp", validate: bool = False):
     """Three streams, linearly interpolated onto ``target_times`` and concatenated.
 
-    ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
+    Args:
+      vision, vision_times: ``[..., S_v, D_v]`` values and ``[..., S_v]`` times.
+      proprio, proprio_times: ``[..., S_p, D_p]`` and ``[..., S_p]``.
+      force, force_times: ``[..., S_f, D_f]`` and ``[..., S_f]``.
+      target_times: ``[..., T]`` or ``[T]``, the clock.
+      out_of_range: ``"clamp"`` (default), ``"nan"`` or ``"extrapolate"``.
+
+    This is ``align({"vision": ..., "proprio": ..., "force": ...}, target_times)`` with
     ``method="linear"`` for all three, concatenated in argument order (vision,
     proprio, force) by the kernel itself: ``[..., T, D_vision + D_proprio +
     D_force]`` in the promoted dtype of the three (e.g. bfloat16 vision +
     float32 -> float32; each value is rounded to its stream's dtype first, so
-    the result equals concatenating the per-stream outputs).
+    the result equals concatenating the per-stream outputs). Each ``*_times``
+    argument follows ``align``'s timestamp rules; ``out_of_range`` is
+    ``align``'s. Full contract: docs/ops/align.md. ``validate`` as in
+    ``align``.
     """
     streams = {"vision": Stream(vision, vision_times), "proprio": Stream(proprio, proprio_times),
                "force": Stream(force, force_times)}
-    return align(streams, target_times, out_of_range=out_of_range,
-                 concatenate=FUSE_ORDER).concatenated()
+    return align(streams, target_times, out_of_range=out_of_range, concatenate=FUSE_ORDER,
+                 validate=validate).concatenated()
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``align`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _align_op.backend(platform)
+# -- registration ------------------------------------------------------------
+def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None,
+               concat_dtype=None):
+    return dict(methods=np.asarray(methods, np.int32), offsets=np.asarray(offsets, np.float64),
+                tolerances=np.asarray(tolerances, np.float64),
+                windows=np.asarray(windows, np.float64),
+                columns=np.asarray(columns or (0,) * len(methods), np.int64),
+                out_of_range=np.int32(out_of_range), concatenated=np.int32(columns is not None))
+
+
+_align_op = FfiOp("align", twin=align_twin, abstract_eval=_align_abstract_eval,
+                  ffi_target="robocache_align", ffi_attrs=_ffi_attrs,
+                  # the kernel reads each stream's values per episode; queries are operand 0
+                  full_batch_operands=lambda n, **params: range(1, n, 3), query_operand=0)

@@ -1,4 +1,5 @@
-"""The jnp twin of ``align`` (the lowering off CUDA and the reference of csrc/streams/align_kernels.cu).
+"""The jnp twin of ``align`` (the lowering off CUDA and the reference of
+csrc/streams/align_kernels.cu); the contract it implements: docs/ops/align.md.
 
 Per stream it reuses resample's query planning (``_interp.plan_queries`` and
 ``_interp.combine``), so the shared methods agree exactly with ``resample``,
@@ -16,12 +17,12 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 
+from .._core.batching import map_episodes
+from .._core.codes import WINDOW_MEAN
 from . import interp as _interp
 from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
-from .._core.codes import WINDOW_MEAN
 
 
 def _window_means(values, lo, hi):
@@ -79,6 +80,10 @@ def stream_episode(v, t, q, n, *, method, offset, tolerance, window, out_of_rang
     S = t.shape[-1]
     if offset:
         q = q - jnp.asarray(offset, q.dtype)  # sample times + offset == queries - offset
+    # A negative length marks an episode with unresolved times (validate.py): every
+    # query of it is treated as NaN, as in the CUDA kernel.
+    q = jnp.where(n < 0, jnp.asarray(jnp.nan, q.dtype), q)
+    n = jnp.clip(n, 0, S)
     plan_method = PREVIOUS if method == WINDOW_MEAN else method
     plan = _interp.plan_queries(t, n, q, method=plan_method, out_of_range=out_of_range)
     out = _interp.combine(v, plan, method=plan_method)
@@ -105,6 +110,8 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
                columns=None, concat_dtype=None):
     """queries [Bq, T]; per stream values [B,S,D], times [Bt,S], lengths [Bl] (Bx in {1,B}).
 
+    A negative length marks an unresolved episode of that stream: its queries are NaN.
+
     Returns per stream (out [B,T,D], valid [B,T], age [B,T] float32), flattened;
     with ``columns`` (each stream's first column) instead one concatenated
     out [B, T, sum D] in ``concat_dtype`` first, then per stream (valid, age).
@@ -112,15 +119,12 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
     per_stream = []
     for k, method in enumerate(methods):
         values, times, lengths = operands[3 * k:3 * k + 3]
-        B, S = values.shape[:2]
-        n = jnp.clip(lengths, 0, S).astype(jnp.int32)
+        n = lengths.astype(jnp.int32)  # clamped per episode (negative: unresolved)
         tol = None if tolerances[k] == float("inf") else tolerances[k]
         one = lambda v, t, q, m, method=method, k=k, tol=tol: stream_episode(  # noqa: E731
             v, t, q, m, method=method, offset=offsets[k], tolerance=tol, window=windows[k],
             out_of_range=out_of_range)
-        axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (times, queries, n))
-        squeezed = [x if ax == 0 else x[0] for x, ax in zip((times, queries, n), axes)]
-        per_stream.append(jax.vmap(one, in_axes=(0,) + axes)(values, *squeezed))
+        per_stream.append(map_episodes(one, values, times, queries, n))
     if columns is None:
         return tuple(x for outs in per_stream for x in outs)
     order = sorted(range(len(methods)), key=lambda k: columns[k])

@@ -1,4 +1,5 @@
-"""jax.numpy query planning: the twin of csrc/streams/interp_plan.cuh (resample and align share it).
+"""jax.numpy query planning: the twin of csrc/streams/interp_plan.cuh (resample and align share it);
+the semantics it implements: docs/ops/resample.md.
 
 For each query the plan names the samples an output uses and their weight:
 ``kind`` ONE -> v[a]; TWO -> v[a] + w (v[b] - v[a]) (slerp for quaternions);

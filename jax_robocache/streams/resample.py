@@ -1,39 +1,9 @@
 """``resample``: batched time series evaluated at new timestamps.
 
-Contract (see README's semantics table):
-
-* ``values [..., S, D]`` float32 / bfloat16 / float16 (float64 with x64);
-  ``times [..., S]`` float32 (float64 with x64), sorted ascending within the
-  first ``lengths`` samples; ``query_times [..., T]`` (or a plain ``[T]``
-  shared by every episode) in any order, same dtype as ``times``;
-  ``lengths [...]`` integer, default S. Leading dims broadcast (NumPy rules).
-* Output ``[..., T, D]`` in the dtype of ``values``; arithmetic in float32
-  (float64 for float64 values). With ``return_valid=True`` also
-  ``valid [..., T]`` bool: n > 0 and t_0 <= q <= t_{n-1} (and q not NaN).
-* For an episode with n valid samples and i the largest index with t_i <= q:
-  ``linear`` interpolates between t_i and t_{i+1} (q == t_i uses sample i
-  alone); ``previous`` holds values[i]; ``nearest`` takes argmin |q - t_j|,
-  ties (duplicate timestamps included) to the lowest index; ``slerp``
-  interpolates unit quaternions (x, y, z, w) along the shorter arc and
-  normalises (near-parallel pairs are lerped then normalised, never NaN).
-* Queries outside [t_0, t_{n-1}], for every method: ``"clamp"`` holds the
-  edge sample (values[0] before, values[n-1] after; ``nearest`` takes the
-  first of duplicated last timestamps), ``"nan"`` returns NaN,
-  ``"extrapolate"`` (linear only) extends the first/last segment; a
-  zero-length edge segment (duplicate timestamps, or n == 1) holds the edge
-  value. n == 0 gives NaN under ``"nan"`` and zeros otherwise. A NaN query
-  gives NaN. NaN in ``values`` reaches only outputs that use that sample.
-* ``lengths`` outside [0, S] are clamped into it; unsorted or NaN timestamps
-  give unspecified values but never an out-of-bounds access.
-  ``validate=True`` checks sortedness, finiteness and lengths: eagerly it
-  raises; under ``jit`` wrap the function with
-  ``jax.experimental.checkify.checkify``.
-* Host (numpy) float64 / int64 timestamps (epoch seconds, ROS nanoseconds)
-  are converted on the host to episode-relative seconds before anything is
-  cast to float32 (see ``jax_robocache.timestamps``).
-* Gradients: with respect to ``values`` for every method, and ``query_times``
-  (and ``times``) for ``linear`` (and ``slerp``); ``previous``/``nearest``
-  are piecewise constant in time.
+The contract (every method, edge case, dtype and error) is docs/ops/resample.md; the public
+function's docstring summarises it. This module holds the argument checks, the abstract
+evaluation, the public function and the ``FfiOp`` registration (CUDA target
+``robocache_resample``); the jnp twin is ``resample_twin`` (on the planner twin ``interp``).
 """
 
 from __future__ import annotations
@@ -41,46 +11,26 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import checkify
 
-from . import interp as _interp
+from .._core.checks import requires_checkify
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
                               check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
+from .resample_twin import resample_twin
 from .timestamps import is_host_wide_timestamps, relative_timestamps
+from .validate import check_times, guard_resolution, mark_unresolved
 
 __all__ = ["resample"]
 
 
-# -- the jnp twin (canonical operands) ---------------------------------------
-def _resample_twin(values, times, queries, lengths, *, method: int, out_of_range: int):
-    """values [B,S,D], times [Bt,S], queries [Bq,T], lengths [Bl] (Bx in {1,B})."""
-    B, S, _ = values.shape
-    n = jnp.clip(lengths, 0, S).astype(jnp.int32)
-
-    def one_episode(v, t, q, n_b):
-        plan = _interp.plan_queries(t, n_b, q, method=method, out_of_range=out_of_range)
-        return _interp.combine(v, plan, method=method), plan.valid
-
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (times, queries, n))
-    squeeze = [x if ax == 0 else x[0] for x, ax in zip((times, queries, n), axes)]
-    return tuple(jax.vmap(one_episode, in_axes=(0,) + axes)(values, *squeeze))
-
-
+# -- abstract evaluation (canonical operands) -------------------------------
 def _resample_abstract_eval(values, times, queries, lengths, *, method, out_of_range):
     B, _, D = values.shape
     T = queries.shape[1]
     return (ShapedArray((B, T, D), values.dtype),
             ShapedArray((B, T), jnp.bool_))
-
-
-_resample_op = FfiOp(
-    "resample", twin=_resample_twin, abstract_eval=_resample_abstract_eval,
-    ffi_target="robocache_resample",
-    ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
-                                                out_of_range=np.int32(out_of_range)))
 
 
 # -- the public function -------------------------------------------------------
@@ -106,59 +56,57 @@ def _prepare_timestamps(times, query_times, lengths):
     return rel_t, rel_q
 
 
-def _first_false(mask):
-    """Flat index of the first False of ``mask`` (0 when it is empty: S <= 1, no episodes)."""
-    flat = mask.reshape(-1)
-    return jnp.argmin(flat) if flat.size else jnp.int32(0)
-
-
-def _validate_check(times, lengths, S):
-    """checkify checks: lengths within [0, S]; valid times finite and non-decreasing."""
-    idx = jnp.arange(S)
-    n = lengths[..., None]
-    in_len = idx < n
-    finite = jnp.where(in_len, jnp.isfinite(times), True)
-    sorted_ = jnp.where(in_len[..., 1:], times[..., 1:] >= times[..., :-1], True)
-    try:
-        checkify.check(jnp.all((lengths >= 0) & (lengths <= S)),
-                       "resample: lengths must lie in [0, {S}] (min {lo}, max {hi})",
-                       S=jnp.int32(S), lo=jnp.min(lengths, initial=0),
-                       hi=jnp.max(lengths, initial=0))
-        checkify.check(jnp.all(finite), "resample: times has non-finite valid entries "
-                       "(first at flat index {i})", i=_first_false(finite))
-        checkify.check(jnp.all(sorted_), "resample: times must be non-decreasing within "
-                       "lengths (first violation at flat index {i})",
-                       i=_first_false(sorted_))
-    except ValueError as err:
-        if "functionalized" not in str(err):
-            raise
-        raise ValueError("resample(validate=True) under jit needs the jitted function wrapped "
-                         "in jax.experimental.checkify.checkify(...); see the docstring") from err
-
-
 def resample(values, times, query_times, *, lengths=None, method: str = "linear",
              out_of_range: str = "clamp", return_valid: bool = False, validate: bool = False):
-    """Evaluates batched time series at new timestamps.
+    """Evaluates batched time series at new timestamps (linear, nearest, previous, slerp).
+
+    ``resample(values, times, query_times)`` -> ``[..., T, D]``; with
+    ``return_valid=True`` -> ``(out, valid)``. Full contract: docs/ops/resample.md.
 
     Args:
-      values: ``[..., S, D]`` samples (``[..., S, 4]`` quaternions xyzw for slerp).
-      times: ``[..., S]`` sample timestamps, non-decreasing within ``lengths``.
-      query_times: ``[..., T]`` or ``[T]`` timestamps to evaluate at, any order.
-      lengths: ``[...]`` number of valid samples per episode (default S).
-      method: ``"linear"``, ``"nearest"``, ``"previous"`` or ``"slerp"``.
-      out_of_range: ``"clamp"``, ``"nan"`` or ``"extrapolate"`` (linear only).
-      return_valid: also return ``valid [..., T]``.
-      validate: check timestamps and lengths (eager raise; checkify under jit).
+      values: ``[..., S, D]`` float32 / bfloat16 / float16 (float64 with x64);
+        ``[..., S, 4]`` quaternions (x, y, z, w) for ``slerp``. A 1-D signal
+        needs a trailing feature axis (``values[..., None]``).
+      times: ``[..., S]`` sample times in seconds, non-decreasing within
+        ``lengths``; float32 (float64 with x64), or host numpy float64 / int64
+        epoch stamps (see below).
+      query_times: ``[..., T]``, or ``[T]`` shared by every episode; the dtype
+        of ``times``; any order.
+      lengths: ``[...]`` integer valid samples per episode (default S; clamped
+        into [0, S]; samples past it are never read).
+      method: ``"linear"`` (default), ``"nearest"`` (ties to the lowest index),
+        ``"previous"`` (zero-order hold) or ``"slerp"`` (shorter arc, normalised).
+      out_of_range: for queries outside [t_0, t_{n-1}]: ``"clamp"`` (default,
+        the edge sample), ``"nan"``, or ``"extrapolate"`` (``linear`` only).
+      return_valid: also return ``valid [..., T]`` bool: n > 0 and
+        t_0 <= q <= t_{n-1} (false for a NaN query), whatever ``out_of_range``.
+      validate: check that valid times are finite and non-decreasing and that
+        lengths lie in [0, S]: raises eagerly; under ``jit`` wrap the jitted
+        function in ``jax.experimental.checkify.checkify``.
 
     Returns:
-      ``[..., T, D]`` in the dtype of ``values``, and ``valid`` if asked for.
-      See the module docstring for the complete semantics.
+      ``[..., T, D]`` in the dtype of ``values`` (arithmetic in float32, float64
+      for float64), and ``valid [..., T]`` if asked for. An empty episode gives
+      zeros (NaN under ``"nan"``); a NaN query gives NaN.
+
+    Epoch timestamps: float32 cannot hold epoch seconds (it rounds them to
+    128 s). Pass them as numpy float64 / int64 (converted exactly on the host to
+    seconds relative to one origin per episode), or convert them first with
+    ``jax_robocache.relative_timestamps`` (needed before ``jit``). Times that
+    arrive already rounded are detected: a ValueError when they are known, NaN
+    and ``valid=False`` for that episode under ``jit``.
+
+    Shape, dtype and option errors raise ValueError / TypeError at trace time,
+    naming the argument. Gradients: w.r.t. ``values`` (every method) and
+    ``query_times`` / ``times`` (``linear``, ``slerp``), from the jnp twin's JVP.
+    Works under ``jit``, ``vmap``, ``lax.scan`` and batch sharding.
     """
     check_choice("method", method, METHODS)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE)
     if out_of_range == "extrapolate" and method != "linear":
         raise ValueError(f"out_of_range='extrapolate' needs method='linear', got {method!r}")
     times, query_times = _prepare_timestamps(times, query_times, lengths)
+    given_times = times  # numpy stays numpy: the resolution guard sees known values
     values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
 
     check_min_rank("values", values, 2, "[..., S, D]", feature_axis_hint("values", values))
@@ -178,14 +126,18 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")
     raw_lengths = None if lengths is None else jnp.asarray(lengths)
-    lengths = valid_lengths(lengths, S)
+    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+        lengths = valid_lengths(lengths, S)
+    unresolved = guard_resolution("resample", "times", given_times, lengths)
 
     lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
                               "query_times": query_times.shape[:-1],
                               "lengths": lengths.shape})
     if validate:  # on the lengths as given: out-of-range values are reported, not clamped
         checked = lengths if raw_lengths is None else raw_lengths
-        _validate_check(times, jnp.broadcast_to(checked, times.shape[:-1]), S)
+        lengths = requires_checkify(lengths, op="resample")  # bound before the checks
+        check_times("resample", "times", times, checked, S, unresolved)
+    lengths = mark_unresolved(lengths, unresolved)
 
     T = query_times.shape[-1]
     # Every operand gets the full episode axis (cheap for times/queries/lengths):
@@ -202,7 +154,11 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     return out
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``resample`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _resample_op.backend(platform)
-
+# -- registration ------------------------------------------------------------
+_resample_op = FfiOp(
+    "resample", twin=resample_twin, abstract_eval=_resample_abstract_eval,
+    ffi_target="robocache_resample",
+    full_batch_operands=lambda n, **params: (0,),  # the kernel reads values per episode
+    query_operand=2,
+    ffi_attrs=lambda method, out_of_range: dict(method=np.int32(method),
+                                                out_of_range=np.int32(out_of_range)))

@@ -2,7 +2,8 @@
 
 A small pytree: ``values``, ``times`` and ``lengths`` are its leaves (so a
 Stream passes through ``jit``/``vmap`` as an argument); ``method``, ``offset``,
-``tolerance`` and ``window`` are static metadata.
+``tolerance`` and ``window`` are static metadata. What each field means to ``align``:
+docs/ops/align.md.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ class Stream:
     Attributes:
       values: samples, float32 / bfloat16 / float16 (quaternions xyzw for slerp).
       times: sample timestamps in seconds (float32, or float64 with x64), or
-        host float64/int64 epoch timestamps (converted by ``align``).
+        host float64/int64 epoch timestamps (converted by ``align``; epoch
+        stamps already rounded to float32 are refused or give NaN there, see
+        docs/ops/align.md "Epoch timestamps").
       lengths: valid samples per episode (default: all).
       method: ``"linear"``, ``"nearest"``, ``"previous"``, ``"slerp"`` or ``"window_mean"``.
       offset: seconds added to the stream's sample times (sensor latency compensation).
       tolerance: seconds; a query is invalid when the samples used are farther away.
       window: seconds; the averaging window of ``"window_mean"`` (required there).
+
+    Full contract (``align``): docs/ops/align.md.
     """
 
     values: Any

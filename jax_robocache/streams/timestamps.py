@@ -9,13 +9,43 @@ silently destroy any resampling. The rule in jax_robocache:
   of them, computed exactly (int64 subtraction, or float64 subtraction of
   nearby values) before the cast to float32 (float64 when ``jax_enable_x64``).
 * ``resample`` and ``align`` call it themselves when they receive host
-  float64/int64 timestamps, so passing raw epoch arrays is safe.
+  (numpy) float64/int64 timestamps, so passing raw epoch stamps as numpy
+  arrays is safe. A device (``jnp``) array, a float32 array or a ``jit``
+  argument holds stamps already rounded: convert them with
+  ``relative_timestamps`` first (docs/ops/resample.md, "Epoch timestamps").
 * Traced (on-device) integer timestamps are refused with a TypeError, because
   they would have been truncated already.
 
 Resolution of float32 relative seconds: ~60 ns at 1 s, ~1 us at 10 s,
 ~0.25 ms at 2048 s. Episodes longer than ~30 min should enable x64 (a warning
 is emitted).
+
+Timestamps that reach the device already rounded (float32 epoch seconds, a
+``jnp`` array of epoch stamps without x64, ``jax.jit`` of raw numpy float64
+stamps) cannot be repaired; ``resample`` and ``align`` detect them with the
+*resolution rule* (``unresolved_episodes``): an episode (of a stream) with
+n >= 2 valid samples t_0 <= ... <= t_{n-1} is unresolved when
+
+    4 * eps * max(|t_0|, |t_{n-1}|) * (n - 1) > max(|t_{n-1} - t_0|, (n - 1) * 1e-6)
+
+computed in the time dtype, eps its machine epsilon (2**-23 for float32,
+2**-52 for float64): the dtype's resolution near the episode (up to
+eps |t|) exceeds a quarter of its mean sample spacing, so rounding moves a
+timestamp by more than an eighth of a spacing. Mean spacings under 1 us
+count as 1 us (the fastest sample rate supported is 1 MHz): an episode whose
+samples share one timestamp is flagged only where the dtype could have
+merged 1 MHz samples (|t| > ~2.1 s in float32), never near zero.
+Epoch seconds (~1.7e9, 128 s apart in float32) fail the rule for any stream
+faster than one sample per ~14 min; float32 seconds of a long log fail it
+at 100 Hz beyond ~2e4 s. One sample, NaN or infinite edge times never fail
+it (``validate=True`` reports the latter).
+
+When the times are known (eager calls; numpy or concrete arrays, even
+inside ``jit``) an unresolved episode raises a ValueError that says what to
+do; under ``jit`` (traced times) every query of the episode is treated as a
+NaN query: NaN values, ``valid`` False (and ``age`` NaN in ``align``),
+whatever ``out_of_range`` says; ``validate=True`` under ``checkify``
+reports it.
 """
 
 from __future__ import annotations
@@ -26,6 +56,11 @@ from typing import Sequence
 import numpy as np
 
 from ..jax_compat import x64_enabled
+
+#: Mean sample spacing, in units of eps * |t|, below which times are unresolved.
+RESOLUTION_FACTOR = 4
+#: Seconds; smaller mean sample spacings count as this one (1 MHz, the fastest rate supported).
+MIN_SAMPLE_SPACING_S = 1e-6
 
 _UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 # Beyond this many seconds float32 resolves worse than 0.25 ms.
@@ -124,3 +159,65 @@ def relative_timestamps(*timestamps, lengths: Sequence | None = None, unit: str 
                 f"to {np.spacing(np.float32(finite.max())):.2g} s. Enable jax_enable_x64 "
                 "for long episodes.", stacklevel=2)
     return (*out, origin)
+
+
+def unresolved_episodes(times, lengths, xp=None):
+    """The resolution rule (module docstring): which episodes' times the dtype cannot resolve.
+
+    Args:
+      times: ``[..., S]`` floating timestamps (numpy or jax).
+      lengths: ``[...]`` integer valid lengths (broadcast against the leading
+        dims of ``times``), or None (all S valid); clamped into [0, S].
+      xp: ``numpy`` or ``jax.numpy`` (default: numpy for numpy inputs).
+
+    Returns:
+      bool ``[...]`` (the broadcast leading shape), True for unresolved episodes.
+    """
+    if xp is None:
+        host = isinstance(times, np.ndarray) and (
+            lengths is None or isinstance(lengths, (np.ndarray, np.integer, int)))
+        xp = np if host else _jnp()
+    S = times.shape[-1]
+    lead = times.shape[:-1] if lengths is None else np.broadcast_shapes(
+        times.shape[:-1], np.shape(lengths))
+    if S < 2:
+        return xp.zeros(lead, bool)
+    n = xp.full(lead, S, np.int32) if lengths is None else xp.clip(
+        xp.broadcast_to(xp.asarray(lengths), lead), 0, S).astype(np.int32)
+    t = xp.broadcast_to(times, tuple(lead) + (S,))
+    t0 = t[..., 0]
+    last = xp.take_along_axis(t, xp.clip(n - 1, 0, S - 1)[..., None], axis=-1)[..., 0]
+    dtype = t.dtype
+    eps = np.finfo(dtype).eps
+    magnitude = xp.maximum(xp.abs(t0), xp.abs(last))
+    gaps = (n - 1).astype(dtype)
+    bound = (magnitude * dtype.type(RESOLUTION_FACTOR * eps)) * gaps
+    span = xp.maximum(xp.abs(last - t0), gaps * dtype.type(MIN_SAMPLE_SPACING_S))
+    return (n >= 2) & (bound > span)
+
+
+def _jnp():
+    import jax.numpy as jnp
+    return jnp
+
+
+def resolution_error(op: str, label: str, times, lengths, unresolved) -> ValueError:
+    """The error of an eager call with unresolved timestamps (host values of the first one)."""
+    unresolved = np.asarray(unresolved)
+    first = tuple(int(i) for i in np.argwhere(unresolved)[0])
+    t = np.asarray(np.broadcast_to(np.asarray(times), unresolved.shape + times.shape[-1:]))
+    S = t.shape[-1]
+    n = S if lengths is None else int(np.clip(np.broadcast_to(np.asarray(lengths),
+                                                              unresolved.shape)[first], 0, S))
+    row = t[first][:n]
+    magnitude = float(max(abs(row[0]), abs(row[-1])))
+    where = f" (episode {first})" if first else ""
+    return ValueError(
+        f"{op}: {label}{where} cannot be resolved in {t.dtype.name}: {n} samples spanning "
+        f"{float(row[-1]) - float(row[0]):.3g} s at magnitude {magnitude:.4g} s, where "
+        f"{t.dtype.name} timestamps are {float(np.spacing(t.dtype.type(magnitude))):.3g} s "
+        "apart (epoch seconds?). Pass the raw timestamps as numpy float64 seconds or int64 "
+        "nanoseconds (times and query_times both; they are converted to episode-relative "
+        "seconds on the host), convert them first with jax_robocache.relative_timestamps, "
+        "or enable jax_enable_x64 and pass float64. See 'Epoch timestamps' in "
+        f"docs/ops/{op}.md.")

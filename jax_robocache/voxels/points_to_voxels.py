@@ -1,39 +1,10 @@
 """``points_to_voxels``: hard voxelization (VoxelNet, PointPillars, SECOND input), static shapes.
 
-Contract (see also README's semantics section):
-
-* ``points [..., N, 3]`` float32 (x, y, z); ``features [..., N, C]`` float32,
-  bfloat16 or float16 (optional; converted exactly to float32); ``lengths
-  [...]`` integer, valid points per cloud (default N; clamped into [0, N]).
-  Leading dims broadcast (NumPy rules).
-* Voxel of a point: the shared index rule of ``jax_robocache._voxel_grid``
-  (``floor((p - min) / voxel_size)`` in float32, grid shape
-  ``round((max - min) / voxel_size)``). A point is *dropped* when it is out of
-  range, non-finite, or padding (index >= lengths).
-* Voxels are numbered in the order of their first (lowest-index) kept point:
-  row 0 is the voxel of the first valid point, and so on. Voxels numbered
-  ``>= max_voxels`` are dropped with all their points. Within a voxel, points
-  keep their input order and the first ``max_points_per_voxel`` are kept; the
-  others are dropped.
-* Outputs (a ``VoxelBatch`` NamedTuple), M = max_voxels, P = max_points_per_voxel:
-  ``voxels [..., M, P, 3 + C]`` float32 (xyz then features of each kept
-  point, zeros elsewhere), ``coords [..., M, 3]`` int32 voxel indices
-  (x, y, z), -1 in unused rows, ``num_points [..., M]`` int32 (kept points per
-  row, 0 in unused rows), ``num_voxels [...]`` int32 (used rows, <= M), and
-  ``point_to_voxel [..., N]`` int32 (row of each point, -1 when dropped).
-* ``voxels`` holds xyz and features in one dtype: float32, because bfloat16
-  would round coordinates to 25 cm at 50 m. bfloat16 / float16 features are
-  accepted and widened exactly; cast ``voxels`` afterwards if a narrower
-  network input is wanted.
-* Bitwise identical from run to run and between the CUDA kernel and the jnp
-  twin (everything but copying floats is integer arithmetic).
-* Differentiation: ``voxels`` is differentiable with respect to ``points`` and
-  ``features`` (it is a copy: each kept point's tangent lands in its slot;
-  the assignment itself is piecewise constant, with zero derivative); the
-  integer outputs have no derivative. The JVP runs the jnp twin.
-* ``max_voxels`` far above N (more than 8 N, with outputs of 256 MiB or
-  more) warns at trace time (``jax_robocache.voxels.OversizedOutputWarning``):
-  each row needs a point of its own, so such rows are always empty.
+The contract (outputs, which points are dropped, ordering, determinism, gradients, errors) is
+docs/ops/points_to_voxels.md; the public function's docstring summarises it. This module holds
+the argument checks, the abstract evaluation, the public function and the ``FfiOp``
+registration (CUDA target ``robocache_points_to_voxels``, with a workspace); the jnp twin is
+``points_to_voxels_twin`` (a stable sort by voxel id on the shared index rule of ``grid``).
 """
 
 from __future__ import annotations
@@ -47,11 +18,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core import extension as _extension
+from .._core.batching import batch_size
 from .._core.contract import broadcast_leading, to_canonical, valid_lengths
 from .._core.primitive import FfiOp
-from .grid import GridSpec, check_features, check_points, grid_spec, voxel_index
 from .sizing import warn_points_to_voxels
 from ..jax_compat import ShapedArray
+from .grid import check_features, check_points, grid_spec
+from .points_to_voxels_twin import points_to_voxels_twin
 
 __all__ = ["VoxelBatch", "points_to_voxels"]
 
@@ -68,83 +41,15 @@ class VoxelBatch(NamedTuple):
     point_to_voxel: jax.Array  # [..., N] int32, -1 for dropped points
 
 
-# -- the jnp twin (canonical operands) ---------------------------------------
-def _one_cloud(points, features, n, *, spec: GridSpec, M: int, P: int):
-    """points [N, 3], features [N, C] float32, n scalar -> the five outputs of one cloud."""
-    N = points.shape[0]
-    G = spec.num_voxels  # < 2**31, so the sentinel G fits int32
-    ijk, keep, vid = voxel_index(points, spec)
-    idx = jnp.arange(N, dtype=jnp.int32)
-    keep = keep & (idx < n)
-    key = jnp.where(keep, vid, G)
-    # A stable sort by voxel id: points grouped by voxel, each group in input order.
-    skey, order = jax.lax.sort((key, idx), num_keys=1, is_stable=True)
-    starts = jnp.concatenate([jnp.ones((min(N, 1),), bool), skey[1:] != skey[:-1]])
-    run_start = jax.lax.cummax(jnp.where(starts, idx, 0))
-    rank = idx - run_start  # rank of each sorted point within its voxel
-    first = order[run_start]  # the voxel's first point (lowest index)
-    valid = skey != G
-    is_first = jnp.zeros((N,), jnp.int32).at[order].set((starts & valid).astype(jnp.int32))
-    rows_before = jnp.cumsum(is_first)  # inclusive: row of a first point + 1
-    row = rows_before[first] - 1
-    kept = valid & (row < M) & (rank < P)
-    point_to_voxel = jnp.zeros((N,), jnp.int32).at[order].set(jnp.where(kept, row, -1))
-    num_voxels = jnp.minimum(rows_before[-1] if N else jnp.int32(0), M).astype(jnp.int32)
-
-    data = jnp.concatenate([points, features], axis=-1)[order]
-    slot = jnp.where(kept, row * P + rank, M * P)
-    voxels = jnp.zeros((M * P, data.shape[-1]), jnp.float32).at[slot].set(data, mode="drop")
-    num_points = jnp.zeros((M,), jnp.int32).at[jnp.where(kept, row, M)].add(1, mode="drop")
-    head = starts & valid & (row < M)
-    coords = jnp.full((M, 3), -1, jnp.int32).at[jnp.where(head, row, M)].set(
-        ijk[order], mode="drop")
-    return voxels.reshape(M, P, -1), coords, num_points, num_voxels, point_to_voxel
-
-
-def _batch_size(*operands) -> int:
-    """B from operands whose axis 0 is B or 1 (shared)."""
-    sizes = {x.shape[0] for x in operands} - {1}
-    return sizes.pop() if sizes else 1
-
-
-def _p2v_twin(points, features, lengths, *, spec, max_voxels, max_points):
-    """points [Bp,N,3], features [Bf,N,C], lengths [Bl] (Bx in {1, B}) -> outputs [B, ...]."""
-    B = _batch_size(points, features, lengths)
-    N = points.shape[1]
-    n = jnp.clip(lengths, 0, N).astype(jnp.int32)
-    axes = tuple(0 if x.shape[0] == B and B != 1 else None for x in (points, features, n))
-    args = [x if ax == 0 else x[0] for x, ax in zip((points, features, n), axes)]
-    one = lambda p, f, k: _one_cloud(p, f, k, spec=spec, M=max_voxels, P=max_points)  # noqa: E731
-    if B == 1:
-        return tuple(o[None] for o in one(*args))
-    return tuple(jax.vmap(one, in_axes=axes)(*args))
-
-
+# -- abstract evaluation (canonical operands) -------------------------------
 def _p2v_abstract_eval(points, features, lengths, *, spec, max_voxels, max_points):
-    B = _batch_size(points, features, lengths)
+    B = batch_size(points, features, lengths)
     N = points.shape[1]
     W = 3 + features.shape[2]
     M, P = max_voxels, max_points
     return (ShapedArray((B, M, P, W), jnp.float32), ShapedArray((B, M, 3), jnp.int32),
             ShapedArray((B, M), jnp.int32), ShapedArray((B,), jnp.int32),
             ShapedArray((B, N), jnp.int32))
-
-
-def _p2v_attrs(spec, max_voxels, max_points):
-    return dict(lo=np.asarray(spec.lo, np.float32), hi=np.asarray(spec.hi, np.float32),
-                size=np.asarray(spec.size, np.float32), dims=np.asarray(spec.shape, np.int32))
-
-
-def _p2v_workspace_bytes(points, features, lengths, *, spec, max_voxels, max_points):
-    """Device scratch per cloud of the CUDA handler (sort buffers, scans; host-side size)."""
-    per_cloud = _extension.module_function("points_to_voxels_workspace_per_cloud")
-    return per_cloud(_batch_size(points, features, lengths), points.shape[1], max_voxels,
-                     spec.num_voxels)
-
-
-_p2v_op = FfiOp("points_to_voxels", twin=_p2v_twin, abstract_eval=_p2v_abstract_eval,
-                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs,
-                workspace_bytes=_p2v_workspace_bytes)
 
 
 # -- the public function -------------------------------------------------------
@@ -163,22 +68,35 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
                      max_points_per_voxel: int, lengths=None) -> VoxelBatch:
     """Hard voxelization: at most ``max_voxels`` voxels of at most ``max_points_per_voxel`` points.
 
+    ``points_to_voxels(points, features, voxel_size=..., point_range=...,
+    max_voxels=M, max_points_per_voxel=P)`` -> ``VoxelBatch``. Full contract:
+    docs/ops/points_to_voxels.md.
+
     Args:
       points: ``[..., N, 3]`` float32 point coordinates (x, y, z).
       features: ``[..., N, C]`` per-point features (float32, bfloat16 or float16;
         converted exactly to float32), or None (C = 0).
       voxel_size: a float or 3 floats (x, y, z), positive.
-      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``; points outside
-        ``[min, max)`` on any axis are dropped. One z cell gives pillars.
-      max_voxels: M, the number of voxel rows (static).
-      max_points_per_voxel: P, the slots per voxel row (static).
+      point_range: ``(xmin, ymin, zmin, xmax, ymax, zmax)``; the grid and the
+        voxel of a point follow ``voxelize``'s rule. One z cell gives pillars.
+      max_voxels: M, the number of voxel rows (a static Python int >= 1).
+      max_points_per_voxel: P, the point slots per row (a static Python int >= 1).
       lengths: ``[...]`` valid points per cloud (padded batches), default N.
 
     Returns:
-      ``VoxelBatch(voxels [..., M, P, 3 + C] float32, coords [..., M, 3] int32,
-      num_points [..., M] int32, num_voxels [...] int32, point_to_voxel [..., N] int32)``.
-      Voxels are ordered by their first point's index, points within a voxel
-      by index; see the module docstring for every rule.
+      ``VoxelBatch(voxels [..., M, P, 3 + C] float32 (xyz then features, zeros in
+      unused slots), coords [..., M, 3] int32 (x, y, z; -1 in unused rows),
+      num_points [..., M] int32, num_voxels [...] int32, point_to_voxel [..., N]
+      int32 (-1: dropped))``.
+
+    Rows follow the order of each voxel's first kept point; within a row, points
+    keep input order and the first P are kept. A point is dropped when it is out
+    of range, non-finite, outside the grid, padding (index >= lengths), in a
+    voxel numbered M or later, or after the first P of its voxel. Bitwise
+    identical run to run and between the CUDA kernel and the jnp twin.
+    ``voxels`` is differentiable w.r.t. points and features (a copy); errors are
+    raised at trace time, naming the argument. Works under ``jit``, ``vmap``,
+    ``lax.scan`` and batch sharding.
     """
     spec = grid_spec(voxel_size, point_range)
     M = _positive_int("max_voxels", max_voxels)
@@ -203,6 +121,19 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
     return VoxelBatch(*(o.reshape(lead + o.shape[1:]) for o in outs))
 
 
-def backend(platform: str | None = None) -> str:
-    """What ``points_to_voxels`` lowers to on ``platform``: ``"cuda-ffi"`` or ``"jnp"``."""
-    return _p2v_op.backend(platform)
+# -- registration ------------------------------------------------------------
+def _p2v_attrs(spec, max_voxels, max_points):
+    return dict(lo=np.asarray(spec.lo, np.float32), hi=np.asarray(spec.hi, np.float32),
+                size=np.asarray(spec.size, np.float32), dims=np.asarray(spec.shape, np.int32))
+
+
+def _p2v_workspace_bytes(points, features, lengths, *, spec, max_voxels, max_points):
+    """Device scratch per cloud of the CUDA handler (sort buffers, scans; host-side size)."""
+    per_cloud = _extension.module_function("points_to_voxels_workspace_per_cloud")
+    return per_cloud(batch_size(points, features, lengths), points.shape[1], max_voxels,
+                     spec.num_voxels)
+
+
+_p2v_op = FfiOp("points_to_voxels", twin=points_to_voxels_twin, abstract_eval=_p2v_abstract_eval,
+                ffi_target="robocache_points_to_voxels", ffi_attrs=_p2v_attrs,
+                workspace_bytes=_p2v_workspace_bytes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reference_align import align_stream_episode
+from references.align import align_stream_episode
 
 
 def _time_window(v, t, mask, anchor, w, time_dtype):

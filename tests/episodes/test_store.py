@@ -261,7 +261,14 @@ def test_from_bags_real_recording(tmp_path):
     """The sena recording written as two ROS 2 bags (one per episode), read back with
     read_bag: one episode per bag, header stamps relative to each bag's origin."""
     pytest.importorskip("rosbags")
-    import test_io
+    import importlib.util
+    import pathlib
+    # the bag writing helpers of tests/io/test_io.py, loaded by path (tests/io is on sys.path
+    # only when pytest collected that directory too)
+    path = pathlib.Path(__file__).resolve().parents[1] / "io" / "test_io.py"
+    spec = importlib.util.spec_from_file_location("_episodes_bag_helpers", path)
+    test_io = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test_io)
     from jax_robocache.io import read_bag
     with np.load("jax_robocache/demo/data/sena.npz") as d:
         sena = {k: d[k] for k in d.files}
