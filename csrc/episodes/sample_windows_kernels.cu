@@ -26,6 +26,7 @@
 #include "common/elem.cuh"
 #include "streams/interp_plan.cuh"
 #include "streams/row_ops.cuh"
+#include "streams/stream_rules.cuh"
 
 namespace robocache {
 namespace {
@@ -34,8 +35,6 @@ constexpr int kThreads = 256;
 constexpr int kTileEntries = 256;
 constexpr int64_t kBlockBytes = 16 * 1024;
 constexpr int kUnroll = 4;
-// Plan kind of a non-empty window_mean entry: the mean of rows [a, b).
-constexpr int32_t kWindowSum = 4;
 
 struct WindowLaunch : WindowDesc {
   int64_t first_block;  // the window's first block
@@ -80,29 +79,9 @@ __device__ Plan PlanTime(const WindowLaunch& w, const TT* t, const bool* m, int3
   const int32_t plan_method = w.method == kWindowMean ? kPrevious : w.method;
   const int32_t plan_oor = w.oor == kZeroOor ? kClamp : w.oor;
   Plan p = PlanQuery(t, n, q, plan_method, plan_oor);
-  const int32_t ub = UpperBound(t, n, q);
-  float age = std::numeric_limits<float>::infinity();
-  if (q != q) age = QuietNan<float>();
-  else if (ub > 0) age = static_cast<float>(q - t[ub - 1]);
-  bool valid = p.valid;
-  if (valid && w.method == kWindowMean) {
-    const int32_t lo = UpperBound(t, n, q - static_cast<TT>(w.window));  // first t > q - window
-    if (lo < ub) {
-      p.kind = kWindowSum;
-      p.a = lo;
-      p.b = ub;
-    } else {
-      valid = false;  // empty window: the previous sample's plan stays
-    }
-  }
-  if (valid) {
-    TT dist;
-    if (w.method == kPrevious) dist = q - t[p.a];
-    else if (w.method == kNearest) dist = fabs(q - t[p.a]);
-    else if (w.method == kWindowMean) dist = q - t[ub - 1];
-    else dist = p.kind == kTwo ? t[p.b] - t[p.a] : TT(0);  // linear, slerp
-    valid = !(dist > static_cast<TT>(w.tolerance));
-  }
+  float age;
+  bool valid = ApplyStreamRules(t, n, q, w.method, static_cast<TT>(w.window),
+                                static_cast<TT>(w.tolerance), p, age);
   if (valid && m != nullptr) {  // a masked sample read invalidates the entry
     if (p.kind == kWindowSum) {
       for (int32_t i = p.a; i < p.b; ++i) valid = valid && m[i];

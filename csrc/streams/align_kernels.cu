@@ -31,6 +31,7 @@
 #include "common/elem.cuh"
 #include "streams/interp_plan.cuh"
 #include "streams/row_ops.cuh"
+#include "streams/stream_rules.cuh"
 
 namespace robocache {
 namespace {
@@ -39,8 +40,6 @@ constexpr int kThreads = 256;
 // Shared memory per block: plans + staged timestamps stay within the 48 KiB
 // a launch gets without opting in.
 constexpr int64_t kSmemBudget = 48 * 1024;
-// Plan kind of a non-empty window: the mean of samples [a, b).
-constexpr int32_t kWindowSum = 4;
 // The launch shape: queries per block; (row, chunk) units whose loads a thread
 // issues before its first store; __launch_bounds__ minimum blocks per
 // multiprocessor (caps registers at 80: the batch's loads must stay in
@@ -101,30 +100,8 @@ __device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, i
   // resolve (jax_robocache/streams/timestamps.py): each of its queries is NaN.
   const TT q = s.lengths[b * s.lengths_stride] < 0 ? QuietNan<TT>() : qs[j] - offset;
   Plan p = PlanQuery(t, n, q, plan_method, args.oor);
-  const int32_t ub = UpperBound(t, n, q);  // samples at or before q
-  const int32_t latest = ub > 0 ? ub - 1 : 0;
-  float age = std::numeric_limits<float>::infinity();
-  if (q != q) age = QuietNan<float>();
-  else if (ub > 0) age = static_cast<float>(q - t[latest]);
-  bool valid = p.valid;
-  if (valid && s.method == kWindowMean) {
-    const int32_t lo = UpperBound(t, n, q - window);  // first t > q - window
-    if (lo < ub) {
-      p.kind = kWindowSum;
-      p.a = lo;
-      p.b = ub;
-    } else {
-      valid = false;  // empty window: the previous sample's plan stays
-    }
-  }
-  if (valid) {
-    TT dist;
-    if (s.method == kPrevious) dist = q - t[p.a];
-    else if (s.method == kNearest) dist = fabs(q - t[p.a]);
-    else if (s.method == kWindowMean) dist = q - t[latest];
-    else dist = p.kind == kTwo ? t[p.b] - t[p.a] : TT(0);  // linear, slerp
-    valid = !(dist > tolerance);
-  }
+  float age;
+  const bool valid = ApplyStreamRules(t, n, q, s.method, window, tolerance, p, age);
   if (!valid && args.oor == kNan) p.kind = kNanOut;
   p.valid = valid;
   const int64_t row = b * args.T + q0 + j;
