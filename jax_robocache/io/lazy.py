@@ -102,6 +102,21 @@ class Rows2D(LazyRows):
         return block.reshape(stop - start, self.shape[1])
 
 
+def _read_pieces(starts, start: int, stop: int, width: int, dtype, piece) -> np.ndarray:
+    """Rows ``[start, stop)`` of pieces laid end to end (piece k holds rows
+    ``starts[k]:starts[k + 1]``); ``piece(k, lo, n)`` reads n rows of piece k from its row lo."""
+    out = np.empty((stop - start, width), dtype)
+    k, at = int(np.searchsorted(starts, start, side="right")) - 1, start
+    while at < stop:
+        lo = at - int(starts[k])
+        n = min(stop, int(starts[k + 1])) - at
+        if n > 0:
+            out[at - start: at - start + n] = piece(k, lo, n)
+            at += n
+        k += 1
+    return out
+
+
 class Concatenated(LazyRows):
     """Rows of several ``[n_k, D]`` parts one after another (one part per episode, say)."""
 
@@ -122,17 +137,8 @@ class Concatenated(LazyRows):
         self.dtype = dtypes.pop()
 
     def _read(self, start, stop):
-        first = int(np.searchsorted(self.starts, start, side="right")) - 1
-        out = np.empty((stop - start, self.shape[1]), self.dtype)
-        k, at = first, start
-        while at < stop:
-            lo = at - int(self.starts[k])
-            hi = min(stop, int(self.starts[k + 1])) - int(self.starts[k])
-            if hi > lo:
-                out[at - start: at - start + hi - lo] = self.parts[k][lo:hi]
-                at += hi - lo
-            k += 1
-        return out
+        return _read_pieces(self.starts, start, stop, self.shape[1], self.dtype,
+                            lambda k, lo, n: self.parts[k][lo:lo + n])
 
 
 class RowRuns(LazyRows):
@@ -156,18 +162,10 @@ class RowRuns(LazyRows):
         self.dtype = base.dtype
 
     def _read(self, start, stop):
-        first = int(np.searchsorted(self.starts, start, side="right")) - 1
-        out = np.empty((stop - start, self.shape[1]), self.dtype)
-        k, at = first, start
-        while at < stop:
-            lo = at - int(self.starts[k])
-            n = min(stop, int(self.starts[k + 1])) - at
-            if n > 0:
-                b = int(self.run_starts[k]) + lo
-                out[at - start: at - start + n] = self.base[b:b + n]
-                at += n
-            k += 1
-        return out
+        def piece(k, lo, n):
+            b = int(self.run_starts[k]) + lo
+            return self.base[b:b + n]
+        return _read_pieces(self.starts, start, stop, self.shape[1], self.dtype, piece)
 
 
 class AsFloat32(LazyRows):
