@@ -8,6 +8,7 @@ import time
 import jax
 import numpy as np
 
+from ..episodes.windows import backend
 from .chunk_model import Scales, hold_baseline, init_params
 from .chunk_train import make_eval, train_host_loader, train_in_graph
 from .chunking import CHUNK, HostLoader, make_episodes, require
@@ -31,7 +32,7 @@ def run(args, describe_device) -> dict:
     D = train_ep.values["state"][0].shape[1]
 
     print("jax_robocache demo: action chunking (predict the next 50 actions)")
-    print(f"  device: {describe_device()}, jax {jax.__version__}; sample_windows: jnp twin "
+    print(f"  device: {describe_device()}, jax {jax.__version__}; sample_windows: {backend()} "
           "inside the jitted step")
     print(f"  data:   {E} synthetic episodes of {args.duration:g} s (jitter, dropouts, gaps), "
           f"{E - held} train / {held} eval; train samples: "
@@ -76,6 +77,7 @@ def run(args, describe_device) -> dict:
     total = time.perf_counter() - t_start
     print(f"total time {total:.1f} s")
     summary = {"task": "chunking", "device": describe_device(), "jax": jax.__version__,
+               "sample_windows": backend(),
                "episodes": E, "eval_episodes": held, "duration_s": args.duration,
                "steps": args.steps, "batch_size": args.batch_size, "chunk": CHUNK,
                "wrench": args.wrench,

@@ -154,7 +154,8 @@ def run_lidar(args) -> dict:
     total = time.perf_counter() - t_start
     print(f"total time {total:.1f} s")
 
-    summary = {"task": "lidar", "device": _describe_device(), "jax": jax.__version__, "ops": backends,
+    summary = {"task": "lidar", "device": _describe_device(), "jax": jax.__version__,
+               "ops": backends,
                "data": episode.source, "steps": args.steps, "batch_size": args.batch_size,
                "queries": len(clock), "train_queries": n_train, "grid": [X, Y],
                "eval_baseline_mean": zero, "eval_baseline_repeat_past": repeat,

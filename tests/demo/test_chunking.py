@@ -47,7 +47,9 @@ def test_host_loader_equals_sample_windows(data):
             values, valid = values[:, 0], valid[:, 0]
         np.testing.assert_array_equal(valid, ~host[f"{name}_is_pad"], err_msg=f"{name} seed "
                                       f"{SEED}")
-        np.testing.assert_allclose(values[valid], host[name][valid], rtol=1e-6, atol=1e-6,
+        # the wrench is a float32 mean of ~20 samples (float64 on the host): summation order
+        tol = 1e-4 if name == "wrench" else 1e-6
+        np.testing.assert_allclose(values[valid], host[name][valid], rtol=tol, atol=tol,
                                    err_msg=f"{name} seed {SEED}")
         if name in ("state", "action"):  # LeRobot pads with the clamped sample's value
             np.testing.assert_array_equal(values, host[name], err_msg=name)

@@ -74,7 +74,8 @@ def test_demo_smoke(tmp_path, capsys):
     printed = capsys.readouterr().out
     if jax.default_backend() == "cpu":
         assert "n/a (CPU)" in printed
-    for text in ("learn robot motion from LiDAR", "samples/s", "steps/s", "preprocessing ms/step", "device utilisation", "final train loss",
+    for text in ("learn robot motion from LiDAR", "samples/s", "steps/s", "preprocessing ms/step",
+                 "device utilisation", "final train loss",
                  "in-graph (jax_robocache)", "host numpy per batch"):
         assert text in printed
     numbers = json.loads(out.read_text())
