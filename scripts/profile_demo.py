@@ -3,8 +3,8 @@
     python scripts/profile_demo.py            # CPU or GPU, whichever jax uses
     python scripts/profile_demo.py --steps 50 --batch-size 256 --out profile_out --json p.json
 
-It compiles the in-graph training step of ``python -m jax_robocache.demo`` (preprocessing
-with ``align`` and ``voxelize``, model, loss, gradient, Adam; jax_robocache/demo/train.py),
+It compiles the in-graph training step of ``python -m jax_robocache.demo --task lidar``
+(preprocessing with ``align`` and ``voxelize``, model, loss, gradient, Adam; jax_robocache/demo/train.py),
 captures a ``jax.profiler`` trace of ``--steps`` steps into ``--out`` (open it in
 TensorBoard's profile plugin or Perfetto), and attributes the XLA ops of the trace to our ops
 through the op metadata of the compiled program: every op carries the name scope

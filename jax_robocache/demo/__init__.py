@@ -1,6 +1,12 @@
-"""End-to-end demo: learn robot motion from real LiDAR scans and odometry.
+"""End-to-end demos, each training one policy in-graph and host-fed.
 
-Run ``python -m jax_robocache.demo --help``. Modules:
+Run ``python -m jax_robocache.demo --help``. Task ``chunking`` (default):
+
+* ``chunking``: episodes, the window spec and the per-sample host loader;
+* ``chunk_model``: the MLP and its padding-masked L1 loss; ``chunk_train``: the two
+  training loops; ``chunk_run``: the run and its printout.
+
+Task ``lidar`` (``--task lidar``), robot motion from real LiDAR scans and odometry:
 
 * ``episode``: the raw streams (shipped recording ``data/sena.npz`` or a ROS 2 bag);
 * ``task``: the task and its preprocessing, in-graph (``align`` + ``voxelize``) and numpy;

@@ -1,4 +1,4 @@
-"""``python -m jax_robocache.demo [--steps N] [--batch-size B] [--bag PATH ...]``."""
+"""``python -m jax_robocache.demo [--task chunking|lidar] [--steps N] [--batch-size B] ...``."""
 
 from .cli import main
 

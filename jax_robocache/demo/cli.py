@@ -1,4 +1,11 @@
-"""``python -m jax_robocache.demo``: learn robot motion from LiDAR (in-graph vs numpy)."""
+"""``python -m jax_robocache.demo``: two demo tasks, each trained in-graph and fed from the host.
+
+* ``--task chunking`` (default): an action-chunking policy (the next 50 actions) trained
+  through ``EpisodeStore`` + ``sample_windows`` + anchor sampling inside one jitted step,
+  against the same training fed by a per-sample host loader (``chunk_run``).
+* ``--task lidar``: robot motion from a real LiDAR recording, preprocessing (``align`` +
+  ``voxelize``) in-graph against numpy per batch (``--bag`` selects it).
+"""
 
 from __future__ import annotations
 
@@ -18,20 +25,35 @@ from .train import make_eval, train_in_graph, train_numpy
 
 DEFAULT_STEPS = 300
 DEFAULT_BATCH = 64
+TASKS = ("chunking", "lidar")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m jax_robocache.demo",
-        description="Learn the robot's motion over the next 0.5 s from its laser scans and "
-                    "odometry (real data), once with all preprocessing inside the jitted "
-                    "training step (jax_robocache) and once with numpy preprocessing per batch.")
+        description="Train a small policy twice: once with the data pipeline inside the jitted "
+                    "training step (jax_robocache) and once fed by the host. Task 'chunking' "
+                    "(default): predict the next 50 actions from state history, camera "
+                    "embedding and wrench, samples cut by EpisodeStore + sample_windows vs a "
+                    "per-sample LeRobot-style loader. Task 'lidar': the robot's motion over the "
+                    "next 0.5 s from laser scans and odometry (real data), preprocessing "
+                    "in-graph vs numpy per batch.")
+    p.add_argument("--task", choices=TASKS, default=None,
+                   help="chunking (default) or lidar (the default with --bag)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variants", choices=("both", "in-graph", "numpy"), default="both")
-    p.add_argument("--bag", help="a ROS 2 bag (directory, .mcap or .db3) instead of the "
+    p.add_argument("--variants", choices=("both", "in-graph", "host", "numpy"), default="both",
+                   help="'host' and 'numpy' both name the host-fed variant")
+    p.add_argument("--episodes", type=int, default=48,
+                   help="chunking: synthetic episodes (1/8 held out for the eval loss)")
+    p.add_argument("--duration", type=float, default=8.0,
+                   help="chunking: seconds per episode")
+    p.add_argument("--wrench", action="store_true",
+                   help="chunking: add the 20 ms mean of the 1 kHz force stream (window_mean; "
+                        "costly on CPU, where the jnp twin scans the whole stream per step)")
+    p.add_argument("--bag", help="lidar: a ROS 2 bag (directory, .mcap or .db3) instead of the "
                                  "shipped recording; needs pip install 'jax_robocache[io]'")
     p.add_argument("--scan-topic", default="/scan", help="sensor_msgs/LaserScan topic of --bag")
     p.add_argument("--odom-topic", default="/odom", help="nav_msgs/Odometry topic of --bag")
@@ -43,6 +65,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         p.error("--steps and --batch-size must be positive")
+    if args.episodes < 2 or args.duration <= 1.5:
+        p.error("--episodes must be >= 2 and --duration > 1.5 s")
+    args.task = args.task or ("lidar" if args.bag else "chunking")
+    if args.bag and args.task != "lidar":
+        p.error("--bag feeds the lidar task: use --task lidar")
+    args.variants = {"host": "numpy"}.get(args.variants, args.variants) if args.task == "lidar" \
+        else {"numpy": "host"}.get(args.variants, args.variants)
     return args
 
 
@@ -60,6 +89,15 @@ def main(argv=None) -> dict | None:
         print(f"wrote {path}: topics /scan (sensor_msgs/LaserScan), /odom (nav_msgs/Odometry)\n"
               f"try: python -m jax_robocache.demo --bag {path}")
         return None
+    if args.task == "chunking":
+        from .chunk_run import run
+
+        return run(args, _describe_device)
+    return run_lidar(args)
+
+
+def run_lidar(args) -> dict:
+    """The LiDAR motion task (``--task lidar``)."""
     t_start = time.perf_counter()
     episode = load_bag(args.bag, args.scan_topic, args.odom_topic) if args.bag else load_sena()
     cfg = TaskConfig.for_episode(episode)
@@ -116,7 +154,8 @@ def main(argv=None) -> dict | None:
     total = time.perf_counter() - t_start
     print(f"total time {total:.1f} s")
 
-    summary = {"device": _describe_device(), "jax": jax.__version__, "ops": backends,
+    summary = {"task": "lidar", "device": _describe_device(), "jax": jax.__version__,
+               "ops": backends,
                "data": episode.source, "steps": args.steps, "batch_size": args.batch_size,
                "queries": len(clock), "train_queries": n_train, "grid": [X, Y],
                "eval_baseline_mean": zero, "eval_baseline_repeat_past": repeat,

@@ -14,15 +14,17 @@ def _util(r: RunResult) -> str:
         r.utilisation_note or "n/a")
 
 
-def table(results: Sequence[RunResult]) -> str:
-    """A Markdown table: steps/s, preprocessing ms per step, utilisation, losses."""
-    head = ("preprocessing", "steps/s", "preprocessing ms/step", "device utilisation",
-            "final train loss", "eval loss", "compile s")
+def table(results: Sequence[RunResult], first: str = "preprocessing",
+          loader: str = "preprocessing ms/step") -> str:
+    """A Markdown table: samples/s, steps/s, loader ms per step, utilisation, losses."""
+    head = (first, "samples/s", "steps/s", loader, "device utilisation", "final train loss",
+            "eval loss", "compile s")
     rows = [head]
     for r in results:
         note = " (timed alone)" if r.name.startswith("in-graph") else " (host)"
-        rows.append((r.name, f"{r.steps_per_s:.1f}", f"{r.preprocess_ms:.3f}{note}", _util(r),
-                     f"{r.final_loss:.4f}", f"{r.eval_loss:.4f}", f"{r.compile_s:.1f}"))
+        rows.append((r.name, f"{r.samples_per_s:.0f}", f"{r.steps_per_s:.1f}",
+                     f"{r.preprocess_ms:.3f}{note}", _util(r), f"{r.final_loss:.4f}",
+                     f"{r.eval_loss:.4f}", f"{r.compile_s:.1f}"))
     widths = [max(len(row[k]) for row in rows) for k in range(len(head))]
 
     def line(row):
@@ -45,14 +47,14 @@ def plot(results: Sequence[RunResult], path: str) -> str:
     for r in results:
         steps = np.arange(1, len(r.losses) + 1)
         ax_loss.plot(steps, r.losses, lw=1, alpha=0.8, label=r.name)
-    ax_loss.set(xlabel="step", ylabel="training loss (1.0 = predict the mean)", yscale="log",
+    ax_loss.set(xlabel="step", ylabel="training loss (normalised)", yscale="log",
                 title="loss")
     ax_loss.legend()
     names = [r.name for r in results]
     rates = [r.steps_per_s for r in results]
     bars = ax_rate.bar(range(len(results)), rates, color=["tab:blue", "tab:orange"][:len(results)])
     for bar, r in zip(bars, results):
-        ax_rate.annotate(f"{r.steps_per_s:.0f}/s\nprep {r.preprocess_ms:.2f} ms",
+        ax_rate.annotate(f"{r.steps_per_s:.0f}/s\nload {r.preprocess_ms:.2f} ms",
                          (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                          ha="center", va="bottom", fontsize=8)
     ax_rate.set_xticks(range(len(results)), names, fontsize=8)

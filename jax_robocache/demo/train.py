@@ -44,10 +44,15 @@ class RunResult:
     losses: np.ndarray  # [steps] training loss per step
     eval_loss: float
     params: dict = dataclasses.field(repr=False, default=None)
+    batch_size: int = 0
 
     @property
     def steps_per_s(self) -> float:
         return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.steps_per_s * self.batch_size
 
     @property
     def final_loss(self) -> float:
@@ -57,7 +62,8 @@ class RunResult:
 
     def summary(self) -> dict:
         return {"name": self.name, "steps": self.steps, "seconds": self.seconds,
-                "steps_per_s": self.steps_per_s, "compile_s": self.compile_s,
+                "steps_per_s": self.steps_per_s, "samples_per_s": self.samples_per_s,
+                "batch_size": self.batch_size, "compile_s": self.compile_s,
                 "preprocess_ms_per_step": self.preprocess_ms,
                 "device_utilisation_percent": self.utilisation,
                 "device_utilisation_note": self.utilisation_note,
@@ -125,7 +131,7 @@ class UtilisationSampler:
         return float(np.mean(self.samples)) if self.samples else None
 
 
-def _timed_compile(fn, *args):
+def timed_compile(fn, *args):
     start = time.perf_counter()
     compiled = fn.lower(*args).compile()
     return compiled, time.perf_counter() - start
@@ -168,7 +174,7 @@ def train_in_graph(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q
     raw = jax.device_put(episode.device_streams())
     clock, sched = jax.device_put((jnp.asarray(train_q), jnp.asarray(schedule, jnp.int32)))
     step = jax.jit(functools.partial(_step_in_graph, cfg=cfg, lr=lr))
-    step, compile_s = _timed_compile(step, params, opt, raw, clock, sched, norm)
+    step, compile_s = timed_compile(step, params, opt, raw, clock, sched, norm)
 
     losses = []
     with UtilisationSampler() as util:
@@ -182,14 +188,14 @@ def train_in_graph(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q
     pre_ms = _in_graph_preprocess_ms(raw, cfg, train_q, schedule)
     return RunResult("in-graph (jax_robocache)", len(schedule), seconds, compile_s, pre_ms,
                      util.result(), util.note, np.asarray(jax.device_get(losses)),
-                     evaluate(params), params)
+                     evaluate(params), params, schedule.shape[1])
 
 
 def train_numpy(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q, schedule,
                 lr: float, evaluate) -> RunResult:
     step = jax.jit(functools.partial(_step_on_batch, lr=lr))
     first = preprocess_numpy(episode, train_q[schedule[0]], cfg)
-    step, compile_s = _timed_compile(step, params, opt, first, norm)
+    step, compile_s = timed_compile(step, params, opt, first, norm)
 
     losses, pre_s = [], 0.0
     with UtilisationSampler() as util:
@@ -204,4 +210,5 @@ def train_numpy(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q, s
         seconds = time.perf_counter() - start
     return RunResult("host numpy per batch", len(schedule), seconds, compile_s,
                      pre_s / len(schedule) * 1e3, util.result(), util.note,
-                     np.asarray(jax.device_get(losses)), evaluate(params), params)
+                     np.asarray(jax.device_get(losses)), evaluate(params), params,
+                     schedule.shape[1])

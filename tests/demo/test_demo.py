@@ -1,4 +1,5 @@
-"""The demo: its preprocessing (in-graph vs numpy vs a float64 reference), a smoke run, --bag."""
+"""The LiDAR demo (--task lidar): its preprocessing (in-graph vs numpy vs a float64 reference),
+a smoke run, --bag. The default task (action chunking): test_chunking.py."""
 
 from __future__ import annotations
 
@@ -68,19 +69,23 @@ def test_in_graph_preprocessing_matches_numpy_and_reference(sena):
 def test_demo_smoke(tmp_path, capsys):
     out = tmp_path / "numbers.json"
     plot = tmp_path / "plot.png"
-    summary = main(["--steps", "5", "--batch-size", "8", "--json", str(out), "--plot", str(plot)])
+    summary = main(["--task", "lidar", "--steps", "5", "--batch-size", "8", "--json", str(out),
+                    "--plot", str(plot)])
     printed = capsys.readouterr().out
     if jax.default_backend() == "cpu":
         assert "n/a (CPU)" in printed
-    for text in ("steps/s", "preprocessing ms/step", "device utilisation", "final train loss",
+    for text in ("learn robot motion from LiDAR", "samples/s", "steps/s", "preprocessing ms/step",
+                 "device utilisation", "final train loss",
                  "in-graph (jax_robocache)", "host numpy per batch"):
         assert text in printed
-    assert json.loads(out.read_text())["steps"] == 5
+    numbers = json.loads(out.read_text())
+    assert numbers["steps"] == 5 and numbers["task"] == "lidar"
     runs = summary["results"]
     assert [r["name"] for r in runs] == ["in-graph (jax_robocache)", "host numpy per batch"]
     for r in runs:
         assert len(r["losses"]) == 5 and np.all(np.isfinite(r["losses"]))
         assert r["steps_per_s"] > 0 and r["preprocess_ms_per_step"] > 0
+        assert r["samples_per_s"] == pytest.approx(8 * r["steps_per_s"])
     # identical batches and initial weights: the two runs learn the same thing
     np.testing.assert_allclose(runs[0]["losses"], runs[1]["losses"], rtol=0.05)
     pytest.importorskip("matplotlib")
@@ -111,6 +116,7 @@ def test_demo_on_an_exported_ros2_bag(sena, tmp_path, capsys):
     summary = main(["--bag", str(bag), "--steps", "3", "--batch-size", "4", "--variants",
                     "in-graph", "--no-plot"])
     assert "ROS 2 bag" in summary["data"] and len(summary["results"]) == 1
+    assert summary["task"] == "lidar"  # --bag selects the lidar task
 
 
 def test_eval_blocks():
