@@ -155,7 +155,7 @@ def torch_batched(points, features, lengths, *, setup):
 SENSOR_GOAL = ("vs_jnp_min", 2.0)
 VLP16 = Path(__file__).resolve().parents[2] / "tests" / "data" / "vlp16.npz"
 #: The room of the RGB-D frames at 5 cm, 20000 voxels of up to 32 points.
-RGBD = dict(voxel_size=0.05, point_range=(-3.0, -2.5, -0.1, 3.0, 2.5, 2.9),
+RGBD = dict(voxel_size=0.05, point_range=(-3.025, -2.525, -0.125, 2.975, 2.475, 2.875),
             max_voxels=20000, max_points_per_voxel=32)
 #: The VLP-16's surroundings (+-50 m) at KITTI's voxel size.
 VLP16_SETUP = dict(KITTI, point_range=(-50.0, -50.0, -4.0, 50.0, 50.0, 4.0))

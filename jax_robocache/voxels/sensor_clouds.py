@@ -206,7 +206,7 @@ def mean_run_length(points, voxel_size, point_range):
 #: x 12 cells), the room at 5 cm (120 x 100 x 60), the VLP-16's campus at 0.5 m (200 x 200 x 16).
 GRIDS = {
     "lidar": dict(voxel_size=0.4, point_range=(-40.0, -40.0, -2.8, 40.0, 40.0, 2.0)),
-    "rgbd": dict(voxel_size=0.05, point_range=(-3.0, -2.5, -0.1, 3.0, 2.5, 2.9)),
+    "rgbd": dict(voxel_size=0.05, point_range=(-3.025, -2.525, -0.125, 2.975, 2.475, 2.875)),
     "vlp16": dict(voxel_size=0.5, point_range=(-50.0, -50.0, -4.0, 50.0, 50.0, 4.0)),
 }
 
