@@ -21,6 +21,7 @@ XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheAlign);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelize);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheVoxelizeBinned);
 XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocachePointsToVoxels);
+XLA_FFI_DECLARE_HANDLER_SYMBOL(RobocacheSampleWindows);
 
 namespace nb = nanobind;
 
@@ -50,6 +51,7 @@ NB_MODULE(_robocache_cuda, m) {
     targets["robocache_voxelize"] = Capsule(RobocacheVoxelize);
     targets["robocache_voxelize_binned"] = Capsule(RobocacheVoxelizeBinned);
     targets["robocache_align"] = Capsule(RobocacheAlign);
+    targets["robocache_sample_windows"] = Capsule(RobocacheSampleWindows);
     return targets;
   });
   // The codes and limits the ops pass to and check against the kernels.
@@ -61,6 +63,10 @@ NB_MODULE(_robocache_cuda, m) {
     c["max_streams"] = robocache::kMaxStreams;
     c["unresolved_length"] = robocache::kUnresolvedLength;
     c["voxelize_modes"] = Codes(robocache::kVoxelizeModeNames);
+    c["window_out_of_range"] = Codes(robocache::kWindowOutOfRangeNames);
+    c["window_kinds"] = Codes(robocache::kWindowKindNames);
+    c["max_windows"] = robocache::kMaxWindows;
+    c["max_window_entries"] = robocache::kMaxWindowEntries;
     return c;
   });
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is

@@ -26,6 +26,15 @@ constexpr int kMaxStreams = 16;
 // queries as NaN. User lengths are clamped into [0, S] before they get here.
 constexpr int32_t kUnresolvedLength = -1;
 
+// sample_windows (docs/ops/sample_windows.md): window kinds, the extra
+// out_of_range "zero" (clamp, then every invalid entry is 0), windows per
+// call (one descriptor each in the kernel's parameter struct) and deltas per
+// call (all windows' deltas travel in the parameter struct too).
+enum WindowKind : int32_t { kTimeWindow = 0, kIndexWindow = 1 };
+constexpr int32_t kZeroOor = 3;
+constexpr int kMaxWindows = 16;
+constexpr int kMaxWindowEntries = 2048;
+
 namespace voxelize {
 // voxelize `mode` (docs/ops/voxelize.md).
 enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };
@@ -40,6 +49,9 @@ constexpr NamedCode kMethodNames[] = {
     {"linear", kLinear}, {"nearest", kNearest}, {"previous", kPrevious}, {"slerp", kSlerp}};
 constexpr NamedCode kOutOfRangeNames[] = {
     {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}};
+constexpr NamedCode kWindowOutOfRangeNames[] = {
+    {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}, {"zero", kZeroOor}};
+constexpr NamedCode kWindowKindNames[] = {{"time", kTimeWindow}, {"index", kIndexWindow}};
 constexpr NamedCode kVoxelizeModeNames[] = {
     {"count", voxelize::kCount}, {"occupancy", voxelize::kOccupancy}, {"sum", voxelize::kSum},
     {"mean", voxelize::kMean},   {"max", voxelize::kMax}};

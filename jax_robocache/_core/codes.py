@@ -20,6 +20,15 @@ MAX_STREAMS = 16
 #: resample / align: the length of an episode whose timestamps the dtype cannot resolve
 #: (streams/timestamps.py); kernels and twins treat each of its queries as NaN.
 UNRESOLVED_LENGTH = -1
+#: sample_windows ``out_of_range`` codes: align's three plus "zero" (clamp, then 0 where invalid).
+WINDOW_OUT_OF_RANGE = {**OUT_OF_RANGE, "zero": 3}
+#: sample_windows window kinds (``seconds=`` / ``steps=``).
+WINDOW_KINDS = {"time": 0, "index": 1}
+#: Most windows one sample_windows call takes (one kernel descriptor each).
+MAX_WINDOWS = 16
+#: Most deltas (entries K, summed over the windows) one kernel launch takes; a call with
+#: more runs the jnp twin.
+MAX_WINDOW_ENTRIES = 2048
 #: voxelize ``mode`` codes.
 VOXELIZE_MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 
@@ -29,7 +38,9 @@ def exported() -> dict:
     return {"methods": dict(METHODS), "out_of_range": dict(OUT_OF_RANGE),
             "window_mean": WINDOW_MEAN, "max_streams": MAX_STREAMS,
             "unresolved_length": UNRESOLVED_LENGTH,
-            "voxelize_modes": dict(VOXELIZE_MODES)}
+            "voxelize_modes": dict(VOXELIZE_MODES),
+            "window_out_of_range": dict(WINDOW_OUT_OF_RANGE), "window_kinds": dict(WINDOW_KINDS),
+            "max_windows": MAX_WINDOWS, "max_window_entries": MAX_WINDOW_ENTRIES}
 
 
 def mismatches(module_constants: dict) -> list[str]:

@@ -19,7 +19,7 @@ from ..jax_compat import (ArrayMapping, SdyShardingRule, ShapedArray, ffi_loweri
 from .batching import batch_size
 
 __all__ = ["batch_partitioned_ffi_call", "batch_sharded_avals", "lower_fun",
-           "match_batch_sharding"]
+           "match_batch_sharding", "partitioned"]
 
 
 def lower_fun(fun, multiple_results: bool):
@@ -109,7 +109,7 @@ def batch_sharded_avals(out_avals, in_avals):
     return [a.update(sharding=batch) for a in out_avals]
 
 
-def _partitioned(ctx) -> bool:
+def partitioned(ctx) -> bool:
     """Whether XLA's partitioner will see this lowering: a program over several devices,
     outside a fully manual region (inside ``shard_map`` the call already sees one shard)."""
     axis_context = ctx.module_context.axis_context
@@ -161,7 +161,7 @@ def batch_partitioned_ffi_call(target: str, ctx, *args, **attrs):
     ``[1, ...]`` operand would reach the other shards as zero padding.
     Single-device programs and ``shard_map`` bodies get the plain call.
     """
-    if not _partitioned(ctx):
+    if not partitioned(ctx):
         return list(ffi_lowering(target)(ctx, *args, **attrs))
     batch = ctx.avals_out[0].shape[0]
     avals_in, operands = [], []

@@ -86,6 +86,10 @@ class FfiOp:
         modes, one of them with a workspace);
         ``ffi_target`` is then the op's primary target, reported by
         ``backend()``. Default: always ``ffi_target``.
+      jnp_when: optional ``jnp_when(ctx, **params) -> str | None``, asked in
+        the CUDA lowering when the kernel is available: a reason (logged) to
+        lower this call to the twin instead, or None for the kernel (say, a
+        call the kernel's limits or the batch partitioner cannot serve).
       full_batch_operands: optional ``full_batch_operands(num_operands,
         **params) -> indices`` of the operands the op needs per episode
         (``[B, ...]``, never a shared ``[1, ...]``; say, values the kernel
@@ -102,9 +106,11 @@ class FfiOp:
                  ffi_attrs: Callable[..., dict] = lambda **params: {},
                  ffi_target_for: Callable[..., str] | None = None,
                  workspace_bytes: Callable[..., int] | None = None,
+                 jnp_when: Callable[..., str | None] | None = None,
                  full_batch_operands: Callable[..., Sequence[int]] = lambda n, **params: (),
                  query_operand: int | None = None):
         self.name = name
+        self.jnp_when = jnp_when
         self.full_batch_operands = full_batch_operands
         self.query_operand = query_operand
         self.workspace_bytes = workspace_bytes
@@ -175,6 +181,11 @@ class FfiOp:
         if not self.kernel_available(target):
             self._log_lowering(ctx, params,
                                f"jnp twin ({self._jnp_fallback_reason(target)})",
+                               "0 bytes (none reserved by jax_robocache)")
+            return self._jnp_lowering(ctx, *args, **params)
+        reason = self.jnp_when(ctx, **params) if self.jnp_when else None
+        if reason:
+            self._log_lowering(ctx, params, f"jnp twin ({reason})",
                                "0 bytes (none reserved by jax_robocache)")
             return self._jnp_lowering(ctx, *args, **params)
         attrs = self.ffi_attrs(**params)

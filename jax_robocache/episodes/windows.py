@@ -35,8 +35,11 @@ Contract (docs/ops/sample_windows.md has the full table):
   invalid entries only (values 0, NaN under ``"nan"``; NaN under ``"clamp"``
   for a NaN anchor, as align gives for a NaN query; age +inf, NaN for a NaN
   anchor). No input makes an out-of-bounds read.
-* One primitive for every window of the call (one CUDA launch is the plan; the
-  jnp twin ``windows_twin.py`` is the lowering on every platform today).
+* One primitive for every window of the call: on GPUs one CUDA kernel launch
+  (csrc/episodes/sample_windows_kernels.cu) for all windows, its jnp twin
+  ``windows_twin.py`` elsewhere, and on GPUs too in a program partitioned over
+  several devices (the batch partitioner would copy the shared store once
+  per row) or for more than ``MAX_WINDOW_ENTRIES`` deltas in one call.
   ``jit``, ``vmap`` over ``episode`` / ``anchor`` (vmapping over the store
   copies it per batch element), ``grad`` with respect to the store's values
   (every method), its times and the anchor (linear / slerp and ``age``), from
@@ -54,21 +57,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._core import codes
 from .._core.contract import METHODS
+from .._core.partitioning import partitioned
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray
 from ..streams.align_twin import WINDOW_MEAN
 from .store import EpisodeStore
 from .windows_twin import INDEX, TIME, WindowParams, sample_windows_twin
 
-__all__ = ["MAX_WINDOWS", "Window", "WindowResult", "sample_windows"]
+__all__ = ["MAX_WINDOW_ENTRIES", "MAX_WINDOWS", "Window", "WindowResult", "sample_windows"]
 
 #: Window methods and their codes (align's).
 WINDOW_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
 #: out_of_range policies and their codes: align's three plus "zero".
-WINDOW_OUT_OF_RANGE = {"clamp": 0, "nan": 1, "extrapolate": 2, "zero": 3}
-#: Most windows one call takes (the planned kernel's descriptor table, as align's).
-MAX_WINDOWS = 16
+WINDOW_OUT_OF_RANGE = codes.WINDOW_OUT_OF_RANGE
+#: Most windows one call takes (the kernel's descriptor table, as align's).
+MAX_WINDOWS = codes.MAX_WINDOWS
+#: Most deltas (summed over the windows) one kernel launch takes; beyond, the twin runs.
+MAX_WINDOW_ENTRIES = codes.MAX_WINDOW_ENTRIES
 #: Steps beyond this magnitude could overflow int32 index arithmetic.
 MAX_STEP = 1 << 30
 
@@ -232,8 +239,38 @@ def _abstract_eval(episode, anchor, *operands, windows):
     return tuple(avals)
 
 
+def _ffi_attrs(windows):
+    """The kernel's attributes: one entry per window, and every window's deltas."""
+    inf = float("inf")
+    return dict(
+        kinds=np.asarray([p.kind for p in windows], np.int32),
+        methods=np.asarray([p.method for p in windows], np.int32),
+        out_of_range=np.asarray([p.out_of_range for p in windows], np.int32),
+        masked=np.asarray([int(p.masked) for p in windows], np.int32),
+        max_lengths=np.asarray([-1 if p.max_length is None else p.max_length
+                                for p in windows], np.int64),
+        sizes=np.asarray([p.size for p in windows], np.int64),
+        time_offsets=np.asarray([p.offset for p in windows], np.float64),
+        tolerances=np.asarray([inf if p.tolerance is None else p.tolerance for p in windows],
+                              np.float64),
+        windows=np.asarray([p.window for p in windows], np.float64),
+        deltas=np.asarray([d for p in windows for d in p.deltas], np.float64))
+
+
+def _jnp_when(ctx, windows):
+    """Why a call runs the twin on GPU although the kernel is there (None: the kernel)."""
+    entries = sum(p.size for p in windows)
+    if entries > MAX_WINDOW_ENTRIES:
+        return (f"{entries} deltas in one call, more than the kernel's {MAX_WINDOW_ENTRIES}; "
+                "split the spec over several calls")
+    if partitioned(ctx):
+        return ("a program partitioned over several devices: the batch partitioner would "
+                "broadcast the shared store to every row; the twin keeps it replicated")
+    return None
+
+
 _op = FfiOp("sample_windows", twin=sample_windows_twin, abstract_eval=_abstract_eval,
-            ffi_target=None)
+            ffi_target="robocache_sample_windows", ffi_attrs=_ffi_attrs, jnp_when=_jnp_when)
 
 
 def backend(platform: str | None = None) -> str:

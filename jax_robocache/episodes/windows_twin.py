@@ -43,14 +43,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._core.codes import WINDOW_KINDS, WINDOW_OUT_OF_RANGE
 from ..streams import interp as _interp
 from ..streams.align_twin import WINDOW_MEAN, _age, _distance, _window_means
 from ..streams.interp import CLAMP, NAN_OOR, PREVIOUS, TWO
 
-#: Window kinds.
-TIME, INDEX = 0, 1
+#: Window kinds (csrc/common/constants.h).
+TIME, INDEX = WINDOW_KINDS["time"], WINDOW_KINDS["index"]
 #: The out_of_range code of "zero" (after align's clamp / nan / extrapolate).
-ZERO_OOR = 3
+ZERO_OOR = WINDOW_OUT_OF_RANGE["zero"]
 
 
 class WindowParams(NamedTuple):

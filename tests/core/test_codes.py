@@ -32,7 +32,10 @@ def header_constants() -> dict:
     return {"methods": table("kMethodNames"), "out_of_range": table("kOutOfRangeNames"),
             "window_mean": symbols["kWindowMean"], "max_streams": symbols["kMaxStreams"],
             "unresolved_length": symbols["kUnresolvedLength"],
-            "voxelize_modes": table("kVoxelizeModeNames")}
+            "voxelize_modes": table("kVoxelizeModeNames"),
+            "window_out_of_range": table("kWindowOutOfRangeNames"),
+            "window_kinds": table("kWindowKindNames"), "max_windows": symbols["kMaxWindows"],
+            "max_window_entries": symbols["kMaxWindowEntries"]}
 
 
 def test_python_copy_equals_the_cpp_header():
@@ -50,6 +53,12 @@ def test_ops_use_the_one_python_copy():
     assert align.MAX_STREAMS == codes.MAX_STREAMS and align_twin.WINDOW_MEAN == codes.WINDOW_MEAN
     assert align.ALIGN_METHODS == {**codes.METHODS, "window_mean": codes.WINDOW_MEAN}
     assert voxelize.MODES is codes.VOXELIZE_MODES
+    from jax_robocache.episodes import windows, windows_twin
+    assert windows.WINDOW_OUT_OF_RANGE is codes.WINDOW_OUT_OF_RANGE
+    assert windows.MAX_WINDOWS == codes.MAX_WINDOWS
+    assert (windows_twin.TIME, windows_twin.INDEX) == (codes.WINDOW_KINDS["time"],
+                                                       codes.WINDOW_KINDS["index"])
+    assert windows_twin.ZERO_OOR == codes.WINDOW_OUT_OF_RANGE["zero"]
 
 
 def test_a_module_with_other_codes_is_refused():

@@ -290,9 +290,10 @@ def test_batch_sharded_without_collectives(mk_rng):
     data = make_dataset(rng, E=4, masked=("state", "wrench"))
     episode, anchor = random_anchors(rng, data, 32)
     spec = full_spec("nan")
-    single = sample_windows(EpisodeStore.from_episodes(*store_args(data)[:2],
-                                                       valid=store_args(data)[2]),
-                            episode, anchor, spec)
+    with jax.default_device(devs[0]):  # the same backend as the mesh (a GPU runs the kernel)
+        single = sample_windows(EpisodeStore.from_episodes(*store_args(data)[:2],
+                                                           valid=store_args(data)[2]),
+                                episode, anchor, spec)
     for axis_type in (AxisType.Auto, AxisType.Explicit):
         mesh = jax.sharding.Mesh(np.array(devs[:4]), ("b",), axis_types=(axis_type,))
         with jax.set_mesh(mesh):

@@ -1,0 +1,399 @@
+// sample_windows' kernel and launcher (sample_windows_kernels.h states the layout).
+//
+// Every window's descriptor and every delta travel by value in the kernel
+// parameter struct (__grid_constant__; above 4 KiB, which CUDA >= 12.1 allows
+// on every architecture we build for), so one launch covers all windows. The
+// (row, entry) pairs of a window are flattened, g = b * K + k, and cut into
+// tiles of whole rows (or, for K above the tile, of part of a row); one block
+// per (window, tile), the windows' blocks one after the other, widest entry
+// first. A tile holds at most kTileEntries entries and about kBlockBytes of
+// output, so wide streams (image embeddings) spread over many blocks.
+// Per block, with the steps of jax_robocache/episodes/windows_twin.py:
+//   1. each row's episode segment [start, start + n) of the flat arrays, and
+//      for index windows the anchor's upper bound in it (one search per row);
+//   2. one thread per entry plans it (interp_plan.cuh's PlanQuery / UpperBound
+//      on the segment, as align does on an episode), writes valid and age;
+//   3. the output rows: consecutive threads take consecutive vector chunks of
+//      consecutive entries (coalesced stores; index windows read consecutive
+//      rows too), kUnroll chunks' loads in flight per thread before any store.
+// A window_mean entry sums its samples sequentially from the first, one unit
+// at a time (the twin uses a segment tree: equal up to float rounding).
+#include "episodes/sample_windows_kernels.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "common/elem.cuh"
+#include "streams/interp_plan.cuh"
+#include "streams/row_ops.cuh"
+
+namespace robocache {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTileEntries = 256;
+constexpr int64_t kBlockBytes = 16 * 1024;
+constexpr int kUnroll = 4;
+// Plan kind of a non-empty window_mean entry: the mean of rows [a, b).
+constexpr int32_t kWindowSum = 4;
+
+struct WindowLaunch : WindowDesc {
+  int64_t first_block;  // the window's first block
+  int64_t tile;         // entries per block
+};
+
+struct Args {
+  WindowLaunch windows[kMaxWindows];
+  double deltas[kMaxWindowEntries];
+  const int32_t* episode;
+  const void* anchor;
+  int64_t B;
+  int32_t num_windows;
+};
+
+struct RowInfo {
+  int32_t start, n;  // the episode's segment of the flat arrays
+  int32_t ub;        // index windows: samples with t <= anchor - offset
+};
+
+// Step 1: the segment of episode e (n = 0 for an episode outside [0, E)).
+__device__ RowInfo Segment(const WindowLaunch& w, int64_t b, int32_t e) {
+  RowInfo r{0, 0, 0};
+  if (e < 0 || e >= w.E) return r;
+  const int32_t* off = w.offsets + b * w.offsets_stride;
+  const int64_t N = w.N;
+  const int64_t start = min(max(static_cast<int64_t>(off[e]), int64_t{0}), N);
+  const int64_t stop = min(max(static_cast<int64_t>(off[e + 1]), start), N);
+  const int64_t L = w.max_length < 0 ? N : min(w.max_length, N);
+  r.start = static_cast<int32_t>(start);
+  r.n = static_cast<int32_t>(min(stop - start, L));
+  return r;
+}
+
+// Step 2, time windows: align's plan of one query on the segment (t, m are
+// the segment's times and mask, or null), with its valid and age.
+template <typename TT>
+__device__ Plan PlanTime(const WindowLaunch& w, const TT* t, const bool* m, int32_t n,
+                         TT anchor, double delta, float* age_out) {
+  // q = anchor + delta, one rounding; the stream is read at q - offset.
+  const TT q = (anchor + static_cast<TT>(delta)) - static_cast<TT>(w.offset);
+  const int32_t plan_method = w.method == kWindowMean ? kPrevious : w.method;
+  const int32_t plan_oor = w.oor == kZeroOor ? kClamp : w.oor;
+  Plan p = PlanQuery(t, n, q, plan_method, plan_oor);
+  const int32_t ub = UpperBound(t, n, q);
+  float age = std::numeric_limits<float>::infinity();
+  if (q != q) age = QuietNan<float>();
+  else if (ub > 0) age = static_cast<float>(q - t[ub - 1]);
+  bool valid = p.valid;
+  if (valid && w.method == kWindowMean) {
+    const int32_t lo = UpperBound(t, n, q - static_cast<TT>(w.window));  // first t > q - window
+    if (lo < ub) {
+      p.kind = kWindowSum;
+      p.a = lo;
+      p.b = ub;
+    } else {
+      valid = false;  // empty window: the previous sample's plan stays
+    }
+  }
+  if (valid) {
+    TT dist;
+    if (w.method == kPrevious) dist = q - t[p.a];
+    else if (w.method == kNearest) dist = fabs(q - t[p.a]);
+    else if (w.method == kWindowMean) dist = q - t[ub - 1];
+    else dist = p.kind == kTwo ? t[p.b] - t[p.a] : TT(0);  // linear, slerp
+    valid = !(dist > static_cast<TT>(w.tolerance));
+  }
+  if (valid && m != nullptr) {  // a masked sample read invalidates the entry
+    if (p.kind == kWindowSum) {
+      for (int32_t i = p.a; i < p.b; ++i) valid = valid && m[i];
+    } else {
+      valid = m[p.a] && (p.kind != kTwo || m[p.b]);
+    }
+  }
+  p.valid = valid;
+  *age_out = age;
+  return p;
+}
+
+// Step 3, index windows: sample ub - 1 + step of the segment.
+template <typename TT>
+__device__ Plan PlanIndex(const TT* t, const bool* m, RowInfo r, TT qa, double step,
+                          float* age_out) {
+  const int64_t index = static_cast<int64_t>(r.ub) - 1 + static_cast<int64_t>(step);
+  const bool nan_anchor = qa != qa;
+  bool valid = index >= 0 && index < r.n && !nan_anchor;
+  const int64_t last = r.n > 0 ? r.n - 1 : 0;
+  const int32_t i = static_cast<int32_t>(min(max(index, int64_t{0}), last));
+  float age = std::numeric_limits<float>::infinity();
+  if (r.n > 0) {
+    age = static_cast<float>(qa - t[i]);
+    if (valid && m != nullptr) valid = m[i];
+  }
+  if (nan_anchor) age = QuietNan<float>();
+  Plan p{i, i, 0.0, nan_anchor ? kNanOut : (r.n > 0 ? kOne : kZeroOut), valid};
+  *age_out = age;
+  return p;
+}
+
+// align's interpolation expression, so time windows equal align's kernel bit for bit (the
+// compiler contracts it alike; the jnp twin may round the product separately: 1 ulp).
+template <typename Acc>
+__device__ __forceinline__ Acc Lerp(Acc x, Acc y, Acc w) {
+  return x + w * (y - x);
+}
+
+// Elements from values to the store copy of flat entry g's row (0 for a shared store,
+// which skips the division).
+__device__ __forceinline__ int64_t StoreOffset(const WindowDesc& w, int64_t g, int64_t K) {
+  return w.values_stride == 0 ? 0 : (g / K) * w.values_stride;
+}
+
+// Step 3 of the output (index windows, linear / nearest / previous): entries
+// [0, count) of the tile, values of type V read and written N elements per
+// access. Entry j is flat entry g0 + j.
+template <typename V, int N>
+__device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t count,
+                             int64_t g0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecV = Vec<V, N>;
+  const int64_t chunks = w.D / N;
+  // units < 2^31 (count <= kTileEntries, D < 2^23): 32-bit divisions find a unit's entry.
+  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
+  const int64_t units = count * chunks;
+  const int64_t K = w.K;
+  const V* values = static_cast<const V*>(w.values);
+  V* out = static_cast<V*>(w.out);
+  for (int64_t u0 = threadIdx.x; u0 < units; u0 += int64_t{kThreads} * kUnroll) {
+    VecV ra[kUnroll], rb[kUnroll];
+#pragma unroll
+    for (int s = 0; s < kUnroll; ++s) {  // loads of one- and two-sample plans
+      const int64_t u = u0 + int64_t{s} * kThreads;
+      if (u >= units) continue;
+      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+      const int64_t c = u - j * chunks;
+      const Plan& p = plans[j];
+      const VecV* rows = reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, K));
+      if (p.kind == kOne || p.kind == kTwo) ra[s] = rows[p.a * chunks + c];
+      if (p.kind == kTwo) rb[s] = rows[p.b * chunks + c];
+    }
+#pragma unroll
+    for (int s = 0; s < kUnroll; ++s) {  // arithmetic and stores
+      const int64_t u = u0 + int64_t{s} * kThreads;
+      if (u >= units) continue;
+      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+      const int64_t c = u - j * chunks;
+      const Plan& p = plans[j];
+      VecV r;
+      if (p.kind == kOne) {
+        r = ra[s];  // the sample's bits as they are
+      } else if (p.kind == kTwo) {
+        const Acc wt = static_cast<Acc>(p.w);
+#pragma unroll
+        for (int e = 0; e < N; ++e) {
+          r.v[e] = E::store(Lerp(E::load(ra[s].v[e]), E::load(rb[s].v[e]), wt));
+        }
+      } else {
+        const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+        for (int e = 0; e < N; ++e) r.v[e] = fill;
+      }
+      reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
+    }
+  }
+}
+
+// Step 3 of window_mean windows: one (entry, chunk) unit at a time; a window's
+// samples are summed sequentially from the first.
+template <typename V, int N>
+__device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecV = Vec<V, N>;
+  const int64_t chunks = w.D / N;
+  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
+  const int64_t units = count * chunks;
+  const V* values = static_cast<const V*>(w.values);
+  V* out = static_cast<V*>(w.out);
+  for (int64_t u = threadIdx.x; u < units; u += kThreads) {
+    const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+    const int64_t c = u - j * chunks;
+    const Plan p = plans[j];
+    const VecV* col =
+        reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, w.K)) + p.a * chunks + c;
+    VecV r;
+    if (p.kind == kWindowSum) {
+      Acc acc[N];
+#pragma unroll
+      for (int e = 0; e < N; ++e) acc[e] = Acc(0);
+      for (int32_t i = p.a; i < p.b; ++i, col += chunks) {
+        const VecV v = *col;
+#pragma unroll
+        for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
+      }
+      const Acc n = static_cast<Acc>(p.b - p.a);
+#pragma unroll
+      for (int e = 0; e < N; ++e) r.v[e] = E::store(acc[e] / n);
+    } else if (p.kind == kOne) {  // an invalid window's previous sample
+      r = *col;
+    } else {
+      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+#pragma unroll
+      for (int e = 0; e < N; ++e) r.v[e] = fill;
+    }
+    reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
+  }
+}
+
+template <typename V, int N>
+__device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  if (w.kind == kTimeWindow && w.method == kWindowMean) WriteMeans<V, N>(w, plans, count, g0);
+  else WriteEntries<V, N>(w, plans, count, g0);
+}
+
+// Step 3 of slerp windows (D == 4): one thread per entry.
+template <typename V>
+__device__ void WriteSlerp(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  const V* values = static_cast<const V*>(w.values);
+  V* out = static_cast<V*>(w.out);
+  for (int32_t j = threadIdx.x; j < count; j += kThreads) {
+    const Plan p = plans[j];
+    V* o = out + (g0 + j) * 4;
+    if (p.kind == kNanOut || p.kind == kZeroOut) {
+      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+      for (int k = 0; k < 4; ++k) o[k] = fill;
+    } else {
+      const V* rows = values + StoreOffset(w, g0 + j, w.K);
+      SlerpRow(rows + p.a * 4, rows + p.b * 4, p.w, p.kind, o);
+    }
+  }
+}
+
+template <typename V>
+__device__ void WriteWindow(const WindowLaunch& w, const Plan* plans, int32_t count,
+                            int64_t g0) {
+  if (w.method == kSlerp && w.kind == kTimeWindow) {
+    WriteSlerp<V>(w, plans, count, g0);
+    return;
+  }
+  const int vec = w.vec_bytes / static_cast<int>(sizeof(V));
+  if constexpr (sizeof(V) <= 16) {
+    if (vec == 16 / sizeof(V)) return WriteRows<V, 16 / sizeof(V)>(w, plans, count, g0);
+  }
+  if constexpr (sizeof(V) <= 8) {
+    if (vec == 8 / sizeof(V)) return WriteRows<V, 8 / sizeof(V)>(w, plans, count, g0);
+  }
+  if constexpr (sizeof(V) <= 4) {
+    if (vec == 4 / sizeof(V)) return WriteRows<V, 4 / sizeof(V)>(w, plans, count, g0);
+  }
+  WriteRows<V, 1>(w, plans, count, g0);
+}
+
+template <typename TT>
+__global__ void __launch_bounds__(kThreads) SampleWindowsKernel(const __grid_constant__ Args args) {
+  __shared__ Plan plans[kTileEntries];
+  __shared__ RowInfo rows[kTileEntries];
+  int wi = 0;
+  while (wi + 1 < args.num_windows && blockIdx.x >= args.windows[wi + 1].first_block) ++wi;
+  const WindowLaunch& w = args.windows[wi];
+  const int64_t K = w.K;
+  const int64_t g0 = (blockIdx.x - w.first_block) * w.tile;  // first flat entry of the tile
+  const int32_t count = static_cast<int32_t>(min(w.tile, args.B * K - g0));
+  const int64_t b0 = g0 / K;
+  const int32_t nrows = static_cast<int32_t>((g0 + count - 1) / K - b0 + 1);
+  const TT* anchors = static_cast<const TT*>(args.anchor);
+  const TT* times = static_cast<const TT*>(w.times);
+  const TT offset = static_cast<TT>(w.offset);
+  for (int32_t r = threadIdx.x; r < nrows; r += kThreads) {  // step 1
+    const int64_t b = b0 + r;
+    RowInfo info = Segment(w, b, args.episode[b]);
+    if (w.kind == kIndexWindow) {
+      const TT qa = anchors[b] - offset;
+      info.ub = UpperBound(times + b * w.times_stride + info.start, info.n, qa);
+    }
+    rows[r] = info;
+  }
+  __syncthreads();
+  for (int32_t j = threadIdx.x; j < count; j += kThreads) {  // step 2
+    const int64_t g = g0 + j;
+    const int64_t b = g / K;
+    const int32_t k = static_cast<int32_t>(g - b * K);
+    const RowInfo info = rows[b - b0];
+    const TT* t = times + b * w.times_stride + info.start;
+    const bool* m = w.mask != nullptr ? w.mask + b * w.mask_stride + info.start : nullptr;
+    const double delta = args.deltas[w.first_delta + k];
+    float age;
+    Plan p = w.kind == kTimeWindow
+                 ? PlanTime<TT>(w, t, m, info.n, anchors[b], delta, &age)
+                 : PlanIndex<TT>(t, m, info, anchors[b] - offset, delta, &age);
+    if (!p.valid) {  // step 4: out_of_range fills every invalid entry
+      if (w.oor == kNan) p.kind = kNanOut;
+      else if (w.oor == kZeroOor) p.kind = kZeroOut;
+    }
+    // Segment rows -> rows of the store copy (every read stays in [0, N)).
+    const int32_t last = static_cast<int32_t>(w.N > 0 ? w.N - 1 : 0);
+    if (p.kind == kWindowSum) {
+      p.a += info.start;
+      p.b += info.start;
+    } else {
+      p.a = min(max(info.start + p.a, 0), last);
+      p.b = min(max(info.start + p.b, 0), last);
+    }
+    w.valid[g] = p.valid;
+    w.age[g] = age;
+    plans[j] = p;
+  }
+  __syncthreads();
+  switch (w.value_type) {  // step 3
+    case kF32: WriteWindow<float>(w, plans, count, g0); break;
+    case kF64: WriteWindow<double>(w, plans, count, g0); break;
+    case kBF16: WriteWindow<__nv_bfloat16>(w, plans, count, g0); break;
+    default: WriteWindow<__half>(w, plans, count, g0); break;
+  }
+}
+
+}  // namespace
+
+Status LaunchSampleWindows(cudaStream_t stream, const SampleWindowsCall& call, int64_t B,
+                           ElemType time_type) {
+  Args a{};
+  a.episode = call.episode;
+  a.anchor = call.anchor;
+  a.B = B;
+  a.num_windows = call.num_windows;
+  std::copy(call.deltas, call.deltas + kMaxWindowEntries, a.deltas);
+  for (int k = 0; k < call.num_windows; ++k) {
+    static_cast<WindowDesc&>(a.windows[k]) = call.windows[k];
+  }
+  // Widest entries first: their blocks start first, the small windows' fill the tail.
+  std::stable_sort(a.windows, a.windows + a.num_windows,
+                   [](const WindowLaunch& x, const WindowLaunch& y) {
+                     return x.D * ItemBytes(static_cast<ElemType>(x.value_type)) >
+                            y.D * ItemBytes(static_cast<ElemType>(y.value_type));
+                   });
+  int64_t blocks = 0;
+  for (int k = 0; k < a.num_windows; ++k) {
+    WindowLaunch& w = a.windows[k];
+    const int64_t entry_bytes =
+        std::max<int64_t>(w.D * ItemBytes(static_cast<ElemType>(w.value_type)), 1);
+    const int64_t per_block =
+        std::max<int64_t>(1, std::min<int64_t>(kTileEntries, kBlockBytes / entry_bytes));
+    w.tile = w.K <= per_block ? per_block / w.K * w.K : per_block;
+    w.first_block = blocks;
+    blocks += CeilDiv(B * w.K, w.tile);
+  }
+  if (blocks > 0x7fffffffLL) {
+    return Status::Invalid("sample_windows: too many rows x entries for one launch (" +
+                           std::to_string(blocks) + " blocks)");
+  }
+  if (time_type == kF64) {
+    SampleWindowsKernel<double><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(a);
+  } else {
+    SampleWindowsKernel<float><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(a);
+  }
+  return Status::LastCuda("sample_windows kernel launch");
+}
+
+}  // namespace robocache
