@@ -1,5 +1,13 @@
 """points_to_voxels cases: hard voxelization of LiDAR clouds, vs the same rules in numpy/torch.
 
+The headline (issue 19): clouds in the order sensors emit them
+(jax_robocache.voxels.sensor_clouds): a 64-beam LiDAR at KITTI density (~124k
+points per scan, ring order, intensity) on the KITTI voxels below at B = 8 and
+32, a 640 x 480 RGB-D camera in pixel order (RGB) at 5 cm, and the real VLP-16
+revolution of tests/data in its recorded order (8 copies); each also shuffled.
+Goal on the ordered cases at B = 8: at least 2x faster than the jnp twin
+in-graph. The random clouds below stay as the worst case.
+
 Issue #5's targets, on synthetic spinning-LiDAR clouds (64 rings, ground plane
 and obstacles, the rear half outside the range as in KITTI), features =
 intensity (C = 1):
@@ -21,19 +29,22 @@ outputs equal ours bit for bit.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 
 from harness import Case
 from jax_robocache import points_to_voxels
 from jax_robocache.voxels.points_to_voxels_cases import KITTI, PILLARS, lidar_cloud
+from jax_robocache.voxels.sensor_clouds import sensor_batch
 
 def bytes_moved(operands, *, setup):
-    """Fewest bytes: read points and features, write every output once."""
+    """Fewest bytes: read points and features, write every output once (per cloud)."""
     points, features, _ = operands
-    N, C = features.shape
+    B = int(np.prod(points.shape[:-2]))
+    N, C = features.shape[-2:]
     M, P = setup["max_voxels"], setup["max_points_per_voxel"]
-    return N * (3 + C) * 4 + M * P * (3 + C) * 4 + M * 3 * 4 + M * 4 + 4 + N * 4
+    return B * (N * (3 + C) * 4 + M * P * (3 + C) * 4 + M * 3 * 4 + M * 4 + 4 + N * 4)
 
 
 def ours(points, features, lengths, *, setup):
@@ -48,6 +59,18 @@ def _grid(setup):
     shape = np.maximum(1, np.round((rng[3:] - rng[:3]) / size)).astype(np.int64)
     return (rng[:3].astype(np.float32), rng[3:].astype(np.float32), size.astype(np.float32),
             shape)
+
+
+def _per_cloud(fn, stack):
+    """fn over the clouds of a batch ([B, N, 3] points, [B] lengths), outputs stacked."""
+    @functools.wraps(fn)
+    def batched(points, features, lengths, *, setup):
+        if points.ndim == 2:
+            return fn(points, features, lengths, setup=setup)
+        outs = [fn(points[b], features[b], lengths[b], setup=setup)
+                for b in range(points.shape[0])]
+        return tuple(stack(list(o)) for o in zip(*outs))
+    return batched
 
 
 def numpy_points_to_voxels(points, features, lengths, *, setup):
@@ -118,25 +141,69 @@ def torch_points_to_voxels(points, features, lengths, *, setup):
             point_to_voxel)
 
 
-def case(name, N, setup, goal=None):
-    params = dict(N=N, M=setup["max_voxels"], P=setup["max_points_per_voxel"],
+def numpy_batched(points, features, lengths, *, setup):
+    return _per_cloud(numpy_points_to_voxels, np.stack)(points, features, lengths, setup=setup)
+
+
+def torch_batched(points, features, lengths, *, setup):
+    import torch
+    return _per_cloud(torch_points_to_voxels, torch.stack)(points, features, lengths,
+                                                          setup=setup)
+
+
+#: Issue 19: on clouds in sensor order at B = 8, >= 2x the jnp twin in-graph.
+SENSOR_GOAL = ("vs_jnp_min", 2.0)
+VLP16 = Path(__file__).resolve().parents[2] / "tests" / "data" / "vlp16.npz"
+#: The room of the RGB-D frames at 5 cm, 20000 voxels of up to 32 points.
+RGBD = dict(voxel_size=0.05, point_range=(-3.025, -2.525, -0.125, 2.975, 2.475, 2.875),
+            max_voxels=20000, max_points_per_voxel=32)
+#: The VLP-16's surroundings (+-50 m) at KITTI's voxel size.
+VLP16_SETUP = dict(KITTI, point_range=(-50.0, -50.0, -4.0, 50.0, 50.0, 4.0))
+
+
+def _case(name, params, make_inputs, setup, goal):
+    params = dict(params, M=setup["max_voxels"], P=setup["max_points_per_voxel"],
                   voxel=" x ".join(f"{s:g}" for s in np.broadcast_to(setup["voxel_size"], (3,))))
     return Case(
-        op="points_to_voxels", name=name, params=params,
-        make_inputs=functools.partial(lidar_cloud, N=N),
+        op="points_to_voxels", name=name, params=params, make_inputs=make_inputs,
         fn=functools.partial(ours, setup=setup),
         bytes_moved=functools.partial(bytes_moved, setup=setup),
-        feed=2,  # lengths (a scalar) carries the loop dependency; points are MBs
-        torch_fn=functools.partial(torch_points_to_voxels, setup=setup),
-        numpy_fn=functools.partial(numpy_points_to_voxels, setup=setup),
+        feed=2,  # lengths (a scalar or [B]) carries the loop dependency; points are MBs
+        torch_fn=functools.partial(torch_batched, setup=setup),
+        numpy_fn=functools.partial(numpy_batched, setup=setup),
         tolerance=0.0,  # bitwise: the same integer rules and float copies
         goal=goal)
 
 
+def case(name, N, setup, goal=None):
+    """One random spinning-LiDAR-like cloud, points in random order (the worst case)."""
+    return _case(name, dict(N=N), functools.partial(lidar_cloud, N=N), setup, goal)
+
+
+def sensor_case(source, B, *, shuffle=False, scale=1.0, with_goal=True):
+    """A batch of clouds as a sensor delivers them (sensor_clouds), or shuffled; features:
+    intensity (LiDAR) or RGB (depth camera)."""
+    setup = {"lidar": KITTI, "rgbd": RGBD, "vlp16": VLP16_SETUP}[source]
+    if scale != 1.0:
+        setup = dict(setup, max_voxels=500, max_points_per_voxel=4)
+    order = "shuffled" if shuffle else "ordered"
+    make = functools.partial(sensor_batch, source, B, shuffle=shuffle, features="i",
+                             scale=scale, vlp16_path=VLP16)
+    goal = SENSOR_GOAL if with_goal and not shuffle and B == 8 else None
+    name = f"{source}_B{B}_{order}" if scale == 1.0 else f"smoke_{source}_{order}"
+    return _case(name, dict(B=B, source=source, order=order), make, setup, goal)
+
+
 def cases(suite: str) -> list[Case]:
     if suite == "smoke":
-        return [case("smoke_kitti", 2000, dict(KITTI, max_voxels=300, max_points_per_voxel=4))]
-    quick = [case("kitti_250k", 250_000, KITTI, goal=("p50_max_s", 0.2e-3))]
+        return ([case("smoke_kitti", 2000, dict(KITTI, max_voxels=300, max_points_per_voxel=4))]
+                + [sensor_case("lidar", 2, scale=0.1, with_goal=False),
+                   sensor_case("rgbd", 2, shuffle=True, scale=0.1, with_goal=False)])
+    # the headline: clouds in sensor order (and shuffled); random points kept as the worst case
+    quick = ([sensor_case(source, B, shuffle=shuffle)
+              for source, B in (("lidar", 8), ("lidar", 32), ("rgbd", 8), ("vlp16", 8))
+              for shuffle in (False, True)]
+             + [case("kitti_250k", 250_000, KITTI, goal=("p50_max_s", 0.2e-3))])
     if suite == "quick":
         return quick
     return quick + [case("kitti_1m", 1_000_000, KITTI),

@@ -21,6 +21,7 @@ from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
                               check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
+from .._core.eager import staged
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .align_twin import WINDOW_MEAN, align_twin
@@ -319,23 +320,31 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
         leading[f"streams[{name!r}].times"] = times.shape[:-1]
         leading[f"streams[{name!r}].lengths"] = lengths.shape
     lead = tuple(broadcast_leading(leading))
-    B, T = math.prod(lead), query_times.shape[-1]
 
     if validate:
         arrays = _validate_streams(names, streams, arrays)
-    arrays = [(v, t, mark_unresolved(n, bad), bad) for v, t, n, bad in arrays]
+    arrays = tuple((v, t, mark_unresolved(n, bad)) for v, t, n, bad in arrays)
+    values, valid, age, concat = staged(
+        _align_arrays, query_times, arrays, lead=lead, names=tuple(names),
+        concat_order=concat_order, methods=tuple(s.method for s in specs),
+        offsets=tuple(s.offset for s in specs), tolerances=tuple(s.tolerance for s in specs),
+        windows=tuple(s.window for s in specs), out_of_range=OUT_OF_RANGE[out_of_range])
+    return AlignResult(names, list(values), list(valid), list(age), concat, concat_order)
+
+
+def _align_arrays(query_times, arrays, *, lead, names, concat_order, **params):
+    """The array work of a checked call: canonical operands, the bind, the outputs' shapes.
+    (values, valid, age) per stream and the concatenation (or None)."""
+    B, T = math.prod(lead), query_times.shape[-1]
     operands = [to_canonical(query_times, lead, query_times.ndim - 1)]
-    for values, times, lengths, _ in arrays:
+    for values, times, lengths in arrays:
         values = to_canonical(values, lead, values.ndim - 2)
         if values.shape[0] != B:  # the kernel reads values per episode: no sharing
             values = jnp.broadcast_to(values, (B,) + values.shape[1:])
         operands += [values, to_canonical(times, lead, times.ndim - 1),
                      to_canonical(lengths, lead, lengths.ndim)]
-    params = dict(methods=tuple(s.method for s in specs), offsets=tuple(s.offset for s in specs),
-                  tolerances=tuple(s.tolerance for s in specs),
-                  windows=tuple(s.window for s in specs), out_of_range=OUT_OF_RANGE[out_of_range])
-    dtypes = [values.dtype for values, _, _, _ in arrays]
-    widths = [values.shape[-1] for values, _, _, _ in arrays]
+    dtypes = [values.dtype for values, _, _ in arrays]
+    widths = [values.shape[-1] for values, _, _ in arrays]
     K = len(names)
     concat = None
     if concat_order is not None and _kernel_concatenates(dtypes):
@@ -358,7 +367,7 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
                                      axis=-1)
     valid = [v.reshape(lead + (T,)) for v in valid]
     age = [a.reshape(lead + (T,)) for a in age]
-    return AlignResult(names, values, valid, age, concat, concat_order)
+    return tuple(values), tuple(valid), tuple(age), concat
 
 
 def _validate_streams(names, streams, arrays):

@@ -16,6 +16,7 @@ from .._core.checks import requires_checkify
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
                               check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
+from .._core.eager import staged
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .resample_twin import resample_twin
@@ -139,15 +140,22 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         check_times("resample", "times", times, checked, S, unresolved)
     lengths = mark_unresolved(lengths, unresolved)
 
-    T = query_times.shape[-1]
+    return staged(_resample_arrays, values, times, query_times, lengths, lead=tuple(lead),
+                  method=METHODS[method], out_of_range=OUT_OF_RANGE[out_of_range],
+                  return_valid=return_valid)
+
+
+def _resample_arrays(values, times, query_times, lengths, *, lead, method, out_of_range,
+                     return_valid):
+    """The array work of a checked call: canonical operands, the bind, the outputs' shapes."""
+    T, D = query_times.shape[-1], values.shape[-1]
     # Every operand gets the full episode axis (cheap for times/queries/lengths):
     # XLA then partitions the custom call along it when episodes are sharded.
     operands = (to_canonical(values, lead, values.ndim - 2, full=True),
                 to_canonical(times, lead, times.ndim - 1, full=True),
                 to_canonical(query_times, lead, query_times.ndim - 1, full=True),
                 to_canonical(lengths, lead, lengths.ndim, full=True))
-    out, valid = _resample_op.bind(*operands, method=METHODS[method],
-                                   out_of_range=OUT_OF_RANGE[out_of_range])
+    out, valid = _resample_op.bind(*operands, method=method, out_of_range=out_of_range)
     out = out.reshape(tuple(lead) + (T, D))
     if return_valid:
         return out, valid.reshape(tuple(lead) + (T,))

@@ -26,6 +26,11 @@ from .timestamps import resolution_error, unresolved_episodes
 __all__ = ["check_times", "guard_resolution", "mark_unresolved"]
 
 
+@jax.jit
+def _unresolved_jitted(times, lengths):
+    return unresolved_episodes(times, lengths, xp=jnp)
+
+
 def guard_resolution(op: str, label: str, times, lengths):
     """bool ``[...]``: unresolved episodes of ``times [..., S]`` with ``lengths [...]`` (int32).
 
@@ -36,8 +41,8 @@ def guard_resolution(op: str, label: str, times, lengths):
     """
     if isinstance(times, jax.core.Tracer) or isinstance(lengths, jax.core.Tracer):
         return unresolved_episodes(times, lengths, xp=jnp)  # traced: the mask is staged
-    with jax.ensure_compile_time_eval():
-        unresolved = unresolved_episodes(jnp.asarray(times), lengths, xp=jnp)
+    with jax.ensure_compile_time_eval():  # one jitted dispatch, not one per jnp step
+        unresolved = _unresolved_jitted(jnp.asarray(times), lengths)
     if np.asarray(unresolved).any():
         raise resolution_error(op, label, times, lengths, unresolved)
     return unresolved

@@ -20,6 +20,7 @@ import numpy as np
 from .._core import extension as _extension
 from .._core.batching import batch_size
 from .._core.contract import broadcast_leading, to_canonical, valid_lengths
+from .._core.eager import staged
 from .._core.primitive import FfiOp
 from .sizing import warn_points_to_voxels
 from ..jax_compat import ShapedArray
@@ -114,11 +115,17 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
     if math.prod(lead) * max(N, 1) >= 2**31:
         raise ValueError(f"points {tuple(points.shape)}: at most 2**31 - 1 points in a batch")
     warn_points_to_voxels(math.prod(lead), N, M, P, 3 + features.shape[-1])
+    return VoxelBatch(*staged(_p2v_arrays, points, features, lengths, lead=lead, spec=spec,
+                              max_voxels=M, max_points=P))
+
+
+def _p2v_arrays(points, features, lengths, *, lead, spec, max_voxels, max_points):
+    """The array work of a checked call: canonical operands, the bind, the outputs' shapes."""
     operands = (to_canonical(points, lead, points.ndim - 2),
                 to_canonical(features, lead, features.ndim - 2),
                 to_canonical(lengths, lead, lengths.ndim))
-    outs = _p2v_op.bind(*operands, spec=spec, max_voxels=M, max_points=P)
-    return VoxelBatch(*(o.reshape(lead + o.shape[1:]) for o in outs))
+    outs = _p2v_op.bind(*operands, spec=spec, max_voxels=max_voxels, max_points=max_points)
+    return tuple(o.reshape(lead + o.shape[1:]) for o in outs)
 
 
 # -- registration ------------------------------------------------------------

@@ -19,6 +19,7 @@ from .._core import extension as _extension
 from .._core.batching import batch_size
 from .._core.codes import VOXELIZE_MODES as MODES
 from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
+from .._core.eager import staged
 from .._core.primitive import FfiOp
 from .sizing import warn_voxelize
 from ..jax_compat import ShapedArray
@@ -103,19 +104,24 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
     else:
         warn_voxelize(math.prod(lead), N, grid.shape, 1, 4)
 
+    return staged(_voxelize_arrays, points, features if mode in FEATURE_MODES else None, lengths,
+                  lead=lead, mode=MODES[mode], grid=grid)
+
+
+def _voxelize_arrays(points, features, lengths, *, lead, mode, grid):
+    """The array work of a checked call: canonical operands, the bind, the grids' shape."""
+    N = points.shape[-2]
     operands = [to_canonical(points, lead, points.ndim - 2)]
-    if mode in FEATURE_MODES:
+    if features is not None:
         operands.append(to_canonical(features, lead, features.ndim - 2))
-        C = features.shape[-1]
     else:  # placeholder operand: the op always takes one
         operands.append(jnp.zeros((1, N, 0), jnp.float32))
-        C = None
     if lengths is None:
         operands.append(jnp.full((1,), N, jnp.int32))
     else:
         operands.append(to_canonical(lengths, lead, lengths.ndim))
-    (out,) = _voxelize_op.bind(*operands, mode=MODES[mode], grid=grid)
-    tail = grid.shape if C is None else grid.shape + (C,)
+    (out,) = _voxelize_op.bind(*operands, mode=mode, grid=grid)
+    tail = grid.shape if features is None else grid.shape + (features.shape[-1],)
     return out.reshape(lead + tail)
 
 
