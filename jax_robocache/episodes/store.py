@@ -105,7 +105,8 @@ class _HostMeta:
         self.origins = origins
         self.origin_unit = origin_unit
         digest = hashlib.sha1(b"" if origins is None else
-                              (origins.dtype.str.encode() + origins.tobytes())).hexdigest()
+                              (origins.dtype.str.encode() + origins.tobytes()),
+                              usedforsecurity=False).hexdigest()  # a cache key, not security
         self._key = (digest, origin_unit)
 
     def __eq__(self, other):
