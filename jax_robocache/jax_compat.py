@@ -33,10 +33,16 @@ except ImportError:  # pragma: no cover - older jax: GSPMD only
 
 try:  # checkify's interpreter rules (an internal registry; absent: markers are not dropped)
     from jax._src.checkify import error_checks as checkify_error_checks
-except ImportError:  # pragma: no cover - jax moved it
+    import inspect as _inspect
+    from jax._src import checkify as _checkify_src
+    # jax >= 0.12 passes a CheckifyContext first: rule(ctx, error, enabled_errors, *args)
+    CHECKIFY_RULE_TAKES_CTX = "ctx" in _inspect.signature(
+        _checkify_src.div_error_check).parameters
+except (ImportError, AttributeError, ValueError):  # pragma: no cover - jax moved it
     checkify_error_checks = None
+    CHECKIFY_RULE_TAKES_CTX = False
 
-__all__ = ["NOT_MAPPED", "checkify_error_checks", "Primitive", "SdyShardingRule", "ShapedArray", "batching",
+__all__ = ["CHECKIFY_RULE_TAKES_CTX", "NOT_MAPPED", "checkify_error_checks", "Primitive", "SdyShardingRule", "ShapedArray", "batching",
            "ffi_lowering", "mlir", "no_mesh", "register_batch_partitionable",
            "register_ffi_target", "x64_enabled"]
 

@@ -12,7 +12,8 @@ so its lowering (program order) runs first.
 
 from __future__ import annotations
 
-from ..jax_compat import Primitive, ad, batching, checkify_error_checks, mlir
+from ..jax_compat import (CHECKIFY_RULE_TAKES_CTX, Primitive, ad, batching, checkify_error_checks,
+                          mlir)
 
 __all__ = ["requires_checkify"]
 
@@ -38,7 +39,10 @@ def _unfunctionalized(ctx, x, *, op: str, option: str):
 
 mlir.register_lowering(_marker_p, _unfunctionalized)
 if checkify_error_checks is not None:
-    checkify_error_checks[_marker_p] = lambda error, enabled_errors, x, **params: (error, x)
+    if CHECKIFY_RULE_TAKES_CTX:
+        checkify_error_checks[_marker_p] = lambda ctx, error, enabled, x, **params: (error, x)
+    else:
+        checkify_error_checks[_marker_p] = lambda error, enabled, x, **params: (error, x)
 
 
 def requires_checkify(x, *, op: str, option: str = "validate=True"):
