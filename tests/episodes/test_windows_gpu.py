@@ -31,6 +31,7 @@ from conftest import RUN_SEED, device, gpu_available, rng_for
 from jax_robocache import EpisodeStore, Window, sample_windows
 from jax_robocache._core import extension as _extension
 from jax_robocache._core.primitive import FORCE_JNP_ENV
+from jax_robocache.episodes.windows import KERNEL_ENV
 from jax_robocache.episodes import windows as windows_mod
 from ragged import make_dataset, random_anchors, store_args
 from test_windows import as_dict, compare, full_spec
@@ -47,6 +48,12 @@ def _need_gpu():
     if not gpu_available():
         pytest.skip("no GPU with jax_robocache CUDA kernels (%s)"
                     % (_extension.STATUS.reason or "no GPU device"))
+
+
+@pytest.fixture(autouse=True)
+def _kernel_opted_in(monkeypatch):
+    """These tests verify the kernel, which ordinary calls use only when opted in."""
+    monkeypatch.setenv(KERNEL_ENV, "1")
 
 
 def _run(fn, args, *, twin, monkeypatch):
