@@ -67,6 +67,15 @@ def _bandit_accepts(finding: dict, entry: dict) -> bool:
             and entry["code"] in _source_line(finding["filename"], finding["line_number"]))
 
 
+def _print_triage(accepted: list, used: set, new: list, describe) -> None:
+    """Names the triage entries that matched nothing (stale) and the untriaged findings."""
+    for i, entry in enumerate(accepted):
+        if i not in used:
+            print(f"  STALE triage entry (matches nothing; delete it): {describe(entry)}")
+    for text in new:
+        print(f"  NEW       {text}")
+
+
 def run_bandit(config: dict) -> int:
     accepted = config.get("accept", [])
     for entry in accepted:
@@ -98,12 +107,7 @@ def run_bandit(config: dict) -> int:
         else:
             used.add(match)
             print(f"  accepted  {text}\n            reason: {accepted[match]['reason']}")
-    for i, entry in enumerate(accepted):
-        if i not in used:
-            print(f"  STALE triage entry (matches nothing; delete it): {entry['test']} "
-                  f"{entry['path']}: {entry['code']!r}")
-    for text in new:
-        print(f"  NEW       {text}")
+    _print_triage(accepted, used, new, lambda e: f"{e['test']} {e['path']}: {e['code']!r}")
     print(f"bandit: {len(files)} files, {lines} lines of {', '.join(paths)}: "
           f"{len(report['results'])} findings, {len(used)} accepted in .ci/security.toml, "
           f"{len(new)} untriaged")
@@ -202,12 +206,7 @@ def run_pip_audit(config: dict, python: str, allow_offline: bool) -> int:
             else:
                 used.add(match)
                 print(f"  accepted  {text}\n            reason: {accepted[match]['reason']}")
-    for i, entry in enumerate(accepted):
-        if i not in used:
-            print(f"  STALE triage entry (matches nothing; delete it): {entry['id']} "
-                  f"({entry['package']})")
-    for text in new:
-        print(f"  NEW       {text}")
+    _print_triage(accepted, used, new, lambda e: f"{e['id']} ({e['package']})")
     audited = sum(1 for d in report.get("dependencies", []) if not d.get("skip_reason"))
     print(f"pip-audit: {audited} of {len(pinned) + len(other)} installed packages of {python} "
           f"audited against {service}: {len(new) + len(used)} known vulnerabilities, "
