@@ -10,33 +10,17 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rosbags")
-from rosbags.rosbag2 import StoragePlugin, Writer  # noqa: E402
-from rosbags.typesys import Stores, get_typestore  # noqa: E402
 
 import io_data  # noqa: E402
+from test_io import T, header, write_bag as _write_bag  # noqa: E402
 
 from jax_robocache.demo.synthetic import multirate_episodes  # noqa: E402
 from jax_robocache.io import BagError, read_bags  # noqa: E402
 
-STORE = get_typestore(getattr(Stores, "LATEST", None) or Stores.ROS2_HUMBLE)
-T = STORE.types
-
-
-def header(ns: int, frame: str = "base"):
-    return T["std_msgs/msg/Header"](
-        stamp=T["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9),
-        frame_id=frame)
-
 
 def write_bag(path: Path, messages, storage: str = "mcap") -> Path:
-    """messages: (log_ns, topic, msgtype, msg)."""
-    with Writer(path, version=9, storage_plugin=StoragePlugin[storage.upper()]) as writer:
-        conns = {}
-        for log_ns, topic, msgtype, msg in sorted(messages, key=lambda m: m[0]):
-            if topic not in conns:
-                conns[topic] = writer.add_connection(topic, msgtype, typestore=STORE)
-            writer.write(conns[topic], log_ns, STORE.serialize_cdr(msg, msgtype))
-    return path
+    """messages: (log_ns, topic, msgtype, msg), written in log-time order."""
+    return _write_bag(path, sorted(messages, key=lambda m: m[0]), storage)
 
 
 def laser_scan(ns, ranges):
