@@ -127,6 +127,43 @@ __device__ __forceinline__ int64_t StoreOffset(const WindowDesc& w, int64_t g, i
   return w.values_stride == 0 ? 0 : (g / K) * w.values_stride;
 }
 
+// The output of an entry without a sample: NaN (kNanOut) or 0 (kZeroOut) in every element.
+template <typename V, int N>
+__device__ __forceinline__ Vec<V, N> FillVec(int32_t kind) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  const V fill = E::store(kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+  Vec<V, N> r;
+#pragma unroll
+  for (int e = 0; e < N; ++e) r.v[e] = fill;
+  return r;
+}
+
+// A tile's output as (entry, vector chunk) units: unit u is chunk c of entry j
+// (flat entry g0 + j). units < 2^31 (count <= kTileEntries, D < 2^23), so 32-bit
+// divisions find a unit's entry.
+template <typename V, int N>
+struct TileUnits {
+  using VecV = Vec<V, N>;
+  const WindowLaunch& w;
+  int64_t g0, chunks, units;
+  uint32_t chunks32;
+  __device__ TileUnits(const WindowLaunch& w_, int32_t count, int64_t g0_)
+      : w(w_), g0(g0_), chunks(w_.D / N), units(count * (w_.D / N)),
+        chunks32(static_cast<uint32_t>(w_.D / N)) {}
+  __device__ int32_t entry(int64_t u) const {
+    return static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+  }
+  // Entry j's rows of the store (its row's episode copy, or the shared store), as vectors.
+  __device__ const VecV* rows(int32_t j) const {
+    return reinterpret_cast<const VecV*>(static_cast<const V*>(w.values) +
+                                         StoreOffset(w, g0 + j, w.K));
+  }
+  __device__ void store(int32_t j, int64_t c, const VecV& r) const {
+    reinterpret_cast<VecV*>(static_cast<V*>(w.out) + (g0 + j) * w.D)[c] = r;
+  }
+};
+
 // Step 3 of the output (index windows, linear / nearest / previous): entries
 // [0, count) of the tile, values of type V read and written N elements per
 // access. Entry j is flat entry g0 + j.
@@ -136,32 +173,25 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
   using E = Elem<V>;
   using Acc = typename E::Acc;
   using VecV = Vec<V, N>;
-  const int64_t chunks = w.D / N;
-  // units < 2^31 (count <= kTileEntries, D < 2^23): 32-bit divisions find a unit's entry.
-  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
-  const int64_t units = count * chunks;
-  const int64_t K = w.K;
-  const V* values = static_cast<const V*>(w.values);
-  V* out = static_cast<V*>(w.out);
-  for (int64_t u0 = threadIdx.x; u0 < units; u0 += int64_t{kThreads} * kUnroll) {
+  const TileUnits<V, N> tile(w, count, g0);
+  for (int64_t u0 = threadIdx.x; u0 < tile.units; u0 += int64_t{kThreads} * kUnroll) {
     VecV ra[kUnroll], rb[kUnroll];
 #pragma unroll
     for (int s = 0; s < kUnroll; ++s) {  // loads of one- and two-sample plans
       const int64_t u = u0 + int64_t{s} * kThreads;
-      if (u >= units) continue;
-      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
-      const int64_t c = u - j * chunks;
+      if (u >= tile.units) continue;
+      const int32_t j = tile.entry(u);
+      const int64_t c = u - j * tile.chunks;
       const Plan& p = plans[j];
-      const VecV* rows = reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, K));
-      if (p.kind == kOne || p.kind == kTwo) ra[s] = rows[p.a * chunks + c];
-      if (p.kind == kTwo) rb[s] = rows[p.b * chunks + c];
+      const VecV* rows = tile.rows(j);
+      if (p.kind == kOne || p.kind == kTwo) ra[s] = rows[p.a * tile.chunks + c];
+      if (p.kind == kTwo) rb[s] = rows[p.b * tile.chunks + c];
     }
 #pragma unroll
     for (int s = 0; s < kUnroll; ++s) {  // arithmetic and stores
       const int64_t u = u0 + int64_t{s} * kThreads;
-      if (u >= units) continue;
-      const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
-      const int64_t c = u - j * chunks;
+      if (u >= tile.units) continue;
+      const int32_t j = tile.entry(u);
       const Plan& p = plans[j];
       VecV r;
       if (p.kind == kOne) {
@@ -173,11 +203,9 @@ __device__ void WriteEntries(const WindowLaunch& w, const Plan* plans, int32_t c
           r.v[e] = E::store(Lerp(E::load(ra[s].v[e]), E::load(rb[s].v[e]), wt));
         }
       } else {
-        const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
-#pragma unroll
-        for (int e = 0; e < N; ++e) r.v[e] = fill;
+        r = FillVec<V, N>(p.kind);
       }
-      reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
+      tile.store(j, u - j * tile.chunks, r);
     }
   }
 }
@@ -189,23 +217,18 @@ __device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t cou
   using E = Elem<V>;
   using Acc = typename E::Acc;
   using VecV = Vec<V, N>;
-  const int64_t chunks = w.D / N;
-  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
-  const int64_t units = count * chunks;
-  const V* values = static_cast<const V*>(w.values);
-  V* out = static_cast<V*>(w.out);
-  for (int64_t u = threadIdx.x; u < units; u += kThreads) {
-    const int32_t j = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
-    const int64_t c = u - j * chunks;
+  const TileUnits<V, N> tile(w, count, g0);
+  for (int64_t u = threadIdx.x; u < tile.units; u += kThreads) {
+    const int32_t j = tile.entry(u);
+    const int64_t c = u - j * tile.chunks;
     const Plan p = plans[j];
-    const VecV* col =
-        reinterpret_cast<const VecV*>(values + StoreOffset(w, g0 + j, w.K)) + p.a * chunks + c;
+    const VecV* col = tile.rows(j) + p.a * tile.chunks + c;
     VecV r;
     if (p.kind == kWindowSum) {
       Acc acc[N];
 #pragma unroll
       for (int e = 0; e < N; ++e) acc[e] = Acc(0);
-      for (int32_t i = p.a; i < p.b; ++i, col += chunks) {
+      for (int32_t i = p.a; i < p.b; ++i, col += tile.chunks) {
         const VecV v = *col;
 #pragma unroll
         for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
@@ -216,11 +239,9 @@ __device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t cou
     } else if (p.kind == kOne) {  // an invalid window's previous sample
       r = *col;
     } else {
-      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
-#pragma unroll
-      for (int e = 0; e < N; ++e) r.v[e] = fill;
+      r = FillVec<V, N>(p.kind);
     }
-    reinterpret_cast<VecV*>(out + (g0 + j) * w.D)[c] = r;
+    tile.store(j, c, r);
   }
 }
 
@@ -233,16 +254,14 @@ __device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t coun
 // Step 3 of slerp windows (D == 4): one thread per entry.
 template <typename V>
 __device__ void WriteSlerp(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
-  using E = Elem<V>;
-  using Acc = typename E::Acc;
   const V* values = static_cast<const V*>(w.values);
   V* out = static_cast<V*>(w.out);
   for (int32_t j = threadIdx.x; j < count; j += kThreads) {
     const Plan p = plans[j];
     V* o = out + (g0 + j) * 4;
     if (p.kind == kNanOut || p.kind == kZeroOut) {
-      const V fill = E::store(p.kind == kNanOut ? QuietNan<Acc>() : Acc(0));
-      for (int k = 0; k < 4; ++k) o[k] = fill;
+      const Vec<V, 4> fill = FillVec<V, 4>(p.kind);
+      for (int k = 0; k < 4; ++k) o[k] = fill.v[k];
     } else {
       const V* rows = values + StoreOffset(w, g0 + j, w.K);
       SlerpRow(rows + p.a * 4, rows + p.b * 4, p.w, p.kind, o);
