@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import jax
@@ -13,7 +12,7 @@ from .chunk_model import Scales, hold_baseline, init_params
 from .chunk_train import make_eval, train_host_loader, train_in_graph
 from .chunking import CHUNK, HostLoader, make_episodes, require
 from .model import adam_init
-from .report import plot, table
+from .report import finish, table
 
 EVAL_SAMPLES = 1024
 
@@ -73,18 +72,9 @@ def run(args, describe_device) -> dict:
         print(f"\nin-graph sampling: {results[0].samples_per_s / results[1].samples_per_s:.2f}x "
               "the training samples per second of the per-sample host loader")
     print(f"eval baseline: hold the current state {baseline:.4f}")
-    print("plot: skipped (--no-plot)" if args.no_plot else plot(results, args.plot))
-    total = time.perf_counter() - t_start
-    print(f"total time {total:.1f} s")
-    summary = {"task": "chunking", "device": describe_device(), "jax": jax.__version__,
-               "sample_windows": backend(),
-               "episodes": E, "eval_episodes": held, "duration_s": args.duration,
-               "steps": args.steps, "batch_size": args.batch_size, "chunk": CHUNK,
-               "wrench": args.wrench,
-               "eligible_anchors": len(loader), "eval_baseline_hold": baseline,
-               "total_seconds": total, "results": [r.summary() for r in results]}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=1)
-        print(f"numbers: {args.json}")
-    return summary
+    return finish({"task": "chunking", "device": describe_device(), "jax": jax.__version__,
+                   "sample_windows": backend(), "episodes": E, "eval_episodes": held,
+                   "duration_s": args.duration, "steps": args.steps,
+                   "batch_size": args.batch_size, "chunk": CHUNK, "wrench": args.wrench,
+                   "eligible_anchors": len(loader), "eval_baseline_hold": baseline},
+                  results, args, t_start)

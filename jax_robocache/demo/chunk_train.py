@@ -20,13 +20,12 @@ import functools
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..episodes import sample_windows
 from .chunk_model import Scales, loss_fn
 from .chunking import HostLoader, spec
-from .model import AdamState, adam_update
+from .model import AdamState, adam_step
 from .train import RunResult, UtilisationSampler, timed_compile
 
 
@@ -50,15 +49,7 @@ def _step_in_graph(params, opt: AdamState, store, table, key, scales, *, batch_s
                    wrench, lr):
     batch = windows_batch(store, table, jax.random.fold_in(key, opt.step), batch_size, chunk,
                           wrench)
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, scales)
-    params, opt = adam_update(params, grads, opt, lr)
-    return params, opt, loss
-
-
-def _step_on_batch(params, opt: AdamState, batch, scales, *, lr):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, scales)
-    params, opt = adam_update(params, grads, opt, lr)
-    return params, opt, loss
+    return adam_step(loss_fn, params, opt, batch, scales, lr=lr)
 
 
 def make_eval(batch: dict, scales: Scales):
@@ -103,7 +94,7 @@ def train_in_graph(store, table, params, opt, scales, *, steps: int, batch_size:
 def train_host_loader(loader: HostLoader, params, opt, scales, *, steps: int, batch_size: int,
                       lr: float, seed: int, evaluate) -> RunResult:
     rng = np.random.default_rng(seed)
-    step = jax.jit(functools.partial(_step_on_batch, lr=lr))
+    step = jax.jit(functools.partial(adam_step, loss_fn, lr=lr))
     step, compile_s = timed_compile(step, params, opt, loader.sample(rng, batch_size), scales)
     losses, load_s = [], 0.0
     with UtilisationSampler() as util:

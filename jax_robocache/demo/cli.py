@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import jax
@@ -19,7 +18,7 @@ import numpy as np
 from .. import info
 from .episode import eval_blocks, load_bag, load_sena
 from .model import Normaliser, adam_init, init_params
-from .report import plot, table
+from .report import finish, table
 from .task import TaskConfig, preprocess_numpy
 from .train import make_eval, train_in_graph, train_numpy
 
@@ -149,20 +148,9 @@ def run_lidar(args) -> dict:
               "the training steps per second of numpy preprocessing")
     print(f"eval baselines: predict the mean motion {zero:.4f}, repeat the past motion "
           f"{repeat:.4f}")
-    plot_line = "plot: skipped (--no-plot)" if args.no_plot else plot(results, args.plot)
-    print(plot_line)
-    total = time.perf_counter() - t_start
-    print(f"total time {total:.1f} s")
-
-    summary = {"task": "lidar", "device": _describe_device(), "jax": jax.__version__,
-               "ops": backends,
-               "data": episode.source, "steps": args.steps, "batch_size": args.batch_size,
-               "queries": len(clock), "train_queries": n_train, "grid": [X, Y],
-               "eval_baseline_mean": zero, "eval_baseline_repeat_past": repeat,
-               "total_seconds": total, "results": [r.summary() for r in results]}
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(summary, f, indent=1)
-        print(f"numbers: {args.json}")
-    return summary
+    return finish({"task": "lidar", "device": _describe_device(), "jax": jax.__version__,
+                   "ops": backends, "data": episode.source, "steps": args.steps,
+                   "batch_size": args.batch_size, "queries": len(clock),
+                   "train_queries": n_train, "grid": [X, Y], "eval_baseline_mean": zero,
+                   "eval_baseline_repeat_past": repeat}, results, args, t_start)
 

@@ -74,3 +74,11 @@ def adam_update(params, grads, state: AdamState, lr: float, b1=0.9, b2=0.999, ep
     params = jax.tree_util.tree_map(lambda p, m, v: p - scale * m / (jnp.sqrt(v) + eps),
                                     params, m, v)
     return params, AdamState(step, m, v)
+
+
+def adam_step(loss_fn, params, opt: AdamState, batch, aux, *, lr: float):
+    """One training step on ``batch``: ``loss_fn(params, batch, aux)``, its gradient, Adam.
+    Returns ``(params, opt, loss)``."""
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch, aux)
+    params, opt = adam_update(params, grads, opt, lr)
+    return params, opt, loss

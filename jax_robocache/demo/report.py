@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Sequence
 
 import numpy as np
@@ -64,3 +66,17 @@ def plot(results: Sequence[RunResult], path: str) -> str:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return f"plot: {path}"
+
+
+def finish(summary: dict, results: Sequence[RunResult], args, t_start: float) -> dict:
+    """The demo's last lines: the plot (unless ``--no-plot``), the total time, and the
+    numbers as JSON in ``args.json``; returns ``summary`` with the results added."""
+    print("plot: skipped (--no-plot)" if args.no_plot else plot(results, args.plot))
+    total = time.perf_counter() - t_start
+    print(f"total time {total:.1f} s")
+    summary = dict(summary, total_seconds=total, results=[r.summary() for r in results])
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=1)
+        print(f"numbers: {args.json}")
+    return summary

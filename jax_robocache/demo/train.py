@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .episode import Episode
-from .model import AdamState, Normaliser, adam_update, loss_fn
+from .model import AdamState, Normaliser, adam_step, loss_fn
 from .task import TaskConfig, preprocess_jax, preprocess_numpy
 
 
@@ -139,16 +139,7 @@ def timed_compile(fn, *args):
 
 def _step_in_graph(params, opt: AdamState, raw, clock, schedule, norm, *, cfg, lr):
     q = clock[schedule[opt.step % schedule.shape[0]]]
-    batch = preprocess_jax(raw, q, cfg)
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, norm)
-    params, opt = adam_update(params, grads, opt, lr)
-    return params, opt, loss
-
-
-def _step_on_batch(params, opt: AdamState, batch, norm, *, lr):
-    loss, grads = jax.value_and_grad(loss_fn)(params, batch, norm)
-    params, opt = adam_update(params, grads, opt, lr)
-    return params, opt, loss
+    return adam_step(loss_fn, params, opt, preprocess_jax(raw, q, cfg), norm, lr=lr)
 
 
 def make_eval(raw, cfg: TaskConfig, norm: Normaliser, eval_q):
@@ -193,7 +184,7 @@ def train_in_graph(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q
 
 def train_numpy(episode: Episode, cfg: TaskConfig, params, opt, norm, train_q, schedule,
                 lr: float, evaluate) -> RunResult:
-    step = jax.jit(functools.partial(_step_on_batch, lr=lr))
+    step = jax.jit(functools.partial(adam_step, loss_fn, lr=lr))
     first = preprocess_numpy(episode, train_q[schedule[0]], cfg)
     step, compile_s = timed_compile(step, params, opt, first, norm)
 
