@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jax_robocache.episodes import sample_windows_cases
 from jax_robocache.streams import align_cases, resample_cases
 from jax_robocache.voxels import points_to_voxels_cases, voxelize_cases
 
@@ -146,8 +147,22 @@ def points_to_voxels_workloads(rng):
         yield _entry(f"points_to_voxels/{label}/B{B}xN{N}xC{C}/M{M}xP{P}", call)
 
 
+def sample_windows_workloads(rng):
+    """Every method and out-of-range policy on ragged stores with empty and one-sample
+    episodes, masks, NaN anchors and out-of-range episode ids; the training batch at two
+    sizes (bfloat16 embeddings, a 1 kHz window mean); an empty batch."""
+    for oor in ("clamp", "nan", "zero"):
+        for B, E in ((1, 3), (64, 5), (700, 12)):
+            call = sample_windows_cases.CASES[f"every_method_{oor}"].make(rng, B=B, E=E)
+            yield _entry(f"sample_windows/every_method_{oor}/B{B}xE{E}", call)
+    for B, E, seconds in ((0, 3, 1.0), (256, 8, 2.0), (4096, 20, 10.0)):
+        call = sample_windows_cases.CASES["training_batch"].make(rng, B=B, E=E, seconds=seconds)
+        yield _entry(f"sample_windows/training_batch/B{B}xE{E}", call)
+
+
 GENERATORS = {"resample": resample_workloads, "align": align_workloads,
-              "voxelize": voxelize_workloads, "points_to_voxels": points_to_voxels_workloads}
+              "voxelize": voxelize_workloads, "points_to_voxels": points_to_voxels_workloads,
+              "sample_windows": sample_windows_workloads}
 #: Ops whose workload entries take ``lengths`` as their last operand (--lengths variants).
 LENGTHS_LAST = ("resample", "voxelize", "points_to_voxels")
 LENGTHS_MODULES = {"resample": "streams.resample", "voxelize": "voxels.voxelize",

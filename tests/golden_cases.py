@@ -51,6 +51,9 @@ def named_outputs(out) -> dict[str, Any]:
         if out.concat is not None:
             named["concatenated"] = out.concatenated()
         return named
+    if isinstance(out, dict):  # sample_windows: window name -> WindowResult
+        return {f"{name}.{field}": leaf for name, w in out.items()
+                for field, leaf in zip(w._fields, w)}
     if hasattr(out, "_fields"):  # NamedTuple (VoxelBatch)
         return {field: getattr(out, field) for field in out._fields}
     if isinstance(out, (tuple, list)):  # e.g. resample(..., return_valid=True)
@@ -131,6 +134,33 @@ def points_to_voxels_cases():
     return cases
 
 
+def sample_windows_cases():
+    from references import sample_windows as reference
+    from jax_robocache.episodes.sample_windows_cases import CASES
+    cases = {}
+    for k, oor in enumerate(("clamp", "nan", "zero")):
+        call = CASES[f"every_method_{oor}"].make(np.random.default_rng([51, k]))  # fixed forever
+        spec = call.options["spec"]
+
+        def ref(i, spec=spec):
+            episodes = {}
+            for name in {w.stream or n for n, w in spec.items()}:
+                bounds = i[f"{name}.offsets"]
+                split = (lambda x: [x[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+                valid = i.get(f"{name}.valid")
+                episodes[name] = dict(values=split(i[f"{name}.values"]),
+                                      times=split(i[f"{name}.times"]),
+                                      valid=None if valid is None else split(valid))
+            out = reference.sample_windows(episodes, i["episode"], i["anchor"],
+                                           reference.spec_dicts(spec))
+            return {f"{n}.{leaf}": out[n][j] for n in out
+                    for j, leaf in enumerate(("values", "valid", "age"))}
+
+        cases[f"sample_windows_every_method_{oor}"] = GoldenCase(
+            lambda i, call=call: call.fn(**i), call.arrays, ref, )
+    return cases
+
+
 def _edge_queries(times, offsets):
     """float32 queries on dyadic sample times: every sample time, each plus every offset (the
     tolerance / window edges, exact in binary), one float32 ulp either side of each sample
@@ -200,7 +230,7 @@ def edge_cases():
 
 def all_cases() -> dict[str, GoldenCase]:
     return {**resample_cases(), **align_cases(), **voxelize_cases(), **points_to_voxels_cases(),
-            **edge_cases()}
+            **sample_windows_cases(), **edge_cases()}
 
 
 def _same(path: Path, arrays: dict) -> bool:

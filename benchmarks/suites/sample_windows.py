@@ -18,39 +18,28 @@ from __future__ import annotations
 
 import functools
 
-import ml_dtypes
 import numpy as np
 
 from harness import Case
-from jax_robocache import EpisodeStore, RaggedStream, Window, sample_windows
+from jax_robocache import EpisodeStore, RaggedStream, sample_windows
+from jax_robocache.episodes.sample_windows_cases import (TRAINING_SPEC, TRAINING_STREAMS,
+                                                         TRAINING_WINDOW_S, flat_arrays,
+                                                         numpy_training_batch, training_anchors,
+                                                         training_data)
 
-#: name -> (rate Hz, D, dtype); operand order.
-STREAMS = {"action": (50, 14, "float32"), "state": (50, 14, "float32"),
-           "image_embedding": (15, 512, "bfloat16"), "wrench": (1000, 6, "float32")}
+#: name -> (rate Hz, D, dtype), in operand order; the windows (the catalogue's training batch).
+STREAMS, SPEC, WINDOW_S = TRAINING_STREAMS, TRAINING_SPEC, TRAINING_WINDOW_S
 ORDER = tuple(STREAMS)
-SPEC = {"action": Window(steps=range(50)), "state": Window(steps=(-1, 0)),
-        "image_embedding": Window(seconds=(0.0,), method="previous"),
-        "wrench": Window(seconds=(0.0,), method="window_mean", window=0.02)}
-WINDOW_S = 0.02
 
 
 def make_inputs(rng, B, E, seconds):
-    """A jittered-clock dataset of E episodes and B anchors on action samples."""
-    operands, action_times, action_offsets = [], None, None
-    lengths = rng.integers(int(seconds * 0.5), int(seconds * 1.5) + 1, E)  # seconds per episode
-    for name, (rate, D, dtype) in STREAMS.items():
-        n = np.maximum((lengths * rate).astype(np.int64), 1)
-        offsets = np.concatenate([[0], np.cumsum(n)]).astype(np.int32)
-        times = np.concatenate([np.cumsum(rng.uniform(0.8, 1.2, k)) / rate for k in n])
-        values = rng.standard_normal((int(offsets[-1]), D), np.float32)
-        if dtype == "bfloat16":
-            values = values.astype(ml_dtypes.bfloat16)
-        operands += [values, times.astype(np.float32), offsets]
-        if name == "action":
-            action_times, action_offsets = times.astype(np.float32), offsets
-    rows = rng.integers(0, action_offsets[-1], B)
-    episode = (np.searchsorted(action_offsets, rows, side="right") - 1).astype(np.int32)
-    return [episode, action_times[rows]] + operands
+    """The catalogue's training_batch data: E jittered-clock episodes, B anchors on action
+    samples; operands episode, anchor, then (values, times, offsets) per stream."""
+    data = training_data(rng, E, seconds)
+    episode, anchor = training_anchors(rng, data, B)
+    flat = flat_arrays(data)
+    return [episode, anchor] + [flat[f"{n}.{k}"] for n in ORDER
+                                for k in ("values", "times", "offsets")]
 
 
 def _store(arrays, max_lengths=None):
@@ -87,35 +76,11 @@ def bytes_moved(operands, names=ORDER):
     return total
 
 
-# -- the host loader users run today (LeRobot's indexing, one sample at a time) ----------
 def numpy_loader(episode, anchor, *arrays, names=ORDER):
-    """Per sample: the episode's slice, the anchor frame, clamped delta indices + is_pad
-    (LeRobot), the previous image embedding and the wrench window mean; then collate."""
-    streams = {name: arrays[3 * k:3 * k + 3] for k, name in enumerate(ORDER)}
-    batch = {name: [] for name in ORDER}
-    for e, a in zip(episode.tolist(), anchor.tolist()):
-        sample = {}
-        for name in ("action", "state"):
-            values, times, offsets = streams[name]
-            start, end = int(offsets[e]), int(offsets[e + 1])
-            idx = start + int(np.searchsorted(times[start:end], a, side="right")) - 1
-            deltas = SPEC[name].steps
-            query = [max(start, min(end - 1, idx + d)) for d in deltas]
-            sample[name] = values[query]
-        values, times, offsets = streams["image_embedding"]
-        start, end = int(offsets[e]), int(offsets[e + 1])
-        i = max(start, start + int(np.searchsorted(times[start:end], a, side="right")) - 1)
-        sample["image_embedding"] = values[i:i + 1]
-        if "wrench" in names:
-            values, times, offsets = streams["wrench"]
-            start, end = int(offsets[e]), int(offsets[e + 1])
-            hi = start + int(np.searchsorted(times[start:end], a, side="right"))
-            lo = start + int(np.searchsorted(times[start:end],
-                                             np.float32(a) - np.float32(WINDOW_S), side="right"))
-            sample["wrench"] = values[lo:hi].mean(axis=0, keepdims=True)
-        for name in names:
-            batch[name].append(sample[name])
-    return tuple(np.stack(batch[name]) for name in names)
+    """The host loader users run today (the catalogue's numpy_training_batch)."""
+    flat = {f"{n}.{k}": arrays[3 * i + j] for i, n in enumerate(ORDER)
+            for j, k in enumerate(("values", "times", "offsets"))}
+    return numpy_training_batch(episode, anchor, flat, names)
 
 
 def torch_batch(episode, anchor, *arrays, names=ORDER):

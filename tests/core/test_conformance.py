@@ -311,7 +311,7 @@ def test_jit_of_vmap(platform, rng, name):
 def test_scan(platform, rng, name):
     op = OPS[name]
     insts = instances(op, rng, V)
-    n, g = len(insts[0]), op.grad_arg
+    g = op.grad_arg
     xs = stack(insts, g, 0)
     fixed = list(insts[0])
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import reference_windows
+from references import sample_windows as reference_windows
 from jax_robocache import EpisodeStore, Window, sample_windows
 
 LENGTHS = [6, 0, 1, 9, 4]

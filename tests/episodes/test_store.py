@@ -12,7 +12,7 @@ import pytest
 
 from jax_robocache import EpisodeStore, RaggedStream, Window, relative_timestamps, sample_windows
 from jax_robocache.episodes import StoreError
-from ragged import make_dataset, store_args
+from jax_robocache.episodes.sample_windows_cases import make_dataset, store_args
 
 
 @pytest.fixture
@@ -302,7 +302,7 @@ import numpy as np
 import jax
 jax.config.update("jax_enable_x64", True)
 sys.path[:0] = [sys.argv[1], sys.argv[2]]
-import reference_windows
+from references import sample_windows as reference_windows
 from jax_robocache import EpisodeStore, Window, sample_windows
 rng = np.random.default_rng(77)
 E = 3

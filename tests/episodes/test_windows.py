@@ -17,39 +17,12 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-import reference_windows
+from references import sample_windows as reference_windows
 from jax_robocache import EpisodeStore, Stream, Window, align, sample_windows
-from ragged import make_dataset, random_anchors, store_args
+from jax_robocache.episodes.sample_windows_cases import (every_method_spec, make_dataset,
+                                                         random_anchors, store_args)
 
 OUT_OF_RANGE = ("clamp", "nan", "zero")
-
-
-def as_dict(w: Window) -> dict:
-    d = dict(out_of_range=w.out_of_range, offset=w.offset, tolerance=w.tolerance,
-             window=w.window, stream=w.stream, method=w.method)
-    d["seconds" if w.is_time else "steps"] = w.seconds if w.is_time else w.steps
-    return d
-
-
-def full_spec(oor):
-    """Every method on the default dataset's streams, incl. windows wider than any episode."""
-    spec = {
-        "state": Window(seconds=(-0.04, -0.02, 0.0), offset=0.005, tolerance=0.05,
-                        out_of_range=oor),
-        "state_prev": Window(seconds=tuple(np.linspace(-2.0, 2.0, 9)), method="previous",
-                             stream="state", out_of_range=oor),
-        "state_idx": Window(steps=range(-3, 4), offset=0.01, stream="state", out_of_range=oor),
-        "action": Window(steps=range(-2, 60), out_of_range=oor),
-        "quat": Window(seconds=np.arange(-2, 3) / 30, method="slerp", out_of_range=oor),
-        "wrench": Window(seconds=(0.0, -0.01, 0.3), method="window_mean", window=0.02,
-                         tolerance=0.002, out_of_range=oor),
-        "emb": Window(seconds=(0.0, 0.05, 0.5), method="nearest", tolerance=0.04,
-                      out_of_range=oor),
-    }
-    if oor == "clamp":
-        spec["action_ex"] = Window(seconds=(-0.5, 0.0, 0.7), stream="action",
-                                   out_of_range="extrapolate")
-    return spec
 
 
 def compare(out, ref, data, spec, label=""):
@@ -77,10 +50,10 @@ def test_matches_reference(seed, oor, mk_rng):
     data = make_dataset(rng, E=6, masked=("state", "wrench"))
     store = EpisodeStore.from_episodes(*store_args(data)[:2], valid=store_args(data)[2])
     episode, anchor = random_anchors(rng, data, 96)
-    spec = full_spec(oor)
+    spec = every_method_spec(oor)
     out = jax.jit(lambda s, e, a: sample_windows(s, e, a, spec))(store, episode, anchor)
     ref = reference_windows.sample_windows(data, episode, anchor,
-                                           {n: as_dict(w) for n, w in spec.items()})
+                                           reference_windows.spec_dicts(spec))
     compare(out, ref, data, spec, f"seed {seed}")
     # Sanity of the draw itself: the cases cover valid and invalid entries of every window.
     for name in spec:
@@ -183,7 +156,7 @@ def test_sena_recording_equals_align():
     eps = {n: dict(values=values[n], times=[(times[n][e] - origins[e]).astype(np.float32)
                                             for e in range(2)], valid=None) for n in values}
     ref = reference_windows.sample_windows(eps, episode, anchor,
-                                           {n: as_dict(w) for n, w in spec.items()})
+                                           reference_windows.spec_dicts(spec))
     compare(out, ref, eps, spec, "sena")
 
 
@@ -216,7 +189,7 @@ def test_vmap_matches_flat_call(mk_rng):
     data = make_dataset(rng, E=4)
     store = EpisodeStore.from_episodes(*store_args(data)[:2], valid=store_args(data)[2])
     episode, anchor = random_anchors(rng, data, 24)
-    spec = full_spec("nan")
+    spec = every_method_spec("nan")
     flat = sample_windows(store, episode, anchor, spec)
     vm = jax.vmap(lambda e, a: sample_windows(store, e, a, spec))(episode.reshape(4, 6),
                                                                   anchor.reshape(4, 6))
@@ -235,7 +208,7 @@ def test_bitwise_deterministic(mk_rng):
     data = make_dataset(rng, E=4, masked=("state", "wrench"))
     store = EpisodeStore.from_episodes(*store_args(data)[:2], valid=store_args(data)[2])
     episode, anchor = random_anchors(rng, data, 64)
-    spec = full_spec("clamp")
+    spec = every_method_spec("clamp")
     f = jax.jit(lambda s, e, a: sample_windows(s, e, a, spec))
     runs = [f(store, episode, anchor) for _ in range(2)]  # one executable, run twice
     runs.append(sample_windows(store, episode, anchor, spec))  # eager: its own compilation
@@ -289,7 +262,7 @@ def test_batch_sharded_without_collectives(mk_rng):
     rng = mk_rng(10)
     data = make_dataset(rng, E=4, masked=("state", "wrench"))
     episode, anchor = random_anchors(rng, data, 32)
-    spec = full_spec("nan")
+    spec = every_method_spec("nan")
     with jax.default_device(devs[0]):  # the same backend as the mesh (a GPU runs the kernel)
         single = sample_windows(EpisodeStore.from_episodes(*store_args(data)[:2],
                                                            valid=store_args(data)[2]),
@@ -356,7 +329,7 @@ def test_fuzz_ragged_stores(case):
     spec = {"x": case["window"]}
     out = sample_windows(store, case["episode"], case["anchor"], spec)
     ref = reference_windows.sample_windows(data, case["episode"], case["anchor"],
-                                           {"x": as_dict(case["window"])})
+                                           reference_windows.spec_dicts({"x": case["window"]}))
     compare(out, ref, data, spec, f"seed {case['seed']}")
 
 

@@ -26,15 +26,16 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-import reference_windows
+from references import sample_windows as reference_windows
 from conftest import RUN_SEED, device, gpu_available, rng_for
 from jax_robocache import EpisodeStore, Window, sample_windows
 from jax_robocache._core import extension as _extension
 from jax_robocache._core.primitive import FORCE_JNP_ENV
 from jax_robocache.episodes.windows import KERNEL_ENV
 from jax_robocache.episodes import windows as windows_mod
-from ragged import make_dataset, random_anchors, store_args
-from test_windows import as_dict, compare, full_spec
+from jax_robocache.episodes.sample_windows_cases import (every_method_spec, make_dataset,
+                                                         random_anchors, store_args)
+from test_windows import compare
 
 TARGET = "robocache_sample_windows"
 OUT_OF_RANGE = ("clamp", "nan", "zero")
@@ -154,11 +155,11 @@ def test_kernel_matches_twin_and_reference(oor, seed, monkeypatch):
     data = make_dataset(rng, E=7, masked=("state", "wrench"))
     store = _store(data)
     episode, anchor = random_anchors(rng, data, 301)
-    spec = full_spec(oor)
+    spec = every_method_spec(oor)
     kernel, twin = _kernel_and_twin(_call(spec), (store, episode, anchor), monkeypatch)
     _check_against_twin(spec, data, kernel, twin, f"seed {seed} {oor}")
     ref = reference_windows.sample_windows(data, episode, anchor,
-                                           {n: as_dict(w) for n, w in spec.items()})
+                                           reference_windows.spec_dicts(spec))
     compare(kernel, ref, data, spec, f"kernel seed {seed} {oor} (run seed {RUN_SEED})")
 
 
@@ -189,7 +190,7 @@ def test_dtypes_widths_and_long_windows(oor, monkeypatch):
     kernel, twin = _kernel_and_twin(_call(spec), (store, episode, anchor), monkeypatch)
     _check_against_twin(spec, data, kernel, twin, oor)
     ref = reference_windows.sample_windows(data, episode, anchor,
-                                           {n: as_dict(w) for n, w in spec.items()})
+                                           reference_windows.spec_dicts(spec))
     compare(kernel, ref, data, spec, f"kernel {oor} (run seed {RUN_SEED})")
 
 
@@ -205,7 +206,7 @@ def test_vmap_over_queries_and_over_the_store(monkeypatch):
     s1, s2 = _store(data), _store(other)
     stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), s1, s2)
     episode, anchor = random_anchors(rng, data, 64)
-    spec = full_spec("nan")
+    spec = every_method_spec("nan")
     over_queries = lambda s, e, a: jax.vmap(_call(spec), in_axes=(None, 0, 0))(  # noqa: E731
         s, e.reshape(8, 8), a.reshape(8, 8))
     kernel, twin = _kernel_and_twin(over_queries, (s1, episode, anchor), monkeypatch)
@@ -221,7 +222,7 @@ def test_vmap_over_queries_and_over_the_store(monkeypatch):
         t_i = {n: tuple(x[i] for x in v) for n, v in twin.items()}
         _check_against_twin(spec, d, k_i, t_i, f"vmap store {i}")
         ref = reference_windows.sample_windows(d, e2[i], a2[i],
-                                               {n: as_dict(w) for n, w in spec.items()})
+                                               reference_windows.spec_dicts(spec))
         compare(k_i, ref, d, spec, f"vmap store {i} (run seed {RUN_SEED})")
 
 
@@ -234,7 +235,7 @@ def test_grad_and_determinism(monkeypatch):
     data = make_dataset(rng, E=5, masked=("state",))
     store = _store(data)
     episode, anchor = random_anchors(rng, data, 48)
-    spec = {k: w for k, w in full_spec("zero").items() if k != "emb"}  # float32 streams
+    spec = {k: w for k, w in every_method_spec("zero").items() if k != "emb"}  # float32 streams
 
     def loss(values, s, e, a):
         s = s.replace(state=s["state"].replace(values=values))
@@ -249,7 +250,7 @@ def test_grad_and_determinism(monkeypatch):
     np.testing.assert_allclose(kernel, twin, rtol=1e-5, atol=1e-5)
     monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     with jax.default_device(device("gpu")):
-        f = jax.jit(_call(full_spec("clamp")))
+        f = jax.jit(_call(every_method_spec("clamp")))
         runs = [jax.tree.map(np.asarray, f(store, episode, anchor)) for _ in range(2)]
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
         np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8))

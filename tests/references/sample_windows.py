@@ -142,3 +142,14 @@ def sample_windows(episodes, episode, anchor, spec, time_dtype=np.float32):
             rows.append(fn(v, t, m, a, w, time_dtype))
         result[name] = tuple(np.stack(x) for x in zip(*rows))
     return result
+
+
+def spec_dicts(spec) -> dict:
+    """``sample_windows``' spec (name -> ``Window``) as this reference's dicts."""
+    out = {}
+    for name, w in spec.items():
+        d = dict(out_of_range=w.out_of_range, offset=w.offset, tolerance=w.tolerance,
+                 window=w.window, stream=w.stream, method=w.method)
+        d["seconds" if w.is_time else "steps"] = w.seconds if w.is_time else w.steps
+        out[name] = d
+    return out
