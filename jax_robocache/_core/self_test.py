@@ -208,19 +208,6 @@ def _check_points_to_voxels(rng):
     return got, np.concatenate([want[f].ravel() for f in fields]), 0.0
 
 
-@register_check("sample_windows")
-def _check_sample_windows(rng):
-    from ..episodes.sample_windows_cases import CASES, numpy_training_batch
-    call = CASES["training_batch"].make(rng)  # anchors on action samples: every entry valid
-    out = call()
-    names = tuple(out)
-    want = numpy_training_batch(call.arrays["episode"], call.arrays["anchor"], call.arrays,
-                                names)
-    got = np.concatenate([np.asarray(out[n].values, np.float64).ravel() for n in names])
-    # bfloat16 image embeddings are copied bit for bit; the wrench mean rounds in float32.
-    return got, np.concatenate([np.asarray(w, np.float64).ravel() for w in want]), 1e-5
-
-
 def _platforms() -> list[str]:
     platforms = ["cpu"]
     try:
