@@ -62,8 +62,9 @@ def _captured_twin(op_name, call):
         eager = None
     op = primitive.REGISTRY[op_name]
     if eager is not None:
-        traced = eager._is_traced
-        eager._is_traced = lambda arrays: True
+        name = "is_traced" if hasattr(eager, "is_traced") else "_is_traced"  # older trees
+        traced = getattr(eager, name)
+        setattr(eager, name, lambda arrays: True)
     seen = {}
     original = op.bind
 
@@ -77,7 +78,7 @@ def _captured_twin(op_name, call):
     finally:
         del op.bind
         if eager is not None:
-            eager._is_traced = traced
+            setattr(eager, name, traced)
     return seen["args"], seen["params"]
 
 

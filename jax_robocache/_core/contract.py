@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -116,6 +117,24 @@ def to_canonical(x, lead: tuple, lead_rank_of_x: int, full: bool = False):
     return x.reshape((math.prod(lead),) + rest)
 
 
+def as_jax(x):
+    """``jnp.asarray(x)``, skipped for what already is a jax array (an eager call's cost)."""
+    return x if isinstance(x, jax.Array) else jnp.asarray(x)
+
+
+def check_lengths(lengths, name: str = "lengths"):
+    """A ``lengths`` argument as an array (numpy for Python sequences, jax arrays as they
+    are) after its dtype check: a non-integer dtype raises TypeError naming the argument."""
+    if lengths is None or isinstance(lengths, (jax.Array, np.ndarray)):
+        arr = lengths
+    else:
+        arr = np.asarray(lengths)
+    if arr is not None and not jnp.issubdtype(arr.dtype, jnp.integer):
+        raise TypeError(f"{name} must be an integer array, got {arr.dtype.name} "
+                        f"{tuple(arr.shape)}")
+    return arr
+
+
 def valid_lengths(lengths, n: int, name: str = "lengths"):
     """Checks a ``lengths`` argument and returns it as int32 clamped into [0, n].
 
@@ -125,9 +144,6 @@ def valid_lengths(lengths, n: int, name: str = "lengths"):
     """
     if lengths is None:
         return jnp.full((), n, jnp.int32)
-    lengths = jnp.asarray(lengths)
-    if not jnp.issubdtype(lengths.dtype, jnp.integer):
-        raise TypeError(f"{name} must be an integer array, got {lengths.dtype.name} "
-                        f"{tuple(lengths.shape)}")
+    lengths = jnp.asarray(check_lengths(lengths, name))
     top = min(n, int(jnp.iinfo(lengths.dtype).max))
     return jnp.clip(lengths, 0, top).astype(jnp.int32)

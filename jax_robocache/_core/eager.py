@@ -20,7 +20,8 @@ from typing import Callable
 import jax
 
 
-def _is_traced(arrays) -> bool:
+def is_traced(arrays) -> bool:
+    """Whether any leaf of ``arrays`` is a tracer (the call is inside a transformation)."""
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(arrays))
 
 
@@ -32,6 +33,6 @@ def _jitted(fn: Callable, frozen: tuple):
 def staged(fn: Callable, *arrays, **static):
     """``fn(*arrays, **static)``; eager calls through a jit cached per ``fn`` and ``static``
     (hashable values)."""
-    if _is_traced(arrays):
+    if is_traced(arrays):
         return fn(*arrays, **static)
     return _jitted(fn, tuple(sorted(static.items())))(*arrays)

@@ -20,14 +20,16 @@ from .._core.checks import requires_checkify
 from .._core.codes import MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
-                              check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
-from .._core.eager import staged
+                              as_jax, check_lengths, check_sample_axis, feature_axis_hint,
+                              to_canonical, valid_lengths)
+from .._core.eager import is_traced, staged
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .align_twin import WINDOW_MEAN, align_twin
 from .stream import Stream
 from .timestamps import is_host_wide_timestamps, relative_timestamps
-from .validate import check_times, guard_resolution, mark_unresolved
+from .validate import (check_times, guard_resolution, mark_unresolved, raise_if_unresolved,
+                       resolved_lengths)
 
 __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multimodal"]
 
@@ -231,9 +233,9 @@ def _host_times(names, streams, query_times):
 
 
 def _stream_arrays(name, stream, given_times):
-    """values, times, lengths (int32, clamped) and the unresolved mask of one stream."""
+    """values, times and lengths (as given, dtype-checked) of one stream."""
     label = f"streams[{name!r}]"
-    values, times = jnp.asarray(stream.values), jnp.asarray(given_times)
+    values, times = as_jax(stream.values), as_jax(given_times)
     check_min_rank(f"{label}.values", values, 2, "[..., S, D]",
                    feature_axis_hint(f"{label}.values", values))
     check_min_rank(f"{label}.times", times, 1, "[..., S]")
@@ -247,10 +249,7 @@ def _stream_arrays(name, stream, given_times):
     if stream.method == "slerp" and D != 4:
         raise ValueError(f"{label} has method='slerp', which needs quaternion values "
                          f"[..., S, 4] (x, y, z, w), got values {tuple(values.shape)}")
-    with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
-        lengths = valid_lengths(stream.lengths, S, f"{label}.lengths")
-    unresolved = guard_resolution("align", f"{label}.times", given_times, lengths)
-    return values, times, lengths, unresolved
+    return values, times, check_lengths(stream.lengths, f"{label}.lengths")
 
 
 # -- the public functions ----------------------------------------------------------
@@ -306,30 +305,45 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     specs = [_check_stream(n, streams[n], out_of_range) for n in names]
     times_list, query_times = _host_times(names, streams, query_times)
     arrays = [_stream_arrays(n, streams[n], t) for n, t in zip(names, times_list)]
-    query_times = jnp.asarray(query_times)
+    query_times = as_jax(query_times)
     check_min_rank("query_times", query_times, 1, "[..., T]")
     check_dtype("query_times", query_times, TIME_DTYPES)
-    for name, (_, times, _, _) in zip(names, arrays):
+    for name, (_, times, _) in zip(names, arrays):
         if times.dtype != query_times.dtype:
             raise TypeError(f"streams[{name!r}].times and query_times must share a dtype, got "
                             f"{times.dtype.name} and {query_times.dtype.name}")
 
     leading = {"query_times": query_times.shape[:-1]}
-    for name, (values, times, lengths, _) in zip(names, arrays):
+    for name, (values, times, lengths) in zip(names, arrays):
         leading[f"streams[{name!r}].values"] = values.shape[:-2]
         leading[f"streams[{name!r}].times"] = times.shape[:-1]
-        leading[f"streams[{name!r}].lengths"] = lengths.shape
+        leading[f"streams[{name!r}].lengths"] = np.shape(lengths)
     lead = tuple(broadcast_leading(leading))
 
-    if validate:
-        arrays = _validate_streams(names, streams, arrays)
-    arrays = tuple((v, t, mark_unresolved(n, bad)) for v, t, n, bad in arrays)
-    values, valid, age, concat = staged(
-        _align_arrays, query_times, arrays, lead=lead, names=tuple(names),
-        concat_order=concat_order, methods=tuple(s.method for s in specs),
-        offsets=tuple(s.offset for s in specs), tolerances=tuple(s.tolerance for s in specs),
-        windows=tuple(s.window for s in specs), out_of_range=OUT_OF_RANGE[out_of_range])
+    options = dict(lead=lead, names=tuple(names), concat_order=concat_order,
+                   methods=tuple(s.method for s in specs), offsets=tuple(s.offset for s in specs),
+                   tolerances=tuple(s.tolerance for s in specs),
+                   windows=tuple(s.window for s in specs),
+                   out_of_range=OUT_OF_RANGE[out_of_range])
+    if not validate and not is_traced((query_times, arrays)):
+        # An eager call: the resolution masks in the same program, their errors after it.
+        (values, valid, age, concat), unresolved = staged(_align_resolved, query_times,
+                                                          tuple(arrays), **options)
+        for name, given, (_, times, lengths), bad in zip(names, times_list, arrays, unresolved):
+            raise_if_unresolved("align", f"streams[{name!r}].times", given, lengths,
+                                times.shape[-1], bad, f"streams[{name!r}].lengths")
+    else:
+        arrays = _guarded_streams(names, arrays, times_list, validate)
+        values, valid, age, concat = staged(_align_arrays, query_times, arrays, **options)
     return AlignResult(names, list(values), list(valid), list(age), concat, concat_order)
+
+
+def _align_resolved(query_times, arrays, **options):
+    """One program of an eager call: every stream's lengths and resolution mask, then the
+    array work; returns (outputs, unresolved masks) for the eager error."""
+    resolved = [(v, t) + resolved_lengths(t, n, t.shape[-1]) for v, t, n in arrays]
+    outputs = _align_arrays(query_times, tuple((v, t, n) for v, t, n, _ in resolved), **options)
+    return outputs, tuple(bad for *_, bad in resolved)
 
 
 def _align_arrays(query_times, arrays, *, lead, names, concat_order, **params):
@@ -370,18 +384,24 @@ def _align_arrays(query_times, arrays, *, lead, names, concat_order, **params):
     return tuple(values), tuple(valid), tuple(age), concat
 
 
-def _validate_streams(names, streams, arrays):
-    """``validate=True``: checkify checks of every stream's times and lengths (as given)."""
-    marked = []
-    for k, (name, (values, times, lengths, unresolved)) in enumerate(zip(names, arrays)):
-        if k == 0:  # one marker: its lowering raises first when checkify is missing
-            lengths = requires_checkify(lengths, op="align")
-        raw = streams[name].lengths
+def _guarded_streams(names, arrays, given_times, validate):
+    """Traced or ``validate=True`` calls: per stream the resolution guard (known times raise)
+    and, with ``validate``, the checkify checks of its times and lengths (as given); returns
+    (values, times, lengths with the sentinel) per stream."""
+    guarded = []
+    for k, (name, (values, times, raw), given) in enumerate(zip(names, arrays, given_times)):
         label = f"streams[{name!r}]"
-        check_times("align", f"{label}.times", times, lengths if raw is None else jnp.asarray(raw),
-                    times.shape[-1], unresolved, lengths_label=f"{label}.lengths")
-        marked.append((values, times, lengths, unresolved))
-    return marked
+        with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
+            lengths = valid_lengths(raw, times.shape[-1], f"{label}.lengths")
+        unresolved = guard_resolution("align", f"{label}.times", given, lengths)
+        if validate:
+            if k == 0:  # one marker: its lowering raises first when checkify is missing
+                lengths = requires_checkify(lengths, op="align")
+            check_times("align", f"{label}.times", times,
+                        lengths if raw is None else jnp.asarray(raw), times.shape[-1],
+                        unresolved, lengths_label=f"{label}.lengths")
+        guarded.append((values, times, mark_unresolved(lengths, unresolved)))
+    return guarded
 
 
 def _check_concatenate(concatenate, names) -> tuple[str, ...] | None:

@@ -15,13 +15,15 @@ import numpy as np
 from .._core.checks import requires_checkify
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
-                              check_sample_axis, feature_axis_hint, to_canonical, valid_lengths)
-from .._core.eager import staged
+                              as_jax, check_lengths, check_sample_axis, feature_axis_hint,
+                              to_canonical, valid_lengths)
+from .._core.eager import is_traced, staged
 from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .resample_twin import resample_twin
 from .timestamps import is_host_wide_timestamps, relative_timestamps
-from .validate import check_times, guard_resolution, mark_unresolved
+from .validate import (check_times, guard_resolution, mark_unresolved, raise_if_unresolved,
+                       resolved_lengths)
 
 __all__ = ["resample"]
 
@@ -108,7 +110,7 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         raise ValueError(f"out_of_range='extrapolate' needs method='linear', got {method!r}")
     times, query_times = _prepare_timestamps(times, query_times, lengths)
     given_times = times  # numpy stays numpy: the resolution guard sees known values
-    values, times, query_times = (jnp.asarray(x) for x in (values, times, query_times))
+    values, times, query_times = (as_jax(x) for x in (values, times, query_times))
 
     check_min_rank("values", values, 2, "[..., S, D]", feature_axis_hint("values", values))
     check_min_rank("times", times, 1, "[..., S]")
@@ -126,23 +128,35 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
     if method == "slerp" and D != 4:
         raise ValueError(f"method='slerp' needs quaternion values [..., S, 4] (x, y, z, w), got "
                          f"values {tuple(values.shape)}")
-    raw_lengths = None if lengths is None else jnp.asarray(lengths)
+    lengths = check_lengths(lengths)
+    lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
+                              "query_times": query_times.shape[:-1],
+                              "lengths": np.shape(lengths)})
+    options = dict(lead=tuple(lead), method=METHODS[method],
+                   out_of_range=OUT_OF_RANGE[out_of_range], return_valid=return_valid)
+    if not validate and not is_traced((values, times, query_times, lengths)):
+        # An eager call: the resolution mask in the same program, its error after it.
+        out, unresolved = staged(_resample_resolved, values, times, query_times, lengths, S=S,
+                                 **options)
+        raise_if_unresolved("resample", "times", given_times, lengths, S, unresolved)
+        return out
+    raw_lengths = lengths
     with jax.ensure_compile_time_eval():  # known lengths stay known (the guard needs them)
         lengths = valid_lengths(lengths, S)
     unresolved = guard_resolution("resample", "times", given_times, lengths)
-
-    lead = broadcast_leading({"values": values.shape[:-2], "times": times.shape[:-1],
-                              "query_times": query_times.shape[:-1],
-                              "lengths": lengths.shape})
     if validate:  # on the lengths as given: out-of-range values are reported, not clamped
-        checked = lengths if raw_lengths is None else raw_lengths
+        checked = lengths if raw_lengths is None else jnp.asarray(raw_lengths)
         lengths = requires_checkify(lengths, op="resample")  # bound before the checks
         check_times("resample", "times", times, checked, S, unresolved)
     lengths = mark_unresolved(lengths, unresolved)
+    return staged(_resample_arrays, values, times, query_times, lengths, **options)
 
-    return staged(_resample_arrays, values, times, query_times, lengths, lead=tuple(lead),
-                  method=METHODS[method], out_of_range=OUT_OF_RANGE[out_of_range],
-                  return_valid=return_valid)
+
+def _resample_resolved(values, times, query_times, lengths, *, S, **options):
+    """One program of an eager call: lengths and the resolution mask, then the array work;
+    returns (output, unresolved mask) for the eager error."""
+    lengths, unresolved = resolved_lengths(times, lengths, S)
+    return _resample_arrays(values, times, query_times, lengths, **options), unresolved
 
 
 def _resample_arrays(values, times, query_times, lengths, *, lead, method, out_of_range,

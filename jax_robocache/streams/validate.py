@@ -21,9 +21,11 @@ import numpy as np
 from jax.experimental import checkify
 
 from .._core.codes import UNRESOLVED_LENGTH
+from .._core.contract import valid_lengths
 from .timestamps import resolution_error, unresolved_episodes
 
-__all__ = ["check_times", "guard_resolution", "mark_unresolved"]
+__all__ = ["check_times", "guard_resolution", "mark_unresolved", "raise_if_unresolved",
+           "resolved_lengths"]
 
 
 @jax.jit
@@ -55,6 +57,29 @@ def mark_unresolved(lengths, unresolved):
     if not isinstance(unresolved, jax.core.Tracer):
         return lengths
     return jnp.where(unresolved, UNRESOLVED_LENGTH, lengths)
+
+
+def resolved_lengths(times, lengths, S: int):
+    """Inside the staged program of an eager call (or a traced one): ``lengths`` as
+    ``valid_lengths`` makes them, with ``UNRESOLVED_LENGTH`` for the episodes whose times are
+    unresolved, and that mask. One program computes both, so an eager call costs one
+    dispatch; ``raise_if_unresolved`` turns a set mask into the eager error afterwards."""
+    lengths = valid_lengths(lengths, S)
+    unresolved = unresolved_episodes(times, lengths, xp=jnp)
+    return jnp.where(unresolved, UNRESOLVED_LENGTH, lengths), unresolved
+
+
+def raise_if_unresolved(op: str, label: str, times, lengths, S: int, unresolved,
+                        lengths_label: str = "lengths"):
+    """The eager error of ``guard_resolution`` for a mask from ``resolved_lengths`` (a
+    no-op for traced masks: under ``jit`` the sentinel does the work)."""
+    if isinstance(unresolved, jax.core.Tracer):
+        return
+    unresolved = np.asarray(unresolved)
+    if unresolved.any():
+        with jax.ensure_compile_time_eval():
+            lengths = valid_lengths(lengths, S, lengths_label)
+        raise resolution_error(op, label, times, lengths, unresolved)
 
 
 def _first_false(mask):

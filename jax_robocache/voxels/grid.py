@@ -15,13 +15,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
-from .._core.contract import check_dtype, check_min_rank
+from .._core.contract import as_jax, check_dtype, check_min_rank
 
 
 class GridSpec(NamedTuple):
@@ -36,7 +37,32 @@ class GridSpec(NamedTuple):
 
 
 def grid_spec(voxel_size, point_range: Sequence[float]) -> GridSpec:
-    """Validates ``voxel_size``/``point_range`` and returns the static grid (trace-time errors)."""
+    """Validates ``voxel_size``/``point_range`` and returns the static grid (trace-time errors).
+    Cached per value for numbers and tuples / lists of numbers (an eager call's cost)."""
+    key = (_hashable(voxel_size), _hashable(point_range))
+    if key[0] is None or key[1] is None:
+        return _grid_spec(voxel_size, point_range)
+    return _grid_spec_cached(*key)
+
+
+def _hashable(x):
+    """A number or a flat tuple / list of numbers as a hashable key (type included), else
+    None."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return (type(x).__name__, x)
+    if isinstance(x, (tuple, list)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in x):
+        return ("seq", type(x)) + tuple((type(v).__name__, v) for v in x)
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _grid_spec_cached(voxel_size, point_range) -> GridSpec:
+    unpack = lambda k: k[1] if k[0] != "seq" else k[1](v for _, v in k[2:])  # noqa: E731
+    return _grid_spec(unpack(voxel_size), unpack(point_range))
+
+
+def _grid_spec(voxel_size, point_range) -> GridSpec:
     if np.ndim(voxel_size) not in (0, 1) or np.size(voxel_size) not in (1, 3):
         raise ValueError(f"voxel_size must be a float or 3 floats, got {voxel_size!r}")
     size = np.broadcast_to(np.asarray(voxel_size, np.float64), (3,))
@@ -83,7 +109,7 @@ def voxel_index(points, spec: GridSpec):
 
 def check_points(points):
     """``points`` as a float32 ``[..., N, 3]`` array; trace-time errors name the argument."""
-    points = jnp.asarray(points)
+    points = as_jax(points)
     check_min_rank("points", points, 2, "[..., N, 3]")
     if points.shape[-1] != 3:
         raise ValueError(f"points must have shape [..., N, 3], got shape {tuple(points.shape)}")
@@ -94,7 +120,7 @@ def check_points(points):
 
 def check_features(features, points, dtypes):
     """``features`` as a ``[..., N, C]`` array of one of ``dtypes``, N matching ``points``."""
-    features = jnp.asarray(features)
+    features = as_jax(features)
     check_min_rank("features", features, 2, "[..., N, C]")
     check_dtype("features", features, dtypes)
     if features.shape[-2] != points.shape[-2]:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .._core import extension as _extension
 from .._core.batching import batch_size
-from .._core.contract import broadcast_leading, to_canonical, valid_lengths
+from .._core.contract import broadcast_leading, check_lengths, to_canonical, valid_lengths
 from .._core.eager import staged
 from .._core.primitive import FfiOp
 from .sizing import warn_points_to_voxels
@@ -105,13 +105,12 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
     points = check_points(points)
     N = points.shape[-2]
     if features is None:
-        features = jnp.zeros((N, 0), jnp.float32)
+        features = np.zeros((N, 0), np.float32)
     features = check_features(features, points, FEATURE_DTYPES)
-    features = features.astype(jnp.float32)  # exact for bfloat16 / float16
-    lengths = valid_lengths(lengths, N)
+    lengths = check_lengths(lengths)  # clamped inside the staged program
     lead = tuple(broadcast_leading({"points": points.shape[:-2],
                                     "features": features.shape[:-2],
-                                    "lengths": lengths.shape}))
+                                    "lengths": np.shape(lengths)}))
     if math.prod(lead) * max(N, 1) >= 2**31:
         raise ValueError(f"points {tuple(points.shape)}: at most 2**31 - 1 points in a batch")
     warn_points_to_voxels(math.prod(lead), N, M, P, 3 + features.shape[-1])
@@ -121,6 +120,8 @@ def points_to_voxels(points, features=None, *, voxel_size, point_range, max_voxe
 
 def _p2v_arrays(points, features, lengths, *, lead, spec, max_voxels, max_points):
     """The array work of a checked call: canonical operands, the bind, the outputs' shapes."""
+    lengths = valid_lengths(lengths, points.shape[-2])
+    features = features.astype(jnp.float32)  # exact for bfloat16 / float16
     operands = (to_canonical(points, lead, points.ndim - 2),
                 to_canonical(features, lead, features.ndim - 2),
                 to_canonical(lengths, lead, lengths.ndim))

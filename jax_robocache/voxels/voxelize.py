@@ -18,7 +18,8 @@ import numpy as np
 from .._core import extension as _extension
 from .._core.batching import batch_size
 from .._core.codes import VOXELIZE_MODES as MODES
-from .._core.contract import broadcast_leading, check_choice, to_canonical, valid_lengths
+from .._core.contract import (broadcast_leading, check_choice, check_lengths, to_canonical,
+                              valid_lengths)
 from .._core.eager import staged
 from .._core.primitive import FfiOp
 from .sizing import warn_voxelize
@@ -95,8 +96,8 @@ def voxelize(points, features=None, *, voxel_size, point_range, mode: str = "cou
         features = check_features(features, points, FEATURE_DTYPES)
         named["features"] = features.shape[:-2]
     if lengths is not None:
-        lengths = valid_lengths(lengths, N)
-        named["lengths"] = lengths.shape
+        lengths = check_lengths(lengths)  # clamped inside the staged program
+        named["lengths"] = np.shape(lengths)
     lead = tuple(broadcast_leading(named))
     if mode in FEATURE_MODES:
         warn_voxelize(math.prod(lead), N, grid.shape, features.shape[-1],
@@ -119,6 +120,7 @@ def _voxelize_arrays(points, features, lengths, *, lead, mode, grid):
     if lengths is None:
         operands.append(jnp.full((1,), N, jnp.int32))
     else:
+        lengths = valid_lengths(lengths, N)
         operands.append(to_canonical(lengths, lead, lengths.ndim))
     (out,) = _voxelize_op.bind(*operands, mode=mode, grid=grid)
     tail = grid.shape if features is None else grid.shape + (features.shape[-1],)
