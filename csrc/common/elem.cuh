@@ -53,6 +53,28 @@ __device__ __forceinline__ Acc QuietNan() {
   return static_cast<Acc>(__int_as_float(0x7fc00000));
 }
 
+// The quiet NaN of T with the bits XLA writes (sign 0, only the quiet bit set
+// in the mantissa): a NaN fill equal to the jnp twins' bit for bit. Converting
+// QuietNan<float>() with Elem<T>::store gives 0x7fff for bfloat16 instead.
+template <typename T>
+__device__ __forceinline__ T CanonicalNan();
+template <>
+__device__ __forceinline__ float CanonicalNan<float>() {
+  return __int_as_float(0x7fc00000);
+}
+template <>
+__device__ __forceinline__ double CanonicalNan<double>() {
+  return __longlong_as_double(0x7ff8000000000000LL);
+}
+template <>
+__device__ __forceinline__ __nv_bfloat16 CanonicalNan<__nv_bfloat16>() {
+  return __ushort_as_bfloat16(0x7fc0);
+}
+template <>
+__device__ __forceinline__ __half CanonicalNan<__half>() {
+  return __ushort_as_half(0x7e00);
+}
+
 // Calls fn(T{}) with T the C++ type of `type`.
 template <typename Fn>
 void DispatchElem(ElemType type, Fn&& fn) {

@@ -127,12 +127,13 @@ __device__ __forceinline__ int64_t StoreOffset(const WindowDesc& w, int64_t g, i
   return w.values_stride == 0 ? 0 : (g / K) * w.values_stride;
 }
 
-// The output of an entry without a sample: NaN (kNanOut) or 0 (kZeroOut) in every element.
+// The output of an entry without a sample: NaN (kNanOut, XLA's bits) or 0 (kZeroOut) in
+// every element.
 template <typename V, int N>
 __device__ __forceinline__ Vec<V, N> FillVec(int32_t kind) {
   using E = Elem<V>;
   using Acc = typename E::Acc;
-  const V fill = E::store(kind == kNanOut ? QuietNan<Acc>() : Acc(0));
+  const V fill = kind == kNanOut ? CanonicalNan<V>() : E::store(Acc(0));
   Vec<V, N> r;
 #pragma unroll
   for (int e = 0; e < N; ++e) r.v[e] = fill;

@@ -13,6 +13,7 @@ import pytest
 from jax_robocache import EpisodeStore, RaggedStream, Window, relative_timestamps, sample_windows
 from jax_robocache.episodes import StoreError
 from jax_robocache.episodes.sample_windows_cases import make_dataset, store_args
+from jax_robocache.demo.episode import sena_path
 
 
 @pytest.fixture
@@ -270,7 +271,7 @@ def test_from_bags_real_recording(tmp_path):
     test_io = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(test_io)
     from jax_robocache.io import read_bag
-    with np.load("jax_robocache/demo/data/sena.npz") as d:
+    with np.load(sena_path()) as d:
         sena = {k: d[k] for k in d.files}
     sena["poses"] = np.c_[np.cumsum(sena["odo_inc"][:, :2], axis=0), np.zeros(224)]
     sena["scan_ns"], sena["odo_ns"] = test_io.epoch_ns(sena["scan_t"]), test_io.epoch_ns(

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
+from exact import assert_identical
 from references import sample_windows as reference_windows
 from jax_robocache import EpisodeStore, Stream, Window, align, sample_windows
+from jax_robocache.demo.episode import sena_path
 from jax_robocache.episodes.sample_windows_cases import (every_method_spec, make_dataset,
                                                          random_anchors, store_args)
 
@@ -126,7 +128,7 @@ def test_index_windows_follow_octo(history, future, mk_rng):
 def test_sena_recording_equals_align():
     """The real recording (float64 epoch stamps), cut into two episodes: time windows equal
     align on each episode's samples bit for bit, and the reference to float rounding."""
-    data = np.load("jax_robocache/demo/data/sena.npz")
+    data = np.load(sena_path())
     scan_t, odo_t = data["scan_t"], data["odo_t"]
     cut_s, cut_o = 120, int(np.searchsorted(odo_t, scan_t[120]))
     values = {"scan": [data["ranges"][:cut_s, :16], data["ranges"][cut_s:, :16]],
@@ -196,7 +198,7 @@ def test_vmap_matches_flat_call(mk_rng):
     for name in spec:
         for got, want in zip(vm[name], flat[name]):
             got = np.asarray(got).reshape(np.asarray(want).shape)
-            np.testing.assert_array_equal(got, np.asarray(want))
+            assert_identical(got, want, f"vmap window {name!r}")
     # vmap over scalar rows (B = 1 per call)
     one = jax.vmap(lambda e, a: sample_windows(store, e, a, spec))(episode, anchor)
     for name in spec:
@@ -283,7 +285,7 @@ def test_batch_sharded_without_collectives(mk_rng):
         for name in spec:
             assert out[name].values.sharding.spec[0] == "b", (axis_type, name)
             for got, want in zip(out[name], single[name]):
-                np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+                assert_identical(got, want, f"{axis_type} window {name!r}")
 
 
 # -- fuzzing -------------------------------------------------------------------------
