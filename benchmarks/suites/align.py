@@ -36,10 +36,10 @@ EPISODE_S = 5.0
 WINDOW_S = 0.02  # the mixed case's force window
 
 
-def bytes_moved(operands, *, flags=True):
+def bytes_moved(operands, *, flags=True, out_bytes=4):
     """Fewest bytes: referenced value rows (both neighbours), targets, the [B, T, sum D]
-    float32 output and, with ``flags`` (align writes them), valid + age per stream (5 bytes
-    a target)."""
+    output (``out_bytes`` an element: float32, or bfloat16 with ``out_dtype``) and, with
+    ``flags`` (align writes them), valid + age per stream (5 bytes a target)."""
     *pairs, q = operands
     B, T = q.shape
     total, width = q.size * 4, 0
@@ -51,12 +51,17 @@ def bytes_moved(operands, *, flags=True):
             rows += len(np.union1d(i, np.minimum(i + 1, S - 1)))
         total += rows * D * values.dtype.itemsize + (B * T * 5 if flags else 0)
         width += D
-    return total + B * T * width * 4
+    return total + B * T * width * out_bytes
 
 
 # -- ours ----------------------------------------------------------------------
 def fuse(v, vt, p, pt, f, ft, q):
     return fuse_multimodal(v, vt, p, pt, f, ft, q)
+
+
+def fuse_bf16(v, vt, p, pt, f, ft, q):
+    """fuse with ``out_dtype=bfloat16``: half the output bytes a training step reads."""
+    return fuse_multimodal(v, vt, p, pt, f, ft, q, out_dtype=jnp.bfloat16)
 
 
 def mixed(v, vt, p, pt, f, ft, q):
@@ -123,7 +128,7 @@ def numpy_align(v, vt, p, pt, f, ft, q, *, kind):
     return np.concatenate(parts, axis=-1)
 
 
-OURS = {"fuse": fuse, "mixed": mixed, "unfused": unfused}
+OURS = {"fuse": fuse, "fuse_bf16": fuse_bf16, "mixed": mixed, "unfused": unfused}
 
 
 def case(name, B, T, kind="fuse", streams=STREAMS, with_goal=True):
@@ -134,7 +139,8 @@ def case(name, B, T, kind="fuse", streams=STREAMS, with_goal=True):
         op="align", name=name, params=params,
         make_inputs=functools.partial(clean_streams, B=B, T=T, duration=EPISODE_S, streams={
             n: (S, D, jnp.dtype(d)) for n, (S, D, d) in streams.items()}),
-        fn=OURS[kind], bytes_moved=functools.partial(bytes_moved, flags=kind != "unfused"),
+        fn=OURS[kind], bytes_moved=functools.partial(bytes_moved, flags=kind != "unfused",
+                                                     out_bytes=2 if kind == "fuse_bf16" else 4),
         feed=6,  # the targets carry the dependency
         ffi_target="robocache_resample" if kind == "unfused" else None,
         torch_fn=functools.partial(torch_align, kind="mixed" if kind == "mixed" else "fuse"),
@@ -146,7 +152,7 @@ def case(name, B, T, kind="fuse", streams=STREAMS, with_goal=True):
 def cases(suite: str) -> list[Case]:
     if suite == "smoke":
         return [case("smoke_tiny", 2, 10, streams=TINY_STREAMS, with_goal=False)]
-    quick = [case("fuse_T250", 256, 250)]
+    quick = [case("fuse_T250", 256, 250), case("fuse_T250_bf16_out", 256, 250, "fuse_bf16")]
     if suite == "quick":
         return quick
     return quick + [case("fuse_T50", 256, 50), case("mixed_T250", 256, 250, "mixed"),

@@ -254,7 +254,8 @@ def _stream_arrays(name, stream, given_times):
 
 # -- the public functions ----------------------------------------------------------
 def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "clamp",
-          concatenate: bool | Sequence[str] = False, validate: bool = False) -> AlignResult:
+          concatenate: bool | Sequence[str] = False, validate: bool = False,
+          out_dtype=None) -> AlignResult:
     """Evaluates several sensor streams on one clock (one primitive; one CUDA launch on GPUs).
 
     ``align({"cam": Stream(...), "joints": Stream(...)}, query_times)`` ->
@@ -282,6 +283,10 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
       concatenate: ``True`` (sorted names) or a sequence naming every stream
         once: the kernel writes the rows ``[..., T, sum D_k]`` in that order
         itself, returned by ``result.concatenated()``.
+      out_dtype: None (each stream's values in its own dtype, the concatenation in
+        their promotion) or one float dtype (float32, bfloat16, float16; float64 with
+        x64) for every values output and the concatenation: each stream's result,
+        computed as without it, rounded once to ``out_dtype``.
       validate: check every stream's times and lengths as ``resample`` does
         (lengths within [0, S], valid times finite, non-decreasing and
         resolved): eagerly it raises; under ``jit`` wrap the function in
@@ -301,6 +306,7 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     """
     names = _check_streams(streams)
     check_choice("out_of_range", out_of_range, OUT_OF_RANGE)
+    out_dtype = _check_out_dtype(out_dtype)
     concat_order = _check_concatenate(concatenate, names)
     specs = [_check_stream(n, streams[n], out_of_range) for n in names]
     times_list, query_times = _host_times(names, streams, query_times)
@@ -335,7 +341,27 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     else:
         arrays = _guarded_streams(names, arrays, times_list, validate)
         values, valid, age, concat = staged(_align_arrays, query_times, arrays, **options)
+    if out_dtype is not None:  # one rounding of each stream's result (XLA converts it)
+        values = [v.astype(out_dtype) for v in values]
+        concat = None if concat is None else concat.astype(out_dtype)
     return AlignResult(names, list(values), list(valid), list(age), concat, concat_order)
+
+
+def _check_out_dtype(out_dtype):
+    """``out_dtype`` as a jnp dtype among the value dtypes (None stays None)."""
+    if out_dtype is None:
+        return None
+    try:
+        dtype = jnp.dtype(out_dtype)
+    except TypeError:
+        raise TypeError(f"out_dtype must be a float dtype (float32, bfloat16, float16, float64 "
+                        f"with x64) or None, got {out_dtype!r}") from None
+    allowed = [jnp.dtype(d) for d in VALUE_DTYPES if jnp.dtype(d) != jnp.float64 or x64_enabled()]
+    if dtype not in allowed:
+        hint = "; float64 needs jax_enable_x64" if dtype == jnp.float64 else ""
+        raise TypeError(f"out_dtype must be one of {[d.name for d in allowed]} or None, got "
+                        f"{dtype.name}{hint}")
+    return dtype
 
 
 def _align_resolved(query_times, arrays, **options):
@@ -432,7 +458,8 @@ FUSE_ORDER = ("vision", "proprio", "force")
 
 
 def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_times,
-                    target_times, *, out_of_range: str = "clamp", validate: bool = False):
+                    target_times, *, out_of_range: str = "clamp", validate: bool = False,
+                    out_dtype=None):
     """Three streams, linearly interpolated onto ``target_times`` and concatenated.
 
     Args:
@@ -449,12 +476,13 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
     float32 -> float32; each value is rounded to its stream's dtype first, so
     the result equals concatenating the per-stream outputs). Each ``*_times``
     argument follows ``align``'s timestamp rules; ``out_of_range`` is
-    ``align``'s. Full contract: docs/ops/align.md. ``validate`` as in
-    ``align``.
+    ``align``'s. Full contract: docs/ops/align.md. ``validate`` and ``out_dtype``
+    (e.g. ``jnp.bfloat16``: the result in bfloat16) as in ``align``.
     """
     streams = {"vision": Stream(vision, vision_times), "proprio": Stream(proprio, proprio_times),
                "force": Stream(force, force_times)}
     return align(streams, target_times, out_of_range=out_of_range, concatenate=FUSE_ORDER,
+                 out_dtype=out_dtype,
                  validate=validate).concatenated()
 
 

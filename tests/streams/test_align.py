@@ -524,6 +524,40 @@ def test_concatenate_in_kernel(platform, rng):
         align(streams, q, concatenate=("img",))
 
 
+@pytest.mark.parametrize("out_dtype", [jnp.bfloat16, np.float16, "float32"])
+def test_out_dtype(platform, rng, out_dtype):
+    """out_dtype: every values output and the concatenation in one dtype, each stream's
+    result rounded once from what align returns without it (numpy does the rounding)."""
+    B, T = 2, 30
+    parts = {"img": (jnp.bfloat16, 8, "linear"), "joint": (np.float32, 3, "previous"),
+             "ft": (np.float32, 4, "window_mean")}
+    streams = {}
+    for name, (dtype, D, method) in parts.items():
+        v, t, n = make_stream(rng, B, int(rng.integers(5, 40)), D, dtype=dtype)
+        streams[name] = Stream(v, t, n, method=method, tolerance=0.08,
+                               window=0.1 if method == "window_mean" else None)
+    q = make_queries(rng, B, T)
+    want = jnp.dtype(out_dtype)
+    for concatenate in (False, ("joint", "img", "ft")):
+        plain = align(streams, q, out_of_range="nan", concatenate=concatenate)
+        cast = jax.jit(lambda s, q: align(s, q, out_of_range="nan", concatenate=concatenate,
+                                          out_dtype=out_dtype))(streams, q)
+        for name in streams:
+            assert cast[name].values.dtype == want, (name, concatenate)
+            rounded = np.asarray(plain[name].values).astype(np.float32).astype(want)
+            assert_identical(cast[name].values, rounded, f"{name} {concatenate}")
+            assert_identical(cast[name].valid, plain[name].valid)
+            assert_identical(cast[name].age, plain[name].age)
+        assert cast.concatenated().dtype == want
+        assert_identical(cast.concatenated(), np.concatenate(
+            [np.asarray(plain[n].values).astype(np.float32).astype(want)
+             for n in cast.concat_order or cast.names], axis=-1))
+    with pytest.raises(TypeError, match="out_dtype must be one of"):
+        align(streams, q, out_dtype=np.int32)
+    with pytest.raises(TypeError, match="out_dtype must be a float dtype"):
+        align(streams, q, out_dtype="not-a-dtype")
+
+
 def test_x64_float64_streams(rng):
     """float64 times and values with x64; a float64 + float32 concatenation (XLA path)."""
     with jax.enable_x64(True):
