@@ -60,20 +60,24 @@ def mark_unresolved(lengths, unresolved):
 
 
 def resolved_lengths(times, lengths, S: int):
-    """Inside the staged program of an eager call (or a traced one): ``lengths`` as
-    ``valid_lengths`` makes them, with ``UNRESOLVED_LENGTH`` for the episodes whose times are
-    unresolved, and that mask. One program computes both, so an eager call costs one
-    dispatch; ``raise_if_unresolved`` turns a set mask into the eager error afterwards."""
+    """Inside the staged program of an eager call: ``lengths`` as ``valid_lengths`` makes
+    them, with ``UNRESOLVED_LENGTH`` for the episodes whose times are unresolved, and that
+    mask. One program computes both, so an eager call costs one dispatch;
+    ``raise_if_unresolved`` turns a set mask into the eager error afterwards."""
     lengths = valid_lengths(lengths, S)
     unresolved = unresolved_episodes(times, lengths, xp=jnp)
-    return jnp.where(unresolved, UNRESOLVED_LENGTH, lengths), unresolved
+    return mark_unresolved(lengths, unresolved), unresolved
 
 
 def raise_if_unresolved(op: str, label: str, times, lengths, S: int, unresolved,
                         lengths_label: str = "lengths"):
-    """The eager error of ``guard_resolution`` for a mask from ``resolved_lengths`` (a
-    no-op for traced masks: under ``jit`` the sentinel does the work)."""
+    """The eager error of ``guard_resolution`` for a mask from ``resolved_lengths``. The mask
+    comes back traced when concrete operands are closed over by a jitted function (an
+    enclosing trace): then ``guard_resolution`` checks the known values, as it does for
+    every traced call (the sentinel is already in the program)."""
     if isinstance(unresolved, jax.core.Tracer):
+        with jax.ensure_compile_time_eval():
+            guard_resolution(op, label, times, valid_lengths(lengths, S, lengths_label))
         return
     unresolved = np.asarray(unresolved)
     if unresolved.any():

@@ -64,6 +64,17 @@ def test_known_epoch_times_raise_inside_jit(signal):
         jax.jit(lambda q: resample(values, t32, q))(queries.astype(np.float32))
 
 
+def test_closed_over_device_epoch_times_raise_inside_jit(signal):
+    """Device arrays closed over by a jitted function are known too (every operand concrete,
+    the call inside an enclosing trace): resample and align raise, as eagerly."""
+    values, times, queries, _ = signal
+    v, t, q = (jnp.asarray(x.astype(np.float32)) for x in (values, times, queries))
+    with pytest.raises(ValueError, match="cannot be resolved"):
+        jax.jit(lambda: resample(v, t, q))()
+    with pytest.raises(ValueError, match="cannot be resolved"):
+        jax.jit(lambda: align({"a": Stream(v, t)}, q)["a"].values)()
+
+
 @pytest.mark.parametrize("out_of_range", ["clamp", "nan", "extrapolate"])
 def test_jit_of_numpy_epoch_times_is_nan(signal, out_of_range):
     """jax.jit casts numpy float64 to float32 before resample sees it: every query NaN."""
