@@ -21,11 +21,11 @@ import functools
 import numpy as np
 
 from harness import Case
-from jax_robocache import EpisodeStore, RaggedStream, sample_windows
+from jax_robocache import sample_windows
 from jax_robocache.episodes.sample_windows_cases import (TRAINING_SPEC, TRAINING_STREAMS,
                                                          TRAINING_WINDOW_S, flat_arrays,
-                                                         numpy_training_batch, training_anchors,
-                                                         training_data)
+                                                         numpy_training_batch, store_from_arrays,
+                                                         training_anchors, training_data)
 
 #: name -> (rate Hz, D, dtype), in operand order; the windows (the catalogue's training batch).
 STREAMS, SPEC, WINDOW_S = TRAINING_STREAMS, TRAINING_SPEC, TRAINING_WINDOW_S
@@ -42,18 +42,16 @@ def make_inputs(rng, B, E, seconds):
                                 for k in ("values", "times", "offsets")]
 
 
-def _store(arrays, max_lengths=None):
-    streams = {}
-    for k, name in enumerate(ORDER):
-        values, times, offsets = arrays[3 * k:3 * k + 3]
-        streams[name] = RaggedStream(values, times, offsets, None,
-                                     None if max_lengths is None else max_lengths[k])
-    return EpisodeStore(streams)
+def _flat(arrays) -> dict:
+    """The operands' (values, times, offsets) per stream as the catalogue's flat arrays."""
+    return {f"{n}.{k}": arrays[3 * i + j] for i, n in enumerate(ORDER)
+            for j, k in enumerate(("values", "times", "offsets"))}
 
 
 def ours(episode, anchor, *arrays, max_lengths, names=ORDER):
     spec = {name: SPEC[name] for name in names}
-    out = sample_windows(_store(arrays, max_lengths), episode, anchor, spec)
+    store = store_from_arrays(_flat(arrays), dict(zip(ORDER, max_lengths)))
+    out = sample_windows(store, episode, anchor, spec)
     return tuple(x for name in names for x in out[name])  # the action chunk first
 
 
@@ -78,9 +76,7 @@ def bytes_moved(operands, names=ORDER):
 
 def numpy_loader(episode, anchor, *arrays, names=ORDER):
     """The host loader users run today (the catalogue's numpy_training_batch)."""
-    flat = {f"{n}.{k}": arrays[3 * i + j] for i, n in enumerate(ORDER)
-            for j, k in enumerate(("values", "times", "offsets"))}
-    return numpy_training_batch(episode, anchor, flat, names)
+    return numpy_training_batch(episode, anchor, _flat(arrays), names)
 
 
 def torch_batch(episode, anchor, *arrays, names=ORDER):
