@@ -372,20 +372,25 @@ def test_cuda_lowering_one_custom_call_with_attributes(monkeypatch):
     assert f"@{TARGET}" not in text  # the twin
 
 
-def test_cuda_lowering_partitioned_program_keeps_the_store_replicated(monkeypatch):
-    """Over several devices the CUDA lowering runs the twin: XLA's batch partitioner slices
-    axis 0 of every operand, which would copy the shared store to every row."""
+def _four_device_lowering(monkeypatch, label):
+    """(mesh of 4 CPU devices over "rows", store, episode [8], anchor [8]) with the CUDA
+    lowering forced on (the kernel's target pretended registered)."""
     devs = jax.devices("cpu")
     if len(devs) < 4:
         pytest.skip("needs 4 CPU devices")
     monkeypatch.setattr(_extension, "has_target", lambda name: True)
     monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
-    from jax.sharding import NamedSharding, PartitionSpec as P
-    rng = rng_for("partitioned")
+    rng = rng_for(label)
     data = make_dataset(rng, E=3)
-    store = _store(data)
     episode, anchor = random_anchors(rng, data, 8)
-    mesh = jax.sharding.Mesh(np.array(devs[:4]), ("rows",))
+    return jax.sharding.Mesh(np.array(devs[:4]), ("rows",)), _store(data), episode, anchor
+
+
+def test_cuda_lowering_partitioned_program_keeps_the_store_replicated(monkeypatch):
+    """Over several devices the CUDA lowering runs the twin: XLA's batch partitioner slices
+    axis 0 of every operand, which would copy the shared store to every row."""
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    mesh, store, episode, anchor = _four_device_lowering(monkeypatch, "partitioned")
     spec = {"action": Window(steps=range(3))}
     with jax.set_mesh(mesh):
         e = jax.device_put(episode, NamedSharding(mesh, P("rows")))
@@ -398,17 +403,8 @@ def test_cuda_lowering_partitioned_program_keeps_the_store_replicated(monkeypatc
 def test_cuda_lowering_inside_shard_map_is_the_kernel(monkeypatch):
     """Inside shard_map (store P(), queries split) each device's body gets the plain custom
     call: the way to run the kernel on several GPUs with the store replicated."""
-    devs = jax.devices("cpu")
-    if len(devs) < 4:
-        pytest.skip("needs 4 CPU devices")
-    monkeypatch.setattr(_extension, "has_target", lambda name: True)
-    monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
     from jax.sharding import PartitionSpec as P
-    rng = rng_for("shard_map")
-    data = make_dataset(rng, E=3)
-    store = _store(data)
-    episode, anchor = random_anchors(rng, data, 8)
-    mesh = jax.sharding.Mesh(np.array(devs[:4]), ("rows",))
+    mesh, store, episode, anchor = _four_device_lowering(monkeypatch, "shard_map")
     spec = {"action": Window(steps=range(3)), "state": Window(seconds=(0.0,))}
     fn = jax.shard_map(_call(spec), mesh=mesh, in_specs=(P(), P("rows"), P("rows")),
                        out_specs=P("rows"))
