@@ -67,6 +67,16 @@ def _bandit_accepts(finding: dict, entry: dict) -> bool:
             and entry["code"] in _source_line(finding["filename"], finding["line_number"]))
 
 
+def _record(text, match, accepted, new, used):
+    """One finding: untriaged (``match`` None) into ``new``, else printed as accepted with the
+    triage entry's reason and its index marked used."""
+    if match is None:
+        new.append(text)
+    else:
+        used.add(match)
+        print(f"  accepted  {text}\n            reason: {accepted[match]['reason']}")
+
+
 def _print_triage(accepted: list, used: set, new: list, describe) -> None:
     """Names the triage entries that matched nothing (stale) and the untriaged findings."""
     for i, entry in enumerate(accepted):
@@ -102,11 +112,7 @@ def run_bandit(config: dict) -> int:
         where = f"{finding['filename']}:{finding['line_number']}"
         text = (f"{finding['test_id']} {finding['issue_severity'].lower()}/"
                 f"{finding['issue_confidence'].lower()} {where}: {finding['issue_text']}")
-        if match is None:
-            new.append(text)
-        else:
-            used.add(match)
-            print(f"  accepted  {text}\n            reason: {accepted[match]['reason']}")
+        _record(text, match, accepted, new, used)
     _print_triage(accepted, used, new, lambda e: f"{e['test']} {e['path']}: {e['code']!r}")
     print(f"bandit: {len(files)} files, {lines} lines of {', '.join(paths)}: "
           f"{len(report['results'])} findings, {len(used)} accepted in .ci/security.toml, "
@@ -201,11 +207,7 @@ def run_pip_audit(config: dict, python: str, allow_offline: bool) -> int:
             text = (f"{dep['name']} {dep['version']}: {vuln['id']} "
                     f"({', '.join(vuln.get('aliases', []))}) fixed in "
                     f"{', '.join(vuln.get('fix_versions', [])) or 'no release yet'}")
-            if match is None:
-                new.append(text)
-            else:
-                used.add(match)
-                print(f"  accepted  {text}\n            reason: {accepted[match]['reason']}")
+            _record(text, match, accepted, new, used)
     _print_triage(accepted, used, new, lambda e: f"{e['id']} ({e['package']})")
     audited = sum(1 for d in report.get("dependencies", []) if not d.get("skip_reason"))
     print(f"pip-audit: {audited} of {len(pinned) + len(other)} installed packages of {python} "
