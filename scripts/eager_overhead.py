@@ -26,31 +26,28 @@ import io
 import os
 import pstats
 import sys
-import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("jax_robocache") is None:  # not installed: this checkout's
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))  # the harness's wall-clock timer
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jax_robocache as rc  # noqa: E402
+from timing import wall  # noqa: E402
 from jax_robocache.streams.resample_twin import resample_twin  # noqa: E402
 from jax_robocache.voxels.points_to_voxels_twin import points_to_voxels_twin  # noqa: E402
 from jax_robocache.voxels.voxelize_twin import voxelize_twin  # noqa: E402
 
 
 def _call_s(fn, repeats):
-    """(median, minimum) seconds of one call until its result is ready."""
-    jax.block_until_ready(fn())  # compile / warm the caches
-    jax.block_until_ready(fn())
-    samples = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        samples.append(time.perf_counter() - t)
+    """(median, minimum) seconds of one call until its result is ready (two warm-up calls
+    compile and fill the caches)."""
+    samples = wall(fn, repeats, warmup=2)
     return float(np.median(samples)), float(np.min(samples))
 
 
