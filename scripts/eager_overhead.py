@@ -8,6 +8,8 @@ small device-resident inputs (the device work is negligible next to Python):
 * ``jitted twin``: the same for ``jax.jit`` of the op's jnp twin on the same
   (canonical) operands: the dispatch time of an equivalent jitted jnp function
   of the same shapes, what a user's own jitted code costs per call;
+* ``jitted op``: the same for ``jax.jit`` of the op's primitive alone on those operands
+  (our kernel on GPU): the floor of an eager call, so eager - jitted op is the Python side;
 * ``ratio``: eager / jitted twin (issue 19's goal: <= 1.5), of the medians and of the
   minima (the minimum is the figure least disturbed by other processes);
 * with ``--profile``: the cProfile of 200 eager calls, the top functions by
@@ -111,21 +113,24 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; median of {args.repeats} calls")
-    print("| call | eager median (us) | jitted twin median (us) | ratio | eager min (us) | "
-          "jitted twin min (us) | ratio of minima |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| call | eager median (us) | jitted op median (us) | jitted twin median (us) | ratio "
+          "| eager min (us) | jitted twin min (us) | ratio of minima |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     profiles = []
     for label, op_name, call, _ in cases(rng):
         operands, params = _captured_twin(op_name, call)
         from jax_robocache._core import primitive
         twin = primitive.REGISTRY[op_name].twin
         jitted = jax.jit(lambda *a, _p=params, _t=twin: _t(*a, **_p))
-        # interleaved halves: a load spike hits both sides alike
-        e1, b1, e2, b2 = (_call_s(f, args.repeats // 2) for f in
-                          (call, lambda: jitted(*operands)) * 2)
+        bound = jax.jit(lambda *a, _p=params, _o=primitive.REGISTRY[op_name]: _o.bind(*a, **_p))
+        # interleaved halves: a load spike hits every side alike
+        e1, b1, o1, e2, b2, o2 = (_call_s(f, args.repeats // 2) for f in
+                                  (call, lambda: jitted(*operands),
+                                   lambda: bound(*operands)) * 2)
         eager = (np.mean([e1[0], e2[0]]), min(e1[1], e2[1]))
         base = (np.mean([b1[0], b2[0]]), min(b1[1], b2[1]))
-        print(f"| {label} | {eager[0] * 1e6:.0f} | {base[0] * 1e6:.0f} | "
+        op_median = np.mean([o1[0], o2[0]])
+        print(f"| {label} | {eager[0] * 1e6:.0f} | {op_median * 1e6:.0f} | {base[0] * 1e6:.0f} | "
               f"{eager[0] / base[0]:.2f} | {eager[1] * 1e6:.0f} | {base[1] * 1e6:.0f} | "
               f"{eager[1] / base[1]:.2f} |", flush=True)
         if args.profile:
@@ -137,11 +142,12 @@ def main(argv=None):
             out = io.StringIO()
             pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(
                 r"jax_robocache", 18)
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
             profiles.append((label, out.getvalue()))
     for label, text in profiles:
         print(f"\n## cProfile, 200 eager calls: {label}\n")
         lines = [l for l in text.splitlines() if l.strip() and "function calls" not in l]
-        print("\n".join(lines[-20:]))
+        print("\n".join(lines))
 
 
 if __name__ == "__main__":
