@@ -12,6 +12,8 @@ small device-resident inputs (the device work is negligible next to Python):
   (our kernel on GPU): the floor of an eager call, so eager - jitted op is the Python side;
 * ``ratio``: eager / jitted twin (issue 19's goal: <= 1.5), of the medians and of the
   minima (the minimum is the figure least disturbed by other processes);
+* with ``--xla-defaults``: eager programs compiled with XLA's default options (CUDA
+  graphs on), to measure what ``_core.eager.EAGER_COMPILER_OPTIONS`` is worth;
 * with ``--profile``: the cProfile of 200 eager calls, the top functions by
   cumulative time (argument checks, timestamp guard, canonical reshapes, bind).
 
@@ -109,9 +111,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--xla-defaults", action="store_true")
     args = parser.parse_args(argv)
+    if args.xla_defaults:
+        from jax_robocache._core import eager
+        eager.EAGER_COMPILER_OPTIONS = {}
+        eager._jitted.cache_clear()
     rng = np.random.default_rng(0)
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}; load average "
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}"
+          f"{' (eager programs with XLA defaults)' if args.xla_defaults else ''}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; median of {args.repeats} calls")
     print("| call | eager median (us) | jitted op median (us) | jitted twin median (us) | ratio "
           "| eager min (us) | jitted twin min (us) | ratio of minima |")

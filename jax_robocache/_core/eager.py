@@ -18,6 +18,7 @@ import functools
 from typing import Callable
 
 import jax
+from jax._src import core as _jax_core  # trace_state_clean: no public equivalent
 
 
 def is_traced(arrays) -> bool:
@@ -25,9 +26,24 @@ def is_traced(arrays) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(arrays))
 
 
-@functools.lru_cache(maxsize=512)
-def _jitted(fn: Callable, frozen: tuple):
-    return jax.jit(functools.partial(fn, **dict(frozen)))
+#: XLA options of an eager call's program: no CUDA graph (command buffer). Each eager call
+#: gets new output buffers, so a graph would be updated (re-recorded) on every call, which
+#: costs more than launching the program's few kernels directly; programs a user jits
+#: keep XLA's defaults.
+EAGER_COMPILER_OPTIONS = {"xla_gpu_graph_min_graph_size": "1000000000"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _jitted(fn: Callable, frozen: tuple, top_level: bool):
+    # compiler options are only allowed on a top-level jit (not under a user's trace that
+    # closes over concrete arrays)
+    options = EAGER_COMPILER_OPTIONS if top_level else None
+    return jax.jit(functools.partial(fn, **dict(frozen)), compiler_options=options)
+
+
+def _top_level() -> bool:
+    """Whether no trace is active (an eager call, not one inside a user's ``jit``)."""
+    return _jax_core.trace_state_clean()
 
 
 def staged(fn: Callable, *arrays, **static):
@@ -35,4 +51,4 @@ def staged(fn: Callable, *arrays, **static):
     (hashable values)."""
     if is_traced(arrays):
         return fn(*arrays, **static)
-    return _jitted(fn, tuple(sorted(static.items())))(*arrays)
+    return _jitted(fn, tuple(sorted(static.items())), _top_level())(*arrays)

@@ -335,11 +335,14 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
                    out_dtype=None if out_dtype is None else out_dtype.name)
     if not validate and not is_traced((query_times, arrays)):
         # An eager call: the resolution masks in the same program, their errors after it.
-        (values, valid, age, concat), unresolved = staged(_align_resolved, query_times,
-                                                          tuple(arrays), **options)
-        for name, given, (_, times, lengths), bad in zip(names, times_list, arrays, unresolved):
-            raise_if_unresolved("align", f"streams[{name!r}].times", given, lengths,
-                                times.shape[-1], bad, f"streams[{name!r}].lengths")
+        (values, valid, age, concat), unresolved, flagged = staged(
+            _align_resolved, query_times, tuple(arrays), **options)
+        # one transfer of K flags; a stream's mask is read only when its flag is set
+        if isinstance(flagged, jax.core.Tracer) or np.asarray(flagged).any():
+            for name, given, (_, times, lengths), bad in zip(names, times_list, arrays,
+                                                             unresolved):
+                raise_if_unresolved("align", f"streams[{name!r}].times", given, lengths,
+                                    times.shape[-1], bad, f"streams[{name!r}].lengths")
     else:
         arrays = _guarded_streams(names, arrays, times_list, validate)
         values, valid, age, concat = staged(_align_arrays, query_times, arrays, **options)
@@ -365,10 +368,12 @@ def _check_out_dtype(out_dtype):
 
 def _align_resolved(query_times, arrays, **options):
     """One program of an eager call: every stream's lengths and resolution mask, then the
-    array work; returns (outputs, unresolved masks) for the eager error."""
+    array work; returns (outputs, unresolved masks, [K] bool: any unresolved per stream) for
+    the eager error."""
     resolved = [(v, t) + resolved_lengths(t, n, t.shape[-1]) for v, t, n in arrays]
     outputs = _align_arrays(query_times, tuple((v, t, n) for v, t, n, _ in resolved), **options)
-    return outputs, tuple(bad for *_, bad in resolved)
+    masks = tuple(bad for *_, bad in resolved)
+    return outputs, masks, jnp.stack([jnp.any(bad) for bad in masks])
 
 
 def _align_arrays(query_times, arrays, *, lead, names, concat_order, out_dtype, **params):
