@@ -128,9 +128,9 @@ def main(argv=None):
     for label, op_name, call, _ in cases(rng):
         operands, params = _captured_twin(op_name, call)
         from jax_robocache._core import primitive
-        twin = primitive.REGISTRY[op_name].twin
-        jitted = jax.jit(lambda *a, _p=params, _t=twin: _t(*a, **_p))
-        bound = jax.jit(lambda *a, _p=params, _o=primitive.REGISTRY[op_name]: _o.bind(*a, **_p))
+        op = primitive.REGISTRY[op_name]
+        jitted = jax.jit(lambda *a, _p=params, _t=op.twin: _t(*a, **_p))
+        bound = jax.jit(lambda *a, _p=params, _o=op: _o.bind(*a, **_p))
         # interleaved halves: a load spike hits every side alike
         e1, b1, o1, e2, b2, o2 = (_call_s(f, args.repeats // 2) for f in
                                   (call, lambda: jitted(*operands),
