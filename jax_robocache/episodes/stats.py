@@ -262,7 +262,8 @@ def finish_quantiles(coarse, fine, targets, qs: Sequence[float] = QUANTILES) -> 
 
 def coarse_quantiles(coarse, qs: Sequence[float] = QUANTILES) -> dict:
     """Quantiles from the pass-1 histogram alone: the lower edge of the coarse bin of each
-    lower rank (at most 2**-7 relative below it); no second pass over the data."""
+    lower rank (at most 2**-7 relative below it, or 2**-133 absolute among subnormals and
+    zero); no second pass over the data."""
     coarse = jnp.asarray(coarse, jnp.int32)
     count = jnp.sum(coarse, 1)
     lo, _, _ = _ranks(count, qs)
