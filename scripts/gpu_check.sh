@@ -2,7 +2,9 @@
 # One device call: build the CUDA extension against the local jax, run the
 # whole test suite (GPU tests included) and the benchmark harness. Logs go to $OUT
 # (or ./gpu_out). Usage: bash scripts/gpu_check.sh [benchmarks/run.py args...]
-# Env: SKIP_TESTS=1, BENCH_SUITE (quick|full|smoke; default quick), SKIP_BENCH=1,
+# Env: WHEEL (a CUDA wheel built here by `PYTHONS=python3.12 bash scripts/build_wheel.sh cuda`,
+#      carried: installed instead of building on the device, whose pip may lack the build
+#      backend), SKIP_TESTS=1, BENCH_SUITE (quick|full|smoke; default quick), SKIP_BENCH=1,
 #      ROBOCACHE_GIT_SHA (the tree arrives without .git: pass the SHA it was copied at),
 #      DEADLINE_S (540: no benchmark case starts after the call has run this long - 60 s).
 # The full suite within one 10-minute device call:
@@ -21,13 +23,26 @@ PY=${PYTHON:-python3}
   $PY -c "import jax, jaxlib; print('jax', jax.__version__, 'jaxlib', jaxlib.__version__, jax.devices())"
 } 2>&1 | tee "$OUT/env.txt"
 
-# Build: Hopper machine code only, to keep the device call short.
+# Build (Hopper machine code only, to keep the device call short), or install the carried wheel.
 start=$(date +%s)
-CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_CUDA_ARCHITECTURES=90-real}" \
-  $PY -m pip install --no-build-isolation --no-deps -v . > "$OUT/build.log" 2>&1 \
-  || { tail -50 "$OUT/build.log"; echo BUILD FAILED; exit 1; }
-echo "build: $(( $(date +%s) - start )) s"
-(cd /tmp && $PY -c "import jax_robocache as r, json; print(json.dumps(r.info(), indent=1))") | tee -a "$OUT/env.txt"
+if [ -n "${WHEEL:-}" ]; then
+  $PY -m pip install --no-deps --force-reinstall "$WHEEL" > "$OUT/build.log" 2>&1 \
+    || { tail -50 "$OUT/build.log"; echo INSTALL FAILED; exit 1; }
+else
+  CMAKE_ARGS="${CMAKE_ARGS:--DCMAKE_CUDA_ARCHITECTURES=90-real}" \
+    $PY -m pip install --no-build-isolation --no-deps -v . > "$OUT/build.log" 2>&1 \
+    || { tail -50 "$OUT/build.log"; echo BUILD FAILED; exit 1; }
+fi
+echo "build/install: $(( $(date +%s) - start )) s"
+# Stop here, before spending device time, when a GPU is present but our kernels did not
+# register (a wheel built against a newer jaxlib than the device runs, say): every test and
+# benchmark would otherwise measure the jnp twins.
+(cd /tmp && $PY -c "
+import json, sys, jax_robocache as r
+i = r.info(); print(json.dumps(i, indent=1))
+sys.exit(3 if i['default_backend'] == 'gpu' and not i['cuda_kernels_registered'] else 0)
+") | tee -a "$OUT/env.txt"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "KERNELS NOT REGISTERED: see kernels_unavailable_reason above"; exit 3; }
 
 # Tests (from tests/ so that the installed package, not the source tree, is imported).
 [ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q --maxfail=${MAXFAIL:-20} -p no:cacheprovider \
