@@ -78,25 +78,49 @@ def to_numpy(column, width: int, where: str) -> np.ndarray:
     return values.reshape(n, width)
 
 
+def file_signature(path: Path) -> tuple[int, int, int]:
+    """(inode, size, mtime in ns): what tells a file apart from one rewritten at its path."""
+    st = Path(path).stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 class _OpenFiles:
     """The few Parquet files read last, kept open (bounded: no handle pile-up over
-    thousands of episode files; reopened after eviction)."""
+    thousands of episode files; reopened after eviction). A handle is kept per
+    (path, signature): a file rewritten at its path since the dataset was described is
+    never read through the old file's handle, and reading it raises (its row groups and
+    dtypes may differ from what the reader planned)."""
 
     def __init__(self, size: int = 8):
         self.size = size
         self.files: collections.OrderedDict = collections.OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, path: Path):
+    def get(self, path: Path, signature: tuple[int, int, int]):
+        key = (Path(path), signature)
         with self.lock:
-            pf = self.files.pop(path, None)
+            pf = self.files.pop(key, None)
             if pf is None:
-                pf = open_parquet(path)
-            self.files[path] = pf
+                try:
+                    now = file_signature(path)
+                except OSError:
+                    now = None
+                if now != signature:
+                    raise DatasetError(f"{path} changed (or was removed) after the dataset was "
+                                       "opened: open the dataset again to read the new file")
+                pf = open_parquet(Path(path))
+            self.files[key] = pf
             while len(self.files) > self.size:
                 _, old = self.files.popitem(last=False)
                 old.close()
             return pf
+
+    def release(self, paths) -> None:
+        """Closes the kept handles of ``paths`` (a dataset's ``close()``)."""
+        paths = {Path(p) for p in paths}
+        with self.lock:
+            for key in [k for k in self.files if k[0] in paths]:
+                self.files.pop(key).close()
 
 
 _OPEN = _OpenFiles()
@@ -111,8 +135,8 @@ class ParquetColumn(LazyRows):
     """
 
     def __init__(self, path: Path, column: str, shape: tuple[int, ...], dtype,
-                 row_group_rows):
-        self.path, self.column = Path(path), column
+                 row_group_rows, signature: tuple[int, int, int]):
+        self.path, self.column, self.signature = Path(path), column, signature
         self.sample_shape = tuple(int(s) for s in shape)
         rows = np.asarray(row_group_rows, np.int64)
         self.group_starts = np.concatenate([[0], np.cumsum(rows)]).astype(np.int64)
@@ -146,7 +170,7 @@ class ParquetColumn(LazyRows):
             hi = min(stop, g1)
             if hi > at:
                 if pf is None and not (self._cache is not None and self._cache[0] == g):
-                    pf = _OPEN.get(self.path)
+                    pf = _OPEN.get(self.path, self.signature)
                 out[at - start: hi - start] = self._group(pf, g)[at - g0: hi - g0]
                 at = hi
             g += 1

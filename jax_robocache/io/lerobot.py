@@ -25,13 +25,15 @@ diagnostics: ``docs/io.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from ._parquet import ParquetColumn, leaf_dtype, open_parquet, read_columns, to_numpy
+from ._parquet import (_OPEN, ParquetColumn, file_signature, leaf_dtype, open_parquet,
+                       read_columns, to_numpy)
 from .diagnostics import DEFAULT_INVALID, Diagnostics, check_timestamps
 from .errors import DatasetError, LayoutError, missing_keys_error
 from .lazy import Concatenated, RowRuns
@@ -108,8 +110,8 @@ def read_lerobot(root, *, keys: Sequence[str] | None = None,
     for key in streams:
         ft = features[key]
         shape = tuple(int(s) for s in ft["shape"])
-        parts = [ParquetColumn(f, key, shape, located["dtypes"][key], located["row_groups"][f])
-                 for f in files]
+        parts = [ParquetColumn(f, key, shape, located["dtypes"][key], located["row_groups"][f],
+                               located["signatures"][f]) for f in files]
         values = RowRuns(Concatenated(parts, name=key), located["run_starts"],
                          located["run_stops"], name=key)
         out_streams[key] = StreamSource(
@@ -126,7 +128,7 @@ def read_lerobot(root, *, keys: Sequence[str] | None = None,
         path=str(root), format=f"lerobot {version}", episodes=ep_ids, streams=out_streams,
         fps=fps, frames=frames, stats=_stats(root, version),
         diagnostics=Diagnostics(tuple(reports)),
-        metadata=metadata)
+        metadata=metadata, closer=functools.partial(_OPEN.release, files))
 
 
 # --- metadata -----------------------------------------------------------------------------------
@@ -267,11 +269,12 @@ def _locate_rows(root, table, rows, streams, features, visual) -> dict:
     needed = ["episode_index", "timestamp"] + list(streams)
     images = [k for k in visual if features[k]["dtype"] == "image"]
     dtypes: dict[str, np.dtype] = {}
-    row_groups, file_base, per_file = {}, [], {}
+    row_groups, signatures, file_base, per_file = {}, {}, [], {}
     total = 0
     for f in files:
         path = Path(f)
         pf = open_parquet(path)
+        signatures[path] = file_signature(path)  # the file the plan below is made for
         try:
             schema = pf.schema_arrow
             absent = [c for c in needed + images if c not in schema.names]
@@ -318,7 +321,7 @@ def _locate_rows(root, table, rows, streams, features, visual) -> dict:
         file_rows.append(where)  # rows inside the file (image features point there)
     ts_dtype = times[0].dtype if times else np.float32
     return dict(files=[Path(f) for f in files], file_index=file_of, dtypes=dtypes,
-                row_groups={Path(f): g for f, g in row_groups.items()},
+                row_groups={Path(f): g for f, g in row_groups.items()}, signatures=signatures,
                 run_starts=np.concatenate(run_starts) if run_starts else np.zeros(0, np.int64),
                 run_stops=np.concatenate(run_stops) if run_stops else np.zeros(0, np.int64),
                 times=np.concatenate(times) if times else np.zeros(0, ts_dtype),

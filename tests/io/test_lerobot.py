@@ -218,6 +218,24 @@ def test_corrupt_and_missing_files_are_named(tmp_path):
         read_lerobot(tmp_path)
 
 
+def test_dataset_rewritten_at_its_path(tmp_path):
+    """A dataset converted again into the same folder reads the new files; a source opened
+    before the rewrite refuses to read through the old handles."""
+    first = io_data.regular_episodes(lengths=(5, 6), seed=1)
+    lerobot_writer.write_v30(tmp_path, first, fps=30)
+    read = read_lerobot(tmp_path, keys=["action"])
+    np.testing.assert_array_equal(read["action"].episode(0), first[0]["action"])  # kept open
+    old = read_lerobot(tmp_path, keys=["action"])  # opened, nothing read yet
+    second = io_data.regular_episodes(lengths=(5, 6), seed=2)
+    for f in tmp_path.rglob("*.parquet"):
+        f.unlink()
+    lerobot_writer.write_v30(tmp_path, second, fps=30)
+    with read_lerobot(tmp_path, keys=["action"]) as new:
+        _expect_stream(new, "action", second, [0, 1])
+    with pytest.raises(DatasetError, match="changed .* open the dataset again"):
+        np.asarray(old["action"].values)
+
+
 def test_rows_disagreeing_with_episode_table(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
