@@ -69,7 +69,7 @@ def read_zarr(path, *, keys: Sequence[str] | None = None,
         root = zarr.open_group(store=store, mode="r")
     except Exception as err:  # noqa: BLE001 - zarr raises several types for bad metadata
         if closer:
-            closer()
+            _close_quietly(closer)  # a zip store that failed to open cannot close either
         raise DatasetError(f"{path} is not a readable zarr group (corrupt metadata?): "
                            f"{type(err).__name__}: {err}") from err
     try:
@@ -80,14 +80,58 @@ def read_zarr(path, *, keys: Sequence[str] | None = None,
         raise
 
 
+def _close_quietly(closer) -> None:
+    try:
+        closer()
+    except Exception:  # noqa: BLE001 - the open error is the one to report
+        pass
+
+
 def _member(group, name: str, path: Path):
     try:
         return group[name]
     except KeyError:
         return None
     except Exception as err:  # noqa: BLE001
-        raise DatasetError(f"{path}/{name}: unreadable zarr metadata (corrupt?): "
-                           f"{type(err).__name__}: {err}") from err
+        raise DatasetError(f"{path}/{name}: unreadable zarr metadata (corrupt, or a codec that "
+                           f"is not installed, such as imagecodecs for UMI's images; pass keys= "
+                           f"without it to skip it): {type(err).__name__}: {err}") from err
+
+
+def _array_names(data, path: Path) -> list[str]:
+    """The names of ``data/``'s arrays. zarr 3 parses every array's metadata to list them,
+    so one array it cannot open (a codec not installed, corrupt metadata) would stop the
+    whole read, even of other keys: then the names come from the store's listing and
+    only an array that is asked for raises (``_member``)."""
+    try:
+        return sorted(data.array_keys())
+    except Exception as err:  # noqa: BLE001
+        names = _listed_arrays(path)
+        if names is None:
+            raise DatasetError(f"{path}/data: cannot list its arrays (corrupt metadata?): "
+                               f"{type(err).__name__}: {err}") from err
+        return names
+
+
+def _listed_arrays(path: Path) -> list[str] | None:
+    """Array names under ``data/`` from the files of a directory or zip store (format 2:
+    ``.zarray``; format 3: ``zarr.json``), or None if they cannot be listed."""
+    import zipfile
+
+    try:
+        if path.is_dir():
+            files = [str(p.relative_to(path)) for p in (path / "data").glob("*/*")]
+        else:
+            with zipfile.ZipFile(path) as z:
+                files = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    names = set()
+    for f in files:
+        parts = Path(f).parts
+        if len(parts) == 3 and parts[0] == "data" and parts[2] in (".zarray", "zarr.json"):
+            names.add(parts[1])
+    return sorted(names)
 
 
 def _describe(path, root, keys, episodes, fps, clock, tolerance_s, invalid, closer):
@@ -105,7 +149,7 @@ def _describe(path, root, keys, episodes, fps, clock, tolerance_s, invalid, clos
         raise DatasetError(f"{path}/meta/episode_ends must be ascending row counts [E]; got "
                            f"shape {ends.shape}, first values {ends[:5].tolist()}")
     starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    names = sorted(data.array_keys())
+    names = _array_names(data, path)
     has_clock = clock is not None and clock in names
     if keys is None:
         keys = [k for k in names if not (has_clock and k == clock)]
@@ -137,7 +181,7 @@ def _describe(path, root, keys, episodes, fps, clock, tolerance_s, invalid, clos
     total = int(ends[-1]) if E else 0
 
     def rows(key):
-        arr = _member(data, key, path)
+        arr = _member(data, key, path / "data")
         if not hasattr(arr, "shape") or arr.ndim < 1:
             raise DatasetError(f"{path}/data/{key} is not an array with a sample axis")
         if arr.shape[0] != total:

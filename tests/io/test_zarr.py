@@ -153,3 +153,49 @@ def test_empty_selection_refused(tmp_path):
     write_replay_buffer(tmp_path / "a.zarr", io_data.regular_episodes(lengths=(4,)))
     with pytest.raises(ValueError, match="no episode"):
         read_zarr(tmp_path / "a.zarr", episodes=[])
+
+
+@pytest.mark.parametrize("zarr_format", [2, 3])
+@pytest.mark.parametrize("damage", ["codec", "corrupt"])
+@pytest.mark.parametrize("zipped", [False, True])
+def test_an_unreadable_array_stops_only_itself(tmp_path, zarr_format, damage, zipped):
+    """UMI's images need imagecodecs' JPEG-XL codec: without it (or with corrupt metadata)
+    the other keys still read, and asking for that array names it."""
+    import json
+    import shutil
+
+    eps = io_data.regular_episodes(lengths=(6, 5))
+    write_replay_buffer(tmp_path / "a.zarr", eps, zarr_format=zarr_format)
+    meta = tmp_path / "a.zarr" / "data" / "action" / (".zarray" if zarr_format == 2
+                                                      else "zarr.json")
+    if damage == "corrupt":
+        meta.write_text("{broken")
+    elif zarr_format == 2:
+        doc = json.loads(meta.read_text())
+        doc["compressor"] = {"id": "imagecodecs_jpegxl", "level": 80}
+        meta.write_text(json.dumps(doc))
+    else:
+        doc = json.loads(meta.read_text())
+        doc["codecs"].append({"name": "imagecodecs_jpegxl", "configuration": {}})
+        meta.write_text(json.dumps(doc))
+    path = tmp_path / "a.zarr"
+    if zipped:
+        shutil.make_archive(str(tmp_path / "z"), "zip", path)
+        path = tmp_path / "b.zarr.zip"
+        (tmp_path / "z.zip").rename(path)
+    with read_zarr(path, keys=["observation.state"]) as src:
+        np.testing.assert_array_equal(src["observation.state"].episode(1),
+                                      eps[1]["observation.state"])
+    with pytest.raises(DatasetError, match=r"data/action: unreadable zarr metadata"):
+        read_zarr(path)
+
+
+def test_truncated_zip_store_is_named(tmp_path):
+    path = tmp_path / "buf.zarr.zip"
+    store = zarr.storage.ZipStore(path, mode="w")
+    write_replay_buffer(store, io_data.regular_episodes(lengths=(4, 3)))
+    store.close()
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DatasetError, match=r"buf\.zarr\.zip is not a readable zarr group"):
+        read_zarr(path)
