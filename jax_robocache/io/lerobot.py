@@ -386,27 +386,27 @@ def _as_arrays(tree):
 
 
 def _stats(root: Path, version: str):
-    """``meta/stats.json``; for a v2.x dataset without it (lerobot 0.3 writes none), the
-    per-episode stats of ``meta/episodes_stats.jsonl`` combined as LeRobot's
-    ``aggregate_stats`` does (count-weighted mean, pooled variance, min of mins, max of maxes)."""
-    stats = _load_json(root / "meta" / "stats.json", "stats", required=False)
-    if stats is not None:
-        return _as_arrays(stats)
+    """The dataset's stats as LeRobot itself loads them: v3.0 and v2.0 ``meta/stats.json``;
+    v2.1 the per-episode stats of ``meta/episodes_stats.jsonl`` combined as LeRobot's
+    ``aggregate_stats`` does (count-weighted mean, pooled variance, min of mins, max of
+    maxes; a ``stats.json`` beside it is ignored, as LeRobot does), or ``stats.json`` when
+    that file is absent."""
     path = root / "meta" / "episodes_stats.jsonl"
-    if version == "v3.0" or not path.is_file():
-        return None
-    per_feature: dict[str, list] = {}
-    for d in _load_jsonl(path):
-        for feat, st in _as_arrays(d.get("stats", {})).items():
-            per_feature.setdefault(feat, []).append(st)
-    return {feat: _aggregate(feat, sts, path) for feat, sts in per_feature.items()}
+    if version == "v2.1" and path.is_file():
+        per_feature: dict[str, list] = {}
+        for d in _load_jsonl(path):
+            for feat, st in _as_arrays(d.get("stats", {})).items():
+                per_feature.setdefault(feat, []).append(st)
+        return {feat: _aggregate(feat, sts, path) for feat, sts in per_feature.items()}
+    stats = _load_json(root / "meta" / "stats.json", "stats", required=False)
+    return None if stats is None else _as_arrays(stats)
 
 
 def _aggregate(feat: str, sts: list[dict], path: Path) -> dict[str, np.ndarray]:
     try:
         means = np.stack([s["mean"] for s in sts]).astype(np.float64)
         variances = np.stack([s["std"] for s in sts]).astype(np.float64) ** 2
-        counts = np.stack([s["count"] for s in sts]).astype(np.float64)
+        counts = np.stack([s["count"] for s in sts])  # integers, as LeRobot keeps them
         mins = np.stack([s["min"] for s in sts])
         maxs = np.stack([s["max"] for s in sts])
     except (KeyError, ValueError) as err:

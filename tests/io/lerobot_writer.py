@@ -151,7 +151,10 @@ def write_v30(root, episodes, *, fps=30, video_keys=(), episodes_per_file=2, row
     return info
 
 
-def write_v21(root, episodes, *, fps=30, video_keys=(), chunks_size=2, tasks=("pick", "place")):
+def write_v21(root, episodes, *, fps=30, video_keys=(), chunks_size=2, tasks=("pick", "place"),
+              stale_stats_json=False):
+    """v2.1 as lerobot 0.3 writes it (no ``meta/stats.json``; ``stale_stats_json`` adds one with
+    wrong numbers, which LeRobot ignores for v2.1)."""
     root = Path(root)
     features = _features(episodes, video_keys, fps)
     tables = _frame_tables(episodes, features, fixed=False)
@@ -179,5 +182,8 @@ def write_v21(root, episodes, *, fps=30, video_keys=(), chunks_size=2, tasks=("p
                            "episode_{episode_index:06d}.mp4" if video_keys else None),
             "features": features}
     (meta / "info.json").write_text(json.dumps(info, indent=4))
-    (meta / "stats.json").write_text(json.dumps(numpy_stats(episodes, features)))
+    if stale_stats_json:  # lerobot 0.3 writes none; one left over from a v2.0 conversion
+        (meta / "stats.json").write_text(json.dumps(
+            {k: {s: [v * 2 for v in vals] for s, vals in st.items()}
+             for k, st in numpy_stats(episodes, features).items()}))
     return info

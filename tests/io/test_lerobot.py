@@ -50,11 +50,17 @@ def test_sena_round_trip(tmp_path, version):
                                                                for ep in episodes]))
         assert s.times.dtype == np.float32
     assert src["observation.scan"].names == [f"observation.scan_{i}" for i in range(361)]
-    # the dataset's own stats, exactly as written
+    # the dataset's own stats: v3.0 stats.json exactly as written; v2.1 the per-episode
+    # stats combined (numpy float64 over every frame, to rounding), stats.json ignored
     want = lerobot_writer.numpy_stats(episodes, src.metadata["info"]["features"])
     for k, stats in want.items():
         for stat, v in stats.items():
-            np.testing.assert_array_equal(src.stats[k][stat], np.asarray(v))
+            if version == "v3.0" or stat == "count":
+                np.testing.assert_array_equal(src.stats[k][stat], np.asarray(v))
+            else:
+                np.testing.assert_allclose(src.stats[k][stat], np.asarray(v), rtol=1e-12,
+                                           atol=1e-12)
+        assert src.stats[k]["count"].dtype.kind == "i"
     assert src.metadata["tasks"] == {0: "pick", 1: "place"}
 
 
@@ -163,6 +169,16 @@ def test_video_frame_index_v21(tmp_path):
         "/videos/chunk-000/cam/episode_000000.mp4", "/videos/chunk-000/cam/episode_000001.mp4",
         "/videos/chunk-001/cam/episode_000002.mp4"]
     np.testing.assert_array_equal(fr.frame, [0, 1, 2, 0, 1, 2, 3, 4, 0, 1])
+
+
+def test_v21_stats_json_is_ignored_as_lerobot_does(tmp_path):
+    episodes = io_data.regular_episodes(lengths=(5, 8), seed=4)
+    lerobot_writer.write_v21(tmp_path, episodes, stale_stats_json=True)
+    src = read_lerobot(tmp_path)
+    x = np.concatenate([e["action"] for e in episodes]).astype(np.float64)
+    np.testing.assert_allclose(src.stats["action"]["mean"], x.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(src.stats["action"]["std"], x.std(0), rtol=1e-12)
+    np.testing.assert_array_equal(src.stats["action"]["count"], [13])
 
 
 def test_episode_stats(tmp_path):
