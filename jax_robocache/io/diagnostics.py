@@ -11,8 +11,9 @@ stamp before k, ``P`` the nominal period ``1 / fps`` when known, ``tol`` the
 tolerance in seconds):
 
 * ``nan``: ``t[k]`` is NaN (or, for int64 stamps, never: they have no NaN);
-* ``duplicate``: ``|t[k] - m| <= tol`` (the same instant again);
-* ``backward``: ``t[k] < m - tol`` (the clock went back);
+* ``duplicate``: ``|t[k] - m| <= d`` (the same instant again), ``d = min(tol, P / 4)``
+  (``tol`` without ``P``), so that at rates near ``1 / tol`` real steps are not duplicates;
+* ``backward``: ``t[k] < m - d`` (the clock went back);
 * ``gap`` (needs ``P``): ``t[k] - m > P + tol`` and ``t[k] - m >= 1.5 P``: at least one
   sample is missing before k; ``gap_seconds`` is ``t[k] - m``;
 * ``jitter`` (needs ``P``): any other step with ``|t[k] - m - P| > tol``.
@@ -151,8 +152,9 @@ def _one_episode(t, period, tol, invalid, clock, episode, scale):
         diff = (filled[1:] - prev).astype(np.float64) * scale
         step[1:] = np.where(have_prev & ~nan[1:], diff, np.nan)
     known = ~np.isnan(step)
-    dup = known & (np.abs(step) <= tol)
-    back = known & (step < -tol)
+    same = tol if period is None else min(tol, period / 4)
+    dup = known & (np.abs(step) <= same)
+    back = known & (step < -same)
     if period is not None:
         dev = np.where(known & ~dup & ~back, np.abs(step - period), 0.0)
         gap = known & (step > period + tol) & (step >= 1.5 * period)

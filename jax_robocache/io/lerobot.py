@@ -57,8 +57,8 @@ def read_lerobot(root, *, keys: Sequence[str] | None = None,
       keys: features to read (streams, and video/image features as frame indices);
         default: every numeric non-bookkeeping feature and every video/image feature.
         A bookkeeping column (``frame_index``, ``index``, ...) is read only if named.
-      episodes: ``episode_index`` values to read, in this order (default: all, in the
-        order of the dataset's episode table).
+      episodes: ``episode_index`` values to read, in this order (default: all, by
+        ascending ``episode_index``, as LeRobot orders them).
       tolerance_s: the timestamp tolerance (LeRobot's ``tolerance_s``) of the diagnostics.
       invalid: the irregularities that make a sample invalid in the masks
         (``jax_robocache.io.diagnostics``).
@@ -229,8 +229,8 @@ def _check_table(table: dict, where) -> dict:
 
 def _select_episodes(table: dict, episodes, root: Path) -> np.ndarray:
     ep = table["episode_index"]
-    if episodes is None:
-        return np.arange(len(ep))
+    if episodes is None:  # ascending episode_index, as LeRobot orders them
+        return np.argsort(ep, kind="stable").astype(np.int64)
     wanted = [int(e) for e in episodes]
     if not wanted:
         raise ValueError("episodes selects no episode; pass None for all")

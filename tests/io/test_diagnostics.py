@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jax_robocache.io.diagnostics import check_timestamps
+from jax_robocache.io.diagnostics import CATEGORIES, check_timestamps
 
 
 def test_categories_and_mask_float():
@@ -74,3 +74,18 @@ def test_random_clocks_match_the_loop(seed):
                                               err_msg=f"seed {seed} episode {e} {c} {scale}")
             bad = sorted(want["nan"] + want["duplicate"] + want["backward"])
             np.testing.assert_array_equal(np.flatnonzero(~valid[offsets[e]:offsets[e + 1]]), bad)
+
+
+def test_high_rate_steps_are_not_duplicates():
+    """A 10 kHz clock steps by exactly LeRobot's default tolerance (1e-4 s): with the rate
+    known, those steps are samples, not duplicates; a repeated stamp still is one."""
+    t = np.arange(50) * 1e-4
+    t[20] = t[19]
+    valid, (rep,) = check_timestamps(t, [0, 50], period=1e-4, tolerance=1e-4)
+    np.testing.assert_array_equal(rep.duplicate, [20])
+    np.testing.assert_array_equal(np.flatnonzero(~valid), [20])
+    from timestamp_reference import loop_report
+
+    want = loop_report(t, 1e-4, 1e-4)
+    for c in CATEGORIES:
+        np.testing.assert_array_equal(getattr(rep, c), want[c], err_msg=c)

@@ -295,3 +295,16 @@ def test_image_features_index_parquet_rows(tmp_path):
         col = pq.read_table(fr.files[fr.file[i]], columns=["observation.image"]).column(0)
         e, k = (2, i) if i < 2 else (1, i - 2)
         assert col[int(fr.frame[i])].as_py()["bytes"] == f"png-{e}-{k}".encode()
+
+
+def test_default_order_is_ascending_episode_index(tmp_path):
+    """LeRobot sorts episodes.jsonl by episode_index; a file listing them out of order
+    (appended by hand, merged datasets) reads in that order too."""
+    episodes = io_data.regular_episodes(lengths=(3, 4, 5), seed=6)
+    lerobot_writer.write_v21(tmp_path, episodes)
+    path = tmp_path / "meta/episodes.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[2], lines[0], lines[1]]) + "\n")
+    src = read_lerobot(tmp_path)
+    np.testing.assert_array_equal(src.episodes, [0, 1, 2])
+    _expect_stream(src, "action", episodes, [0, 1, 2])

@@ -11,6 +11,7 @@ def loop_report(t, period, tol, scale=1.0):
     """Category -> sample indices, each stamp compared with the latest earlier stamp."""
     cats = {c: [] for c in CATEGORIES}
     latest = None
+    same = tol if period is None else min(tol, period / 4)  # the duplicate threshold
     for k, raw in enumerate(t):
         x = float(raw)
         if math.isnan(x):
@@ -18,9 +19,9 @@ def loop_report(t, period, tol, scale=1.0):
             continue
         if latest is not None:
             d = (int(raw) - int(latest)) * scale if isinstance(latest, int) else x - latest
-            if abs(d) <= tol:
+            if abs(d) <= same:
                 cats["duplicate"].append(k)
-            elif d < -tol:
+            elif d < -same:
                 cats["backward"].append(k)
             elif period is not None and d > period + tol and d >= 1.5 * period:
                 cats["gap"].append(k)
