@@ -522,7 +522,9 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
                                           int32_t step, ExactSum* acc) {
   using E = Elem<F>;
   int32_t kept = 0;
-  for (int32_t k = begin; k < end; k += step) {
+  // Stops at end without forming k + step past it (that may pass INT32_MAX: up to
+  // 2^31 - 1 points are binned).
+  for (int32_t k = begin; k < end; k = k < end - step ? k + step : end) {
     const int32_t i = index[k];
     ++kept;
     const F* row = f + static_cast<int64_t>(i) * C + c0;
