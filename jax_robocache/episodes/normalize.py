@@ -11,7 +11,8 @@ Modes (the conventions of LeRobot and openpi, their epsilons included):
 ``unnormalize`` is the exact algebraic inverse. Statistics broadcast over the
 trailing feature axis, so ``sample_windows`` outputs ``[B, K, D]`` work as they
 are. The arithmetic is float32 (float64 for float64 inputs); the output has the
-dtype of ``x``.
+dtype of ``x`` when it is floating point, float32 for integer or bool ``x`` (a
+normalised value is not an integer).
 """
 
 from __future__ import annotations
@@ -61,11 +62,15 @@ def normalize(x, stats, mode: str = "mean_std"):
     """Normalises ``x [..., D]`` with ``stats`` (a ``StreamStats`` or a stats.json entry)."""
     offset, scale, shift, acc = _affine(x, stats, mode)
     x = jnp.asarray(x)
-    return ((x.astype(acc) - offset) / scale - shift).astype(x.dtype)
+    return ((x.astype(acc) - offset) / scale - shift).astype(_out_dtype(x))
 
 
 def unnormalize(y, stats, mode: str = "mean_std"):
     """The inverse of ``normalize``."""
     offset, scale, shift, acc = _affine(y, stats, mode)
     y = jnp.asarray(y)
-    return ((y.astype(acc) + shift) * scale + offset).astype(y.dtype)
+    return ((y.astype(acc) + shift) * scale + offset).astype(_out_dtype(y))
+
+
+def _out_dtype(x):
+    return x.dtype if jnp.issubdtype(x.dtype, jnp.floating) else jnp.float32

@@ -65,10 +65,11 @@ class StreamStats(NamedTuple):
 
 
 class Moments(NamedTuple):
-    """Mergeable moments, each ``[D]``: count, the shift (a sample value) the mean is taken
-    relative to, that relative mean, the centred sum of squares, min, max, non-finite count.
+    """Mergeable moments, each ``[D]``: count, the shift (a value near the mean) the mean is
+    taken relative to, that relative mean, the centred sum of squares, min, max, non-finite
+    count.
 
-    Summing ``x - shift`` rather than ``x`` keeps float32 sums exact where the data
+    Summing ``x - shift`` rather than ``x`` keeps float32 sums accurate where the data
     sit far from zero (epoch seconds, encoder counts): their mean is the shift plus
     a small, accurately summed correction.
     """
@@ -115,22 +116,31 @@ def _mask(values, valid):
 def partial_moments(values, valid=None) -> Moments:
     """Moments of ``values [N, D]`` over the samples where ``valid [N]`` (default all).
 
-    Two passes over the data (mean, then squares about it) keep the variance
-    accurate in float32 whatever the offset of the data.
+    Three reads of the data: a rough mean (about the first used sample), the sum
+    about that mean rounded to the data's dtype (the shift), and the squares
+    about the exact mean. The shift sits within the data's spread of the mean,
+    so ``x - shift`` is small and its float32 sums are accurate whatever the
+    offset of the data or its first sample.
     """
     values = _as_float32(values)
     acc = jnp.float64 if values.dtype == jnp.float64 else jnp.float32
     use, nonfinite = _mask(values, valid)
     x = values.astype(acc)
-    first = jnp.argmax(use, axis=0)                                # first used sample
-    shift = jnp.where(jnp.any(use, 0), jnp.take_along_axis(x, first[None], 0)[0], 0)
-    y = jnp.where(use, x - shift, 0)
     count = jnp.sum(use, 0, dtype=jnp.int32)
-    mean = jnp.sum(y, 0) / jnp.maximum(count, 1).astype(acc)
+    n = jnp.maximum(count, 1).astype(acc)
+    if x.shape[0] == 0:
+        first = jnp.zeros(x.shape[1], acc)
+    else:
+        first = jnp.take_along_axis(x, jnp.argmax(use, axis=0)[None], 0)[0]
+    first = jnp.where(count > 0, first, 0)
+    rough = first + jnp.sum(jnp.where(use, x - first, 0), 0) / n
+    shift = jnp.where(count > 0, rough, 0)
+    y = jnp.where(use, x - shift, 0)
+    mean = jnp.sum(y, 0) / n
     m2 = jnp.sum(jnp.where(use, jnp.square(y - mean), 0), 0)
     big = jnp.asarray(jnp.inf, acc)
-    lo = jnp.min(jnp.where(use, x, big), 0)
-    hi = jnp.max(jnp.where(use, x, -big), 0)
+    lo = jnp.min(jnp.where(use, x, big), 0, initial=big)
+    hi = jnp.max(jnp.where(use, x, -big), 0, initial=-big)
     return Moments(count, shift, mean, m2, lo, hi, nonfinite)
 
 
@@ -174,6 +184,10 @@ def fine_histogram(values, valid, targets):
     values = _as_float32(values)
     use, _ = _mask(values, valid)
     D, R = targets.shape
+    if D * R * _BINS >= 2**31:
+        raise ValueError(f"fine_histogram: {D} features x {R} order statistics x {_BINS} bins "
+                         "overflow int32 indices; pass fewer features per call (stream_stats "
+                         "splits them itself)")
     keys = _order_keys(values)
     coarse = (keys >> (32 - _COARSE_BITS)).astype(jnp.int32)      # [N, D]
     low = (keys & jnp.uint32(_BINS - 1)).astype(jnp.int32)
@@ -283,25 +297,59 @@ def device_stats(values, valid=None, qs: tuple = QUANTILES):
     return moments, finish_quantiles(coarse, fine, targets, qs) if qs else {}
 
 
+#: Features per ``device_stats`` call of ``stream_stats``: the fine histogram is
+#: ``int32 [D, 2 Q, 65536]`` (256 KiB per feature and order statistic), so wide streams
+#: (image embeddings) are taken in blocks of about 256 MiB of histogram.
+_HISTOGRAM_BUDGET = 1 << 26
+
+
+def _host_deviations(values, valid):
+    """float64 host data without x64: per feature, the first used finite value (float64)
+    and the deviations from it rounded to float32 (so 1.7e9 + 0.06 k keeps its steps)."""
+    x = np.asarray(values, np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    use = np.isfinite(x) & (True if valid is None else np.asarray(valid, bool)[:, None])
+    first = np.argmax(use, axis=0)
+    base = np.where(use.any(0), x[first, np.arange(x.shape[1])], 0.0)
+    return (x - base).astype(np.float32), base
+
+
 def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) -> StreamStats:
-    """Statistics of ``values [N, D]`` (``[N]`` is one feature) over ``valid [N]`` samples."""
+    """Statistics of ``values [N, D]`` (``[N]`` is one feature) over ``valid [N]`` samples.
+
+    float32 results for float32 / 16-bit data, float64 for float64 data. float64 host
+    data without x64 is taken as each feature's first value (float64) plus float32
+    deviations from it (docs/stats.md)."""
     qs = tuple(float(q) for q in quantiles)
     for q in qs:
         if not 0.0 <= q <= 1.0:
             raise ValueError(f"quantiles must lie in [0, 1], got {q}")
         _fraction(q)
-    m, qv = jax.device_get(device_stats(_as_float32(values), valid, qs))
-    count = np.asarray(m.count)
+    wide = np.dtype(getattr(values, "dtype", np.float32)) == np.float64
+    base = None
+    if wide and not jax.config.jax_enable_x64:
+        values, base = _host_deviations(values, valid)
+    values = _as_float32(values)
+    D = values.shape[1]
+    step = max(1, _HISTOGRAM_BUDGET // (_BINS * max(2 * len(qs), 1)))
+    blocks = [jax.device_get(device_stats(values[:, a:a + step], valid, qs))
+              for a in range(0, max(D, 1), step)]
+    cat = lambda parts: np.concatenate([np.asarray(p) for p in parts])  # noqa: E731
+    m = Moments(*(cat([b[0][i] for b in blocks]) for i in range(len(Moments._fields))))
+    qv = {q: cat([b[1][q] for b in blocks]) for q in qs}
+    base = np.zeros(D) if base is None else base
+    out = np.float64 if wide else np.float32
+    count = m.count
     empty = count == 0
-    nan = np.float32(np.nan)
     std = np.sqrt(np.asarray(m.m2, np.float64) / np.maximum(count, 1))
-    mean = np.asarray(m.shift, np.float64) + np.asarray(m.mean, np.float64)
-    return StreamStats(count=count, nonfinite=np.asarray(m.nonfinite),
-                       mean=np.where(empty, nan, mean).astype(np.float32),
-                       std=np.where(empty, nan, std).astype(np.float32),
-                       min=np.where(empty, nan, np.asarray(m.min)).astype(np.float32),
-                       max=np.where(empty, nan, np.asarray(m.max)).astype(np.float32),
-                       quantiles={q: np.asarray(v, np.float32) for q, v in qv.items()})
+    mean = base + np.asarray(m.shift, np.float64) + np.asarray(m.mean, np.float64)
+    finish = lambda v: np.where(empty, np.nan, v).astype(out)  # noqa: E731
+    return StreamStats(count=count, nonfinite=m.nonfinite, mean=finish(mean), std=finish(std),
+                       min=finish(base + np.asarray(m.min, np.float64)),
+                       max=finish(base + np.asarray(m.max, np.float64)),
+                       quantiles={q: finish(base + np.asarray(v, np.float64))
+                                  for q, v in qv.items()})
 
 
 def save_stats(stats: Mapping[str, StreamStats], path) -> None:

@@ -100,6 +100,52 @@ def test_empty_and_all_masked_features_are_nan_with_count_zero(rng):
     assert s.count.tolist() == [0, 0] and np.isnan(s.mean).all()
 
 
+def test_mean_does_not_depend_on_the_first_sample(rng):
+    """The shift is a rough mean, not the first sample: an outlier first sample (1e4 std
+    away) leaves the mean accurate to float32 rounding of the result."""
+    x = rng.normal(0.0, 1.0, (200_000, 2)).astype(np.float32)
+    x[0] = (1e4, -5.0)
+    s = st.stream_stats(x)
+    ref = x.astype(np.float64)
+    for d in range(2):
+        assert abs(s.mean[d] - ref[:, d].mean()) <= 4 * np.spacing(np.float32(ref[:, d].std()))
+    np.testing.assert_allclose(s.std, ref.std(0), rtol=1e-6)
+
+
+def test_no_rows_gives_nan_with_count_zero():
+    for x, d in ((np.zeros((0, 3), np.float32), 3), (np.zeros(0, np.float32), 1)):
+        s = st.stream_stats(x)
+        assert s.count.tolist() == [0] * d
+        assert all(np.isnan(v).all() for v in (s.mean, s.std, s.min, s.max,
+                                                *s.quantiles.values()))
+
+
+def test_float64_data_keeps_float64_results(rng):
+    """Epoch-like float64 data (1.7e9 + 0.06 s steps): float32 would round them to multiples
+    of 128. Without x64 the stats are of float32 deviations from each feature's first value,
+    returned in float64; numpy float64 on the same data within float32 rounding of them."""
+    x = 1.7e9 + np.cumsum(rng.uniform(0.05, 0.07, (3000, 2)), 0)
+    x[5, 1] = np.nan
+    valid = rng.random(3000) > 0.1
+    s = st.stream_stats(x, valid, quantiles=(0.0, 0.01, 0.5, 0.99, 1.0))
+    ref = _reference(x, valid, qs=(0.0, 0.01, 0.5, 0.99, 1.0))
+    assert s.mean.dtype == s.std.dtype == s.min.dtype == np.float64
+    np.testing.assert_array_equal(s.count, ref["count"])
+    dev = 200.0  # the deviations' size: float32 keeps them to ~1e-5 s
+    for k in ("mean", "min", "max"):
+        np.testing.assert_allclose(getattr(s, k), ref[k], rtol=0, atol=dev * 1e-7)
+    np.testing.assert_allclose(s.std, ref["std"], rtol=1e-5)
+    for q in (0.0, 0.01, 0.5, 0.99, 1.0):
+        np.testing.assert_allclose(s.quantiles[q], ref[q], rtol=0, atol=dev * 1e-7)
+
+
+def test_wide_streams_are_taken_in_feature_blocks(rng, monkeypatch):
+    monkeypatch.setattr(st, "_HISTOGRAM_BUDGET", st._BINS * 4 * 3)   # 3 features per block
+    x = _draw(rng, 500, 8)
+    valid = rng.random(500) > 0.2
+    _check(st.stream_stats(x, valid), _reference(x, valid), x)
+
+
 def test_signed_zeros_and_denormals_order(rng):
     tiny = np.float32(1e-40)
     x = np.array([[-0.0], [0.0], [tiny], [-tiny], [1.0], [-1.0]], np.float32)
@@ -121,7 +167,7 @@ def test_merge_across_shards_equals_whole(rng):
     """Moments merge with Chan's formula and histograms add: the protocol of several hosts."""
     x = _draw(rng, 9000, 4)
     valid = rng.random(9000) > 0.25
-    cuts = [0, 1000, 1001, 6000, 9000]
+    cuts = [0, 0, 1000, 1001, 6000, 9000]   # an empty shard (a host with no data) too
     parts = [(x[a:b], valid[a:b]) for a, b in zip(cuts, cuts[1:])]
     moments = None
     for px, pv in parts:
@@ -189,6 +235,17 @@ def test_normalize_formulas_and_inverse_under_jit(rng, mode):
     np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-4, atol=1e-4)
     back = jax.jit(lambda v: norm.unnormalize(v, s, mode))(y)
     _close(back, windows, 1e-5, 1e-5 * np.abs(windows).max())
+
+
+def test_normalize_integer_input_gives_float32(rng):
+    """A gripper state stored as int: normalised values are fractions, not truncated."""
+    x = rng.integers(0, 5, (100, 2)).astype(np.int32)
+    s = st.stream_stats(x.astype(np.float32))
+    y = norm.normalize(x, s)
+    assert y.dtype == jnp.float32
+    ref = (x - s.mean.astype(np.float64)) / (s.std.astype(np.float64) + 1e-8)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(norm.unnormalize(y, s)), x, atol=1e-5)
 
 
 def test_normalize_errors():
