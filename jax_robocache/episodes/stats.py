@@ -34,10 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["StreamStats", "Moments", "stream_stats", "partial_moments", "merge_moments",
-           "coarse_histogram", "fine_histogram", "quantile_targets", "finish_quantiles",
-           "coarse_quantiles", "device_stats", "save_stats",
-           "load_stats", "QUANTILES"]
+__all__ = ["StreamStats", "Moments", "stream_stats", "finish_stats", "partial_moments",
+           "merge_moments", "coarse_histogram", "fine_histogram", "quantile_targets",
+           "finish_quantiles", "coarse_quantiles", "device_stats", "save_stats", "load_stats",
+           "QUANTILES"]
 
 #: Quantiles computed by default (openpi and LeRobot normalise with q01 / q99).
 QUANTILES = (0.01, 0.99)
@@ -338,18 +338,29 @@ def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) 
     cat = lambda parts: np.concatenate([np.asarray(p) for p in parts])  # noqa: E731
     m = Moments(*(cat([b[0][i] for b in blocks]) for i in range(len(Moments._fields))))
     qv = {q: cat([b[1][q] for b in blocks]) for q in qs}
-    base = np.zeros(D) if base is None else base
-    out = np.float64 if wide else np.float32
-    count = m.count
-    empty = count == 0
-    std = np.sqrt(np.asarray(m.m2, np.float64) / np.maximum(count, 1))
-    mean = base + np.asarray(m.shift, np.float64) + np.asarray(m.mean, np.float64)
-    finish = lambda v: np.where(empty, np.nan, v).astype(out)  # noqa: E731
-    return StreamStats(count=count, nonfinite=m.nonfinite, mean=finish(mean), std=finish(std),
-                       min=finish(base + np.asarray(m.min, np.float64)),
-                       max=finish(base + np.asarray(m.max, np.float64)),
+    return finish_stats(m, qv, base=base, dtype=np.float64 if wide else np.float32)
+
+
+def finish_stats(moments: Moments, quantiles: Mapping, *, base=None,
+                 dtype=np.float32) -> StreamStats:
+    """``StreamStats`` (``dtype`` results; NaN where ``count == 0``) from merged moments and
+    ``finish_quantiles``' output: the last step of the several-host recipe (docs/stats.md).
+    ``base [D]`` (float64) is added to every location statistic when the data were
+    deviations from it."""
+    m = Moments(*(np.asarray(v) for v in moments))
+    base = np.zeros(m.count.shape, np.float64) if base is None else np.asarray(base, np.float64)
+    empty = m.count == 0
+
+    def finish(v):
+        return np.where(empty, np.nan, v).astype(dtype)
+
+    std = np.sqrt(m.m2.astype(np.float64) / np.maximum(m.count, 1))
+    mean = base + m.shift.astype(np.float64) + m.mean.astype(np.float64)
+    return StreamStats(count=m.count, nonfinite=m.nonfinite, mean=finish(mean), std=finish(std),
+                       min=finish(base + m.min.astype(np.float64)),
+                       max=finish(base + m.max.astype(np.float64)),
                        quantiles={q: finish(base + np.asarray(v, np.float64))
-                                  for q, v in qv.items()})
+                                  for q, v in quantiles.items()})
 
 
 def save_stats(stats: Mapping[str, StreamStats], path) -> None:

@@ -179,6 +179,7 @@ def test_merge_across_shards_equals_whole(rng):
                for px, pv in parts)
     qv = st.finish_quantiles(coarse, fine, targets)
     ref = _reference(x, valid)
+    _check(st.finish_stats(moments, qv), ref, x)   # the StreamStats save_stats writes
     np.testing.assert_array_equal(np.asarray(moments.count), ref["count"])
     mean = np.asarray(moments.shift, np.float64) + np.asarray(moments.mean, np.float64)
     _close(mean, ref["mean"], 2e-6, 1e-6 * np.abs(x).max(0))
