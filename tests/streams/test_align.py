@@ -558,6 +558,40 @@ def test_out_dtype(platform, rng, out_dtype):
         align(streams, q, out_dtype="not-a-dtype")
 
 
+@pytest.mark.parametrize("out_dtype", [jnp.bfloat16, np.float16])
+def test_out_dtype_wide_float32_rows(platform, rng, out_dtype):
+    """float32 streams whose rows are whole 16-byte vectors (D = 8 linear, D = 16 window_mean)
+    and a slerp stream, each alone and concatenated so that every column starts on a multiple
+    of 8 elements: the kernel's vectorised narrowing stores, not only its scalar ones."""
+    B, T = 3, 70
+    parts = {"lin8": (8, "linear"), "wm16": (16, "window_mean"), "quat": (4, "slerp")}
+    streams = {}
+    for name, (D, method) in parts.items():
+        v, t, n = make_stream(rng, B, int(rng.integers(20, 60)), D, dtype=np.float32,
+                              quaternions=method == "slerp")
+        streams[name] = Stream(v, t, n, method=method, tolerance=0.1,
+                               window=0.05 if method == "window_mean" else None)
+    q = make_queries(rng, B, T)
+    want = jnp.dtype(out_dtype)
+    for concatenate in (False, ("wm16", "lin8", "quat")):
+        plain = align(streams, q, out_of_range="nan", concatenate=concatenate)
+        cast = jax.jit(lambda s, q: align(s, q, out_of_range="nan", concatenate=concatenate,
+                                          out_dtype=out_dtype))(streams, q)
+        for name in streams:
+            assert_identical(cast[name].values, np.asarray(plain[name].values).astype(want),
+                             f"{name} {concatenate}")
+        assert_identical(cast.concatenated(), np.concatenate(
+            [np.asarray(plain[n].values).astype(want) for n in cast.concat_order or cast.names],
+            axis=-1))
+    # fuse_multimodal, the benchmark's bfloat16 use: three float32 streams, one dtype out
+    (v1, t1, _), (v2, t2, _), (v3, t3, _) = (
+        make_stream(rng, B, 40, D, dtype=np.float32, ragged=False) for D in (16, 8, 8))
+    fused = jax.jit(lambda *a: fuse_multimodal(*a, out_dtype=out_dtype))(v1, t1, v2, t2, v3,
+                                                                         t3, q)
+    plain = fuse_multimodal(v1, t1, v2, t2, v3, t3, q)
+    assert_identical(fused, np.asarray(plain).astype(want))
+
+
 def test_x64_float64_streams(rng):
     """float64 times and values with x64; a float64 + float32 concatenation (XLA path)."""
     with jax.enable_x64(True):

@@ -516,6 +516,33 @@ def test_gpu_sum_is_exact_and_order_free(rng, voxel):
     assert shuffled[0].tobytes() == total.tobytes() and shuffled[1].tobytes() == mean.tobytes()
 
 
+@pytest.mark.parametrize("ordered", (True, False), ids=("scan_order", "shuffled"))
+def test_gpu_sum_runs_at_the_path_boundaries(rng, ordered):
+    """Voxels of exactly 1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65 and 100 points (the
+    short-run / warp-run thresholds and the warp width), consecutive as a scan delivers them
+    and shuffled, C = 5 (a partial channel group): each voxel's exact sum rounded once."""
+    skip_unless_platform(None, "gpu")
+    sizes = (1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100)
+    prange = (0.0, 0.0, 0.0, float(len(sizes)), 1.0, 1.0)
+    pts = np.concatenate([np.column_stack([k + rng.uniform(0.05, 0.95, n),
+                                           rng.uniform(0.05, 0.95, (n, 2))])
+                          for k, n in enumerate(sizes)]).astype(np.float32)
+    feats = (rng.normal(size=(len(pts), 5)) * 10.0 ** rng.integers(-6, 7, (len(pts), 5))
+             ).astype(np.float32)
+    if not ordered:
+        perm = rng.permutation(len(pts))
+        pts, feats = pts[perm], feats[perm]
+    kw = dict(voxel_size=1.0, point_range=prange)
+    fn = jax.jit(lambda p, f: (voxelize(p, f, mode="sum", **kw), voxelize(p, f, mode="mean", **kw),
+                               voxelize(p, mode="count", **kw)))
+    with jax.default_device(device("gpu")):
+        total, mean, count = (np.asarray(x) for x in fn(pts, feats))
+    np.testing.assert_array_equal(count.reshape(-1), sizes)
+    want = _exact_float32_sums(pts, feats, 1.0, prange)
+    np.testing.assert_array_equal(total, want)
+    np.testing.assert_array_equal(mean, (want / count[..., None].astype(np.float32)))
+
+
 def test_gpu_sum_special_values(rng):
     """GPU sum of one voxel: cancellation is exact; NaN, +-inf follow IEEE; empty voxels are +0."""
     skip_unless_platform(None, "gpu")
