@@ -199,6 +199,42 @@ def _upload(read, N, row_shape, dtype, device, chunk_bytes):
     return buf
 
 
+#: float64 values rounded to float32 warn when the rounding reaches this share of a
+#: feature's range (epoch stamps or GPS degrees as values: steps of 128 s or 0.4 m).
+_ROUNDING_WARN_SHARE = 1e-4
+
+
+class _RoundingWatch:
+    """Reads float64 value chunks for a float32 store, keeping per feature the largest
+    rounding error and the range of the finite values, to warn after the upload."""
+
+    def __init__(self, read, D):
+        self.read, self.err = read, np.zeros(D)
+        self.lo, self.hi = np.full(D, np.inf), np.full(D, -np.inf)
+
+    def __call__(self, a, b):
+        x = np.asarray(self.read(a, b), np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):
+            err = np.abs(x - x.astype(np.float32).astype(np.float64))
+        fin = np.isfinite(x) & np.isfinite(err)
+        if x.size:
+            self.err = np.maximum(self.err, np.where(fin, err, 0).max(0))
+            self.lo = np.minimum(self.lo, np.where(fin, x, np.inf).min(0))
+            self.hi = np.maximum(self.hi, np.where(fin, x, -np.inf).max(0))
+        return x
+
+    def warn(self, name: str) -> None:
+        span = np.where(self.hi > self.lo, self.hi - self.lo, 0.0)
+        bad = np.flatnonzero((span > 0) & (self.err > _ROUNDING_WARN_SHARE * span))
+        if bad.size:
+            d = int(bad[np.argmax(self.err[bad] / span[bad])])
+            warnings.warn(f"stream {name!r}: float64 values rounded to float32 lose up to "
+                          f"{self.err[d]:.3g} in feature {d} (its values span {span[d]:.3g}); "
+                          f"features {bad.tolist()} are affected. Enable jax_enable_x64, or "
+                          "subtract an offset (or normalise) before building the store.",
+                          stacklevel=4)
+
+
 def _relative_reader(s: _Stream, origin, tdtype, span):
     def read(a, b):
         if s.times is None:
@@ -252,8 +288,13 @@ def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, devi
     ragged = {}
     for s in streams:
         span = [0.0]
-        vals = _upload(lambda a, b, s=s: np.asarray(s.values[a:b]).reshape(b - a, s.D), s.N,
-                       (s.D,), s.dtype, device, chunk_bytes)
+        read = lambda a, b, s=s: np.asarray(s.values[a:b]).reshape(b - a, s.D)  # noqa: E731
+        watch = None
+        if np.dtype(s.values.dtype) == np.float64 and s.dtype == np.float32:
+            read = watch = _RoundingWatch(read, s.D)
+        vals = _upload(read, s.N, (s.D,), s.dtype, device, chunk_bytes)
+        if watch is not None:
+            watch.warn(s.name)
         t = _upload(_relative_reader(s, origins, tdtype, span), s.N, (), tdtype, device,
                     chunk_bytes)
         mask = None if s.valid is None else _upload(

@@ -145,6 +145,24 @@ def test_float64_values_follow_jax_and_bfloat16_kept(rng):
     assert store["a"].times.dtype == jnp.float32
 
 
+def test_float64_values_that_float32_cannot_resolve_warn(rng):
+    """GPS degrees and epoch stamps as values: float32 steps of ~4e-6 deg (0.4 m) or 128 s
+    are a large share of what such features span, so the store warns (naming the stream and
+    the feature), also when the values arrive in chunks; ordinary float64 poses do not."""
+    import warnings
+
+    pose = rng.normal(0.5, 0.2, (400, 3))
+    gps = np.column_stack([37.4219 + rng.normal(0, 2e-4, 400), -122.084 + rng.normal(0, 2e-4, 400)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        EpisodeStore.from_episodes({"pose": [pose[:150], pose[150:]]}, fps=10.0)
+    with pytest.warns(UserWarning, match=r"stream 'gps'.*feature [01].*jax_enable_x64"):
+        EpisodeStore.from_episodes({"gps": [gps[:150], gps[150:]]}, fps=10.0)
+    flat = dict(values={"gps": gps}, offsets={"gps": np.array([0, 150, 400])}, fps=10.0)
+    with pytest.warns(UserWarning, match="stream 'gps'"):
+        EpisodeStore.from_flat(**flat, chunk_bytes=64)
+
+
 def test_empty_and_single_sample_episodes_windows():
     store = EpisodeStore.from_episodes({"x": [np.zeros((0, 2), np.float32),
                                               np.float32([[1.0, 2.0]])]}, fps=10.0)
