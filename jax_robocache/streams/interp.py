@@ -34,6 +34,14 @@ class Plan(NamedTuple):
     valid: jax.Array  # bool [..., T]
 
 
+def rounded(x):
+    """``x`` as computed, each of its roundings kept: XLA's simplifier folds chains of
+    constants (``(q - offset) - window`` becomes ``q - (offset + window)``, one rounding
+    instead of the two that docs/ops/align.md states and the CUDA kernels perform), so
+    every rounded step that a constant follows passes through an optimization barrier."""
+    return jax.lax.optimization_barrier(x)
+
+
 def _search(t, n, q, *, strict: bool):
     """Binary search of q [T] in t[0:n] (t [S], n scalar), as in the kernel.
 

@@ -162,6 +162,47 @@ def test_sena_recording_equals_align():
     compare(out, ref, eps, spec, "sena")
 
 
+def test_grid_aligned_edges_keep_every_rounding(mk_rng):
+    """A 50 Hz fps stream with anchors on its grid: window edges land on samples, where one
+    rounding more or less picks another sample. Each window, alone (K = 1: XLA would fold
+    its constant delta and offset into one) or within a longer spec, equals the independent
+    reference, and align on the same queries."""
+    rng = mk_rng(21)
+    lengths = (60, 41)
+    values = {"s": [np.arange(n, dtype=np.float32)[:, None] * 2 + 1 for n in lengths]}
+    store = EpisodeStore.from_episodes(values, fps=50.0)
+    B = 64
+    episode = rng.integers(0, 2, B).astype(np.int32)
+    anchor = (rng.integers(0, 45, B) / 50.0).astype(np.float32)
+    specs = [
+        {"p1": Window(stream="s", seconds=(-0.02,), method="previous", offset=0.01)},
+        {"p3": Window(stream="s", seconds=(-0.02, 0.0, 0.5), method="previous", offset=0.01)},
+        {"w": Window(stream="s", seconds=(0.0, 0.02), method="window_mean", window=0.03,
+                     offset=0.01)},
+        {"l1": Window(stream="s", seconds=(0.04,), offset=0.02),
+         "n1": Window(stream="s", seconds=(0.06,), method="nearest", offset=0.01),
+         "i": Window(stream="s", steps=(-1, 0, 1), offset=0.01)},
+    ]
+    eps = {"s": dict(values=values["s"], valid=None,
+                     times=[(np.arange(n) / 50.0).astype(np.float32) for n in lengths])}
+    for spec in specs:
+        out = jax.jit(lambda e, a, spec=spec: sample_windows(store, e, a, spec))(episode, anchor)
+        ref = reference_windows.sample_windows(eps, episode, anchor,
+                                               reference_windows.spec_dicts(spec))
+        compare(out, ref, eps, spec, "grid")
+    # the first entry of p3 is p1, and align at the same queries agrees
+    one = sample_windows(store, episode, anchor, specs[0])["p1"]
+    three = sample_windows(store, episode, anchor, specs[1])["p3"]
+    assert_identical(one.values[:, 0], three.values[:, 0])
+    for e in range(2):
+        rows = episode == e
+        q = (anchor[rows] + np.float32(-0.02)).astype(np.float32)
+        s = Stream(values["s"][e][None], eps["s"]["times"][e][None], method="previous",
+                   offset=0.01)
+        ref = jax.jit(lambda s, q: align({"s": s}, q))(s, q[None])["s"]
+        assert_identical(np.asarray(one.values)[rows, 0], np.asarray(ref.values)[0])
+
+
 def test_nan_anchor_and_absent_episode(mk_rng):
     rng = mk_rng(7)
     data = make_dataset(rng, E=3)

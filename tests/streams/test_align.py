@@ -592,6 +592,29 @@ def test_out_dtype_wide_float32_rows(platform, rng, out_dtype):
     assert_identical(fused, np.asarray(plain).astype(want))
 
 
+def test_grid_aligned_window_edges_keep_both_roundings(platform, rng):
+    """A 1 kHz clock and queries on it built with constants inside the same jit: the window's
+    lower edge is fl(fl(q - offset) - w) as stated, not XLA's folded q - (offset + w), so
+    samples exactly on an edge are in or out as the reference says."""
+    S, B, T = 400, 2, 96
+    t = np.broadcast_to((np.arange(S) / 1000.0).astype(np.float32), (B, S)).copy()
+    v = rng.normal(size=(B, S, 3)).astype(np.float32)
+    steps = rng.integers(20, 380, (B, T))
+    grid = (steps / 1000.0).astype(np.float32)
+    streams = {"w": Stream(v, t, method="window_mean", window=0.003, offset=0.001),
+               "p": Stream(v, t, method="previous", offset=0.002)}
+    out = jax.jit(lambda g: align(streams, g + jnp.float32(0.001)))(grid)
+    q = (grid + np.float32(0.001)).astype(np.float32)
+    ref = reference_align.align({"w": dict(values=v, times=t, method="window_mean",
+                                           window=0.003, offset=0.001),
+                                 "p": dict(values=v, times=t, method="previous", offset=0.002)},
+                                q)
+    for name in ("w", "p"):
+        np.testing.assert_array_equal(out[name].valid, ref[name][1], err_msg=name)
+        np.testing.assert_allclose(np.asarray(out[name].values), ref[name][0], rtol=2e-6,
+                                   atol=2e-6, err_msg=name)
+
+
 def test_x64_float64_streams(rng):
     """float64 times and values with x64; a float64 + float32 concatenation (XLA path)."""
     with jax.enable_x64(True):
