@@ -280,7 +280,9 @@ def _jnp_when(ctx, windows):
 
 
 _op = FfiOp("sample_windows", twin=sample_windows_twin, abstract_eval=_abstract_eval,
-            ffi_target="robocache_sample_windows", ffi_attrs=_ffi_attrs, jnp_when=_jnp_when)
+            ffi_target="robocache_sample_windows", ffi_attrs=_ffi_attrs, jnp_when=_jnp_when,
+            # episode and anchor are per row: under vmap a shared [1] one is broadcast
+            full_batch_operands=lambda n, **params: (0, 1))
 
 
 def backend(platform: str | None = None) -> str:

@@ -246,6 +246,37 @@ def test_vmap_matches_flat_call(mk_rng):
         np.testing.assert_array_equal(np.asarray(one[name].valid), np.asarray(flat[name].valid))
 
 
+def test_vmap_over_one_query_argument_or_the_store(mk_rng):
+    """vmap over episode alone (one anchor for all), anchor alone (one episode), or a stack of
+    stores with one query: each equals the call with the other argument repeated."""
+    rng = mk_rng(18)
+    data = make_dataset(rng, E=3)
+    store = EpisodeStore.from_episodes(*store_args(data)[:2])
+    episode, anchor = random_anchors(rng, data, 5)
+    spec = every_method_spec("nan")
+
+    def same(got, want, what):
+        for name in spec:
+            for g, w in zip(got[name], want[name]):
+                assert_identical(np.asarray(g), np.asarray(w), f"{what} window {name!r}")
+
+    a0, e0 = anchor[0], int(episode[0])
+    same(jax.vmap(lambda e: sample_windows(store, e, a0, spec))(episode),
+         sample_windows(store, episode, np.full(5, a0, np.float32), spec), "episode mapped")
+    same(jax.jit(jax.vmap(lambda a: sample_windows(store, e0, a, spec)))(anchor),
+         sample_windows(store, np.full(5, e0, np.int32), anchor, spec), "anchor mapped")
+    values, times, _ = store_args(data)
+    # two stores of one layout (same clocks, other values), stacked along a new axis
+    other = {n: [(np.asarray(v, np.float32) * 2 - 1).astype(np.asarray(v).dtype) for v in vs]
+             for n, vs in values.items()}
+    stores = [store, EpisodeStore.from_episodes(other, times)]
+    stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *stores)
+    got = jax.vmap(lambda s: sample_windows(s, e0, a0, spec))(stacked)
+    for k, s in enumerate(stores):
+        want = sample_windows(s, np.int32([e0]), np.float32([a0]), spec)
+        same({n: [np.asarray(x)[k][None] for x in got[n]] for n in spec}, want, f"store {k}")
+
+
 def test_bitwise_deterministic(mk_rng):
     rng = mk_rng(9)
     data = make_dataset(rng, E=4, masked=("state", "wrench"))
