@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..streams.timestamps import _FLOAT32_SAFE_SPAN_S
+from ..streams.timestamps import _FLOAT32_SAFE_SPAN_S, unresolved_spans
 from .store import StoreError, fits, time_dtype, value_dtype
 
 #: Time representations: relative float32 seconds, epoch float64 seconds, epoch int ns.
@@ -125,6 +125,7 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
     input's units, NaN for an empty episode) when the stamps are epoch stamps."""
     E = s.offsets.shape[0] - 1
     firsts = np.full(E, np.nan) if s.kind == EPOCH_S else np.zeros(E, np.int64)
+    ends = np.zeros((2, E), np.float32)  # float32 seconds: each episode's first and last
     prev = None  # (episode, last stamp) of the previous chunk
     for a, b in s.chunks(8, chunk_bytes):
         t = np.asarray(s.times[a:b])
@@ -155,7 +156,30 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
         starts = s.offsets[:-1]
         here = (starts >= a) & (starts < b) & (np.diff(s.offsets) > 0)
         firsts[here] = wide[starts[here] - a]
+        if s.kind == REL32:
+            stops = s.offsets[1:] - 1
+            there = (stops >= a) & (stops < b) & (np.diff(s.offsets) > 0)
+            ends[0, here] = t[starts[here] - a]
+            ends[1, there] = t[stops[there] - a]
+    if s.kind == REL32:
+        _check_float32_resolution(s, ends)
     return firsts if s.kind in (EPOCH_S, EPOCH_NS) else None
+
+
+def _check_float32_resolution(s: _Stream, ends) -> None:
+    """float32 seconds are taken as episode-relative: epoch stamps passed as float32 (their
+    samples already merged by the rounding) raise, by resample's resolution rule."""
+    n = np.diff(s.offsets).astype(np.int64)
+    bad = np.flatnonzero(unresolved_spans(ends[0], ends[1], n))
+    if bad.size:
+        e = int(bad[0])
+        mag = float(max(abs(ends[0, e]), abs(ends[1, e])))
+        raise StoreError(
+            f"times[{s.name!r}] episode {e}: float32 seconds of magnitude {mag:.6g} cannot "
+            f"resolve its {n[e]} samples (float32 steps there are "
+            f"{float(np.spacing(np.float32(mag))):.3g} s; episodes {bad.tolist()[:8]} are "
+            "affected). Epoch stamps must stay float64 seconds or int64 nanoseconds (the store "
+            "makes them relative exactly); float32 times must be relative to the episode.")
 
 
 def _origins(streams, E):

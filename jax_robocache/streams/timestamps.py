@@ -187,7 +187,13 @@ def unresolved_episodes(times, lengths, xp=None):
     t = xp.broadcast_to(times, tuple(lead) + (S,))
     t0 = t[..., 0]
     last = xp.take_along_axis(t, xp.clip(n - 1, 0, S - 1)[..., None], axis=-1)[..., 0]
-    dtype = t.dtype
+    return unresolved_spans(t0, last, n, xp)
+
+
+def unresolved_spans(t0, last, n, xp=np):
+    """The resolution rule on each episode's first and last time (of the times' dtype) and
+    its number of samples ``n``: True where the dtype cannot resolve the episode."""
+    dtype = t0.dtype
     eps = np.finfo(dtype).eps
     magnitude = xp.maximum(xp.abs(t0), xp.abs(last))
     gaps = (n - 1).astype(dtype)

@@ -254,6 +254,11 @@ def _f32(*shape):
                                         valid={"x": [np.ones(3, np.int8)]}),
      r"valid\['x'\] episode 0 must be a bool mask"),
     (lambda: EpisodeStore.from_episodes({"x": []}, fps=1.0), r"at least one episode"),
+    # epoch stamps passed as float32 (rounded to 128 s steps): resample's resolution rule
+    (lambda: EpisodeStore.from_episodes(
+        {"x": [_f32(3, 2), _f32(50, 2)]},
+        {"x": [np.float32([0.0, 0.1, 0.2]), (1.7e9 + np.arange(50) * 0.02).astype(np.float32)]}),
+     r"times\['x'\] episode 1: float32 seconds of magnitude 1\.7e\+09 cannot resolve"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)]}, fps=-1.0), r"finite rate > 0"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2, 2)]}, fps=1.0), r"\[n, D\]"),
 ])
