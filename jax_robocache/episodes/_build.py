@@ -202,6 +202,21 @@ def _origins(streams, E):
     return kind, origin
 
 
+def _given_origins(origins, kind, E):
+    """``origins=``: one stamp per episode, in the units of the streams' epoch stamps."""
+    if kind not in (EPOCH_S, EPOCH_NS):
+        raise StoreError(f"origins= needs epoch stamps (float64 seconds or int64 nanoseconds); "
+                         f"the streams' times are {kind or 'absent (fps)'}")
+    dtype = np.float64 if kind == EPOCH_S else np.int64
+    o = np.asarray(origins)
+    if o.shape != (E,) or (kind == EPOCH_NS and not np.issubdtype(o.dtype, np.integer)):
+        raise StoreError(f"origins must be [{E}] {np.dtype(dtype).name} (one per episode, the "
+                         f"times' units), got {o.dtype.name} {tuple(o.shape)}")
+    if kind == EPOCH_S and not np.isfinite(o).all():
+        raise StoreError("origins must be finite")
+    return o.astype(dtype)
+
+
 @functools.partial(jax.jit, donate_argnums=0)
 def _write(buf, chunk, start):
     return jax.lax.dynamic_update_slice_in_dim(buf, chunk, start, 0)
@@ -280,7 +295,7 @@ def _relative_reader(s: _Stream, origin, tdtype, span):
 
 
 def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, device,
-          chunk_bytes: int):
+          chunk_bytes: int, origins=None):
     names = _names(values, times, valid)
     if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
@@ -301,7 +316,8 @@ def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, devi
     E = next(iter(counts.values()))
     for s in streams:
         s.firsts = _scan_times(s, chunk_bytes) if s.times is not None else None
-    kind, origins = _origins(streams, E)
+    kind, earliest = _origins(streams, E)
+    origins = earliest if origins is None else _given_origins(origins, kind, E)
 
     device = device if device is not None else next(iter(jnp.zeros(()).devices()))
     tdtype = time_dtype()

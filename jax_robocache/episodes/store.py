@@ -236,8 +236,8 @@ class EpisodeStore:
     @classmethod
     def from_episodes(cls, values: Mapping[str, Sequence], times: Mapping[str, Sequence] | None
                       = None, *, fps: float | Mapping[str, float] | None = None,
-                      valid: Mapping[str, Sequence] | None = None, device=None
-                      ) -> "EpisodeStore":
+                      valid: Mapping[str, Sequence] | None = None, device=None,
+                      origins=None) -> "EpisodeStore":
         """Builds a store from per-episode host arrays.
 
         Args:
@@ -248,6 +248,8 @@ class EpisodeStore:
           fps: one rate for every stream without times, or name -> rate.
           valid: name -> one ``[n_e]`` bool mask per episode (optional).
           device: where to put the store (default: JAX's default device).
+          origins: epoch stamps only: ``[E]`` the stamp (the times' units) each episode's
+            times are measured from; default the earliest first stamp of its streams.
         """
         values, times, valid = _mapping("values", values), _mapping("times", times or {}), \
             _mapping("valid", valid or {})
@@ -284,12 +286,12 @@ class EpisodeStore:
                 flat_valid[name] = np.concatenate(
                     [_episode_mask(name, e, m, lengths[e]) for e, m in enumerate(ms)])
         return cls.from_flat(flat_values, offsets, flat_times, fps=fps, valid=flat_valid,
-                             device=device)
+                             device=device, origins=origins)
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any], offsets, times: Mapping[str, Any] | None = None,
                   *, fps=None, valid: Mapping[str, Any] | None = None, device=None,
-                  chunk_bytes: int = 64 << 20) -> "EpisodeStore":
+                  chunk_bytes: int = 64 << 20, origins=None) -> "EpisodeStore":
         """Builds a store from flat arrays, read and copied to the device chunk by chunk.
 
         Args:
@@ -298,12 +300,14 @@ class EpisodeStore:
             ``chunk_bytes`` of it are on the host at a time.
           offsets: one ``[E + 1]`` integer array shared by every stream, or name -> ``[E + 1]``.
           times: name -> ``[N]`` (sliceable): as in ``from_episodes``.
-          fps, valid, device: as in ``from_episodes`` (``valid``: name -> ``[N]`` bool).
+          fps, valid, device, origins: as in ``from_episodes`` (``valid``: name -> ``[N]``
+            bool).
           chunk_bytes: host bytes read per copy.
         """
         from . import _build
         return _build.build(cls, RaggedStream, _HostMeta, values, offsets, times or {}, fps=fps,
-                            valid=valid or {}, device=device, chunk_bytes=chunk_bytes)
+                            valid=valid or {}, device=device, chunk_bytes=chunk_bytes,
+                            origins=origins)
 
     @classmethod
     def from_bags(cls, bags: Sequence, streams: Mapping[str, Any], *, device=None
@@ -314,7 +318,8 @@ class EpisodeStore:
           bags: ``Bag`` objects (one per episode).
           streams: name -> topic, or name -> ``(topic, fields)`` with ``fields`` a
             tuple of ``TopicData.columns`` selectors.
-        Header stamps (int64 ns) are made relative to one origin per bag.
+        Header stamps (int64 ns) are made relative to each bag's ``origin_ns``, so the
+        store's times equal ``bag[topic].times``.
         """
         values, times = {}, {}
         for name, sel in streams.items():
@@ -328,7 +333,8 @@ class EpisodeStore:
                 v = data.values if not fields else data.values[:, data.columns(*fields)]
                 values[name].append(v)
                 times[name].append(np.asarray(data.stamps_ns, np.int64))
-        return cls.from_episodes(values, times, device=device)
+        return cls.from_episodes(values, times, device=device,
+                                 origins=np.array([b.origin_ns for b in bags], np.int64))
 
 
 # -- from_episodes' per-episode checks ---------------------------------------------------

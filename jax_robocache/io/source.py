@@ -174,10 +174,13 @@ class DatasetSource:
         if untimed and self.fps is None:
             raise ValueError(f"streams {untimed} of {self.path} have no timestamps and the "
                              "dataset no fps: pass fps= to the reader")
+        # bags: times measured from each bag's origin_ns, as the bag's own TopicData.times
+        origins = self.metadata.get("origins_ns") if timed else None
         return dict(values={n: _floating(n, s.values) for n, s in chosen.items()},
                     offsets={n: s.offsets for n, s in chosen.items()},
                     times=timed or None, fps=self.fps if untimed else None,
-                    valid=masks or None)
+                    valid=masks or None,
+                    origins=None if origins is None else np.asarray(origins, np.int64))
 
     def to_store(self, streams: Sequence[str] | None = None, *, device=None,
                  chunk_bytes: int = 64 << 20):

@@ -316,8 +316,21 @@ def test_from_bags_real_recording(tmp_path):
         want = bag["/odom"].values[:, bag["/odom"].columns("pose.pose.position")]
         np.testing.assert_array_equal(np.asarray(store["pos"].values)[o[e]:o[e + 1]],
                                       want.astype(np.float32))
+    # one topic alone: still measured from the bag's origin (not from that topic's first
+    # stamp), so anchors taken from bag[topic].times mean the same instants
+    assert any(bag[t].stamps_ns[0] != bag.origin_ns for bag in bags for t in ("/scan", "/odom"))
+    for name, topic in (("scan", "/scan"), ("pos", "/odom")):
+        only = EpisodeStore.from_bags(bags, {name: topic})
+        for e, bag in enumerate(bags):
+            assert only.origins[e] == bag.origin_ns
+            o = np.asarray(only[name].offsets)
+            np.testing.assert_array_equal(np.asarray(only[name].times)[o[e]:o[e + 1]],
+                                          bag[topic].times)
     with pytest.raises(StoreError, match="bag 0 has no topic '/imu'"):
         EpisodeStore.from_bags(bags, {"imu": "/imu"})
+    with pytest.raises(StoreError, match=r"origins must be \[2\] int64"):
+        EpisodeStore.from_episodes({"x": [_f32(2, 1)] * 2},
+                                   {"x": [np.int64([5, 9])] * 2}, origins=[1.5, 2.5])
 
 
 X64_SCRIPT = r'''

@@ -105,6 +105,17 @@ def test_multirate_topics_keep_their_clocks(tmp_path):
         a, b = j.offsets[e], j.offsets[e + 1]
         np.testing.assert_array_equal(j.times[a:b], tj)
         np.testing.assert_array_equal(j.episode(e)[:, :3], q)  # positions, then velocity, effort
+    # one topic into a store: its times are measured from each bag's origin (the earliest
+    # stamp of both topics), as the bag reader's own relative times, not from its first stamp
+    store = src.to_store(["/wrench"])
+    np.testing.assert_array_equal(store.origins, src.metadata["origins_ns"])
+    o = np.asarray(store["/wrench"].offsets)
+    for e, k in enumerate((2, 0)):
+        tj, _, tf, _ = want[k]
+        origin = min(tj[0], tf[0])
+        assert src.metadata["origins_ns"][e] == origin
+        np.testing.assert_array_equal(np.asarray(store["/wrench"].times)[o[e]:o[e + 1]],
+                                      ((tf - origin) * 1e-9).astype(np.float32))
     # the synthetic clock has dropouts and gaps: reported for the topic with a nominal rate
     wrench_reports = [r for r in src.diagnostics.reports if r.clock == "/wrench"]
     assert len(wrench_reports) == 2 and any(r.gap.size for r in wrench_reports)

@@ -31,7 +31,7 @@ def test_flat_hands_sorted_finite_clocks(tmp_path):
     np.testing.assert_array_equal(t[:6], np.float32([0.0, 0.1, 0.1, 0.1, 0.1, 0.5]))
     np.testing.assert_array_equal(t[6:], s.times[6:])
     kw = src.flat(["action"])
-    assert set(kw) == {"values", "offsets", "times", "fps", "valid"}
+    assert set(kw) == {"values", "offsets", "times", "fps", "valid", "origins"}
     assert kw["fps"] is None  # every stream has a clock
     np.testing.assert_array_equal(kw["times"]["action"], t)
     np.testing.assert_array_equal(kw["offsets"]["action"], [0, 6, 11])
