@@ -71,8 +71,12 @@ def _time_kind(name, t) -> str:
         return REL32
     if dtype == np.float64:
         return EPOCH_S
-    if np.issubdtype(dtype, np.integer):
+    if dtype in (np.int64, np.uint64):
         return EPOCH_NS
+    if np.issubdtype(dtype, np.integer):  # int32 nanoseconds span 2 s: frame numbers, rather
+        raise StoreError(f"times[{name!r}] has dtype {dtype.name}: integer times are "
+                         "nanoseconds and must be int64; for frame numbers pass fps= (the "
+                         "stream's rate) instead of times")
     raise StoreError(f"times[{name!r}] has dtype {dtype.name}; use float32 relative seconds, "
                      "float64 seconds or int64 nanoseconds")
 

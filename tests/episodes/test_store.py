@@ -260,6 +260,8 @@ def _f32(*shape):
         {"x": [np.float32([0.0, 0.1, 0.2]), (1.7e9 + np.arange(50) * 0.02).astype(np.float32)]}),
      r"times\['x'\] episode 1: float32 seconds of magnitude 1\.7e\+09 cannot resolve"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)]}, fps=-1.0), r"finite rate > 0"),
+    (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)]}, {"x": [np.int32([0, 1, 2])]}),
+     r"times\['x'\] has dtype int32: integer times are nanoseconds.*fps="),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2, 2)]}, fps=1.0), r"\[n, D\]"),
 ])
 def test_bad_input_names_stream_and_episode(build, match):
