@@ -371,7 +371,8 @@ def _frame_index(root, info, table, rows, key, located, offsets, fps, version) -
     pos = {p: k for k, p in enumerate(files)}
     file = np.repeat([pos[p] for p in paths], lengths).astype(np.int32)
     file_time = times.astype(np.float64) + np.repeat(np.asarray(shift, np.float64), lengths)
-    frame = np.rint(file_time * vfps).astype(np.int64)
+    known = np.isfinite(file_time)  # a NaN stamp (marked invalid) has no frame: -1
+    frame = np.where(known, np.rint(np.where(known, file_time, 0.0) * vfps), -1).astype(np.int64)
     return FrameIndex(name=key, kind="video", files=files, file=file, frame=frame,
                       file_time=file_time, times=times, offsets=offsets,
                       info={**vinfo, "fps": vfps})

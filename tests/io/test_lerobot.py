@@ -157,6 +157,16 @@ def test_video_frame_index_v30(tmp_path):
     np.testing.assert_array_equal(fr.frame, np.concatenate([10 + np.arange(4), np.arange(6)]))
     np.testing.assert_allclose(fr.file_time, fr.frame / 10.0, atol=1e-6)
     np.testing.assert_array_equal(fr.offsets, [0, 4, 10])
+    # a NaN stamp: that frame row has no frame number (-1), no cast warning
+    episodes[2]["timestamp"] = episodes[2]["timestamp"].copy()
+    episodes[2]["timestamp"][3] = np.nan
+    lerobot_writer.write_v30(tmp_path / "nan", episodes, fps=10,
+                             video_keys=["observation.images.top"], episodes_per_file=2)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fr = read_lerobot(tmp_path / "nan", episodes=[2]).frames["observation.images.top"]
+    np.testing.assert_array_equal(fr.frame, [0, 1, 2, -1, 4, 5])
 
 
 def test_video_frame_index_v21(tmp_path):
