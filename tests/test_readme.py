@@ -81,11 +81,12 @@ def test_readme_has_python_blocks():
 
 
 @pytest.mark.parametrize("line,code", PYTHON_BLOCKS, ids=[f"line{n}" for n, _ in PYTHON_BLOCKS])
-def test_readme_python_block_runs(line, code):
+def test_readme_python_block_runs(line, code, monkeypatch):
     assert not is_illustration(code), f"README.md:{line}: every README block must run"
     unmet = unmet_needs(code)
     if unmet:
         pytest.skip(f"README.md:{line} needs {', '.join(unmet)}")
+    monkeypatch.chdir(ROOT)  # README's paths are the checkout's, as a reader runs them
     namespace = {"__name__": f"readme_line{line}"}
     exec(compile(code, f"README.md:{line}", "exec"), namespace)  # noqa: S102
 
