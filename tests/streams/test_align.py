@@ -524,21 +524,11 @@ def test_concatenate_in_kernel(platform, rng):
         align(streams, q, concatenate=("img",))
 
 
-@pytest.mark.parametrize("out_dtype", [jnp.bfloat16, np.float16, "float32"])
-def test_out_dtype(platform, rng, out_dtype):
-    """out_dtype: every values output and the concatenation in one dtype, each stream's
-    result rounded once from what align returns without it (numpy does the rounding)."""
-    B, T = 2, 30
-    parts = {"img": (jnp.bfloat16, 8, "linear"), "joint": (np.float32, 3, "previous"),
-             "ft": (np.float32, 4, "window_mean")}
-    streams = {}
-    for name, (dtype, D, method) in parts.items():
-        v, t, n = make_stream(rng, B, int(rng.integers(5, 40)), D, dtype=dtype)
-        streams[name] = Stream(v, t, n, method=method, tolerance=0.08,
-                               window=0.1 if method == "window_mean" else None)
-    q = make_queries(rng, B, T)
+def _assert_out_dtype_rounds_once(streams, q, out_dtype, order):
+    """align with out_dtype (jitted) equals numpy's rounding of align without it, per stream
+    (values; valid and age unchanged) and concatenated, without and with ``order``."""
     want = jnp.dtype(out_dtype)
-    for concatenate in (False, ("joint", "img", "ft")):
+    for concatenate in (False, order):
         plain = align(streams, q, out_of_range="nan", concatenate=concatenate)
         cast = jax.jit(lambda s, q: align(s, q, out_of_range="nan", concatenate=concatenate,
                                           out_dtype=out_dtype))(streams, q)
@@ -552,6 +542,22 @@ def test_out_dtype(platform, rng, out_dtype):
         assert_identical(cast.concatenated(), np.concatenate(
             [np.asarray(plain[n].values).astype(np.float32).astype(want)
              for n in cast.concat_order or cast.names], axis=-1))
+
+
+@pytest.mark.parametrize("out_dtype", [jnp.bfloat16, np.float16, "float32"])
+def test_out_dtype(platform, rng, out_dtype):
+    """out_dtype: every values output and the concatenation in one dtype, each stream's
+    result rounded once from what align returns without it (numpy does the rounding)."""
+    B, T = 2, 30
+    parts = {"img": (jnp.bfloat16, 8, "linear"), "joint": (np.float32, 3, "previous"),
+             "ft": (np.float32, 4, "window_mean")}
+    streams = {}
+    for name, (dtype, D, method) in parts.items():
+        v, t, n = make_stream(rng, B, int(rng.integers(5, 40)), D, dtype=dtype)
+        streams[name] = Stream(v, t, n, method=method, tolerance=0.08,
+                               window=0.1 if method == "window_mean" else None)
+    q = make_queries(rng, B, T)
+    _assert_out_dtype_rounds_once(streams, q, out_dtype, ("joint", "img", "ft"))
     with pytest.raises(TypeError, match="out_dtype must be one of"):
         align(streams, q, out_dtype=np.int32)
     with pytest.raises(TypeError, match="out_dtype must be a float dtype"):
@@ -572,17 +578,8 @@ def test_out_dtype_wide_float32_rows(platform, rng, out_dtype):
         streams[name] = Stream(v, t, n, method=method, tolerance=0.1,
                                window=0.05 if method == "window_mean" else None)
     q = make_queries(rng, B, T)
+    _assert_out_dtype_rounds_once(streams, q, out_dtype, ("wm16", "lin8", "quat"))
     want = jnp.dtype(out_dtype)
-    for concatenate in (False, ("wm16", "lin8", "quat")):
-        plain = align(streams, q, out_of_range="nan", concatenate=concatenate)
-        cast = jax.jit(lambda s, q: align(s, q, out_of_range="nan", concatenate=concatenate,
-                                          out_dtype=out_dtype))(streams, q)
-        for name in streams:
-            assert_identical(cast[name].values, np.asarray(plain[name].values).astype(want),
-                             f"{name} {concatenate}")
-        assert_identical(cast.concatenated(), np.concatenate(
-            [np.asarray(plain[n].values).astype(want) for n in cast.concat_order or cast.names],
-            axis=-1))
     # fuse_multimodal, the benchmark's bfloat16 use: three float32 streams, one dtype out
     (v1, t1, _), (v2, t2, _), (v3, t3, _) = (
         make_stream(rng, B, 40, D, dtype=np.float32, ragged=False) for D in (16, 8, 8))
