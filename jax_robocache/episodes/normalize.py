@@ -10,7 +10,7 @@ Modes (the conventions of LeRobot and openpi, their epsilons included):
 
 ``unnormalize`` is the exact algebraic inverse. Statistics broadcast over the
 trailing feature axis, so ``sample_windows`` outputs ``[B, K, D]`` work as they
-are. The arithmetic is float32 (float64 for float64 inputs); the output has the
+are (and LeRobot's image stats ``[C, 1, 1]`` on images ``[..., C, H, W]``). The arithmetic is float32 (float64 for float64 inputs); the output has the
 dtype of ``x`` when it is floating point, float32 for integer or bool ``x`` (a
 normalised value is not an integer).
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["MODES", "normalize", "unnormalize"]
 
@@ -42,6 +43,14 @@ def _stat(stats, key: str):
                    "choose another mode)")
 
 
+def _broadcasts_onto(stat_shape, x_shape) -> bool:
+    """The stats broadcast against x's trailing axes without changing x's shape."""
+    try:
+        return np.broadcast_shapes(tuple(stat_shape), tuple(x_shape)) == tuple(x_shape)
+    except ValueError:
+        return False
+
+
 def _affine(x, stats, mode: str):
     """(offset, scale, shift, accumulation dtype): normalize is (x - offset) / scale - shift."""
     if mode not in MODES:
@@ -50,9 +59,10 @@ def _affine(x, stats, mode: str):
     acc = jnp.float64 if jnp.asarray(x).dtype == jnp.float64 else jnp.float32
     lo = jnp.asarray(_stat(stats, lo_key), acc)
     hi = jnp.asarray(_stat(stats, hi_key), acc)
-    if lo.shape != hi.shape or (lo.ndim and lo.shape[-1] != jnp.shape(x)[-1]):
+    if lo.shape != hi.shape or not _broadcasts_onto(lo.shape, jnp.shape(x)):
         raise ValueError(f"stats {lo_key} {tuple(lo.shape)} / {hi_key} {tuple(hi.shape)} do not "
-                         f"match the feature axis of x {tuple(jnp.shape(x))}")
+                         f"match the feature axis of x {tuple(jnp.shape(x))} (stats [D] for "
+                         "x [..., D]; LeRobot's image stats [C, 1, 1] for x [..., C, H, W])")
     if mode == "mean_std":
         return lo, hi + eps, 0.0, acc
     return lo, (hi - lo + eps) / 2, 1.0, acc

@@ -249,6 +249,16 @@ def test_normalize_integer_input_gives_float32(rng):
     np.testing.assert_allclose(np.asarray(norm.unnormalize(y, s)), x, atol=1e-5)
 
 
+def test_normalize_with_lerobot_image_stats(rng):
+    """LeRobot's image stats are [3, 1, 1]: they broadcast over images [..., 3, H, W]."""
+    img = rng.uniform(0, 1, (2, 4, 3, 5, 6)).astype(np.float32)
+    stats = {"mean": np.float32([0.4, 0.5, 0.6]).reshape(3, 1, 1),
+             "std": np.float32([0.2, 0.25, 0.3]).reshape(3, 1, 1)}
+    y = jax.jit(lambda x: norm.normalize(x, stats))(img)
+    ref = (img.astype(np.float64) - stats["mean"]) / (stats["std"].astype(np.float64) + 1e-8)
+    np.testing.assert_allclose(np.asarray(y), ref, rtol=1e-5, atol=1e-6)
+
+
 def test_normalize_errors():
     s = st.stream_stats(np.ones((4, 2), np.float32), quantiles=())
     with pytest.raises(ValueError, match="mode must be one of"):
