@@ -14,6 +14,7 @@ exactly), otherwise the rate ``fps`` you pass.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -81,10 +82,8 @@ def read_zarr(path, *, keys: Sequence[str] | None = None,
 
 
 def _close_quietly(closer) -> None:
-    try:
+    with contextlib.suppress(Exception):  # the open error is the one to report
         closer()
-    except Exception:  # noqa: BLE001 - the open error is the one to report
-        pass
 
 
 def _member(group, name: str, path: Path):
