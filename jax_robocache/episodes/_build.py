@@ -183,7 +183,8 @@ def _check_float32_resolution(s: _Stream, ends) -> None:
             f"resolve its {n[e]} samples (float32 steps there are "
             f"{float(np.spacing(np.float32(mag))):.3g} s; episodes {bad.tolist()[:8]} are "
             "affected). Epoch stamps must stay float64 seconds or int64 nanoseconds (the store "
-            "makes them relative exactly); float32 times must be relative to the episode.")
+            "makes them relative exactly); float32 times must be relative to the episode, and "
+            "an episode this long at this rate needs jax_enable_x64 with float64 times.")
 
 
 def _origins(streams, E):
