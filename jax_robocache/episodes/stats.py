@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from typing import Mapping, NamedTuple, Sequence
@@ -304,23 +305,41 @@ _HISTOGRAM_BUDGET = 1 << 26
 
 
 def _host_deviations(values, valid):
-    """float64 host data without x64: per feature, the first used finite value (float64)
-    and the deviations from it rounded to float32 (so 1.7e9 + 0.06 k keeps its steps)."""
+    """float64 host data without x64: per feature, the median of the used finite values
+    (float64; an outlier cannot pull it away from the bulk, as a first sample could) and
+    the deviations from it rounded to float32 (so 1.7e9 + 0.06 k keeps its steps)."""
     x = np.asarray(values, np.float64)
     if x.ndim == 1:
         x = x[:, None]
-    use = np.isfinite(x) & (True if valid is None else np.asarray(valid, bool)[:, None])
-    first = np.argmax(use, axis=0)
-    base = np.where(use.any(0), x[first, np.arange(x.shape[1])], 0.0)
-    return (x - base).astype(np.float32), base
+    if x.ndim != 2:
+        raise ValueError(f"values must have shape [N, D], got {tuple(x.shape)}")
+    use = np.isfinite(x)
+    if valid is not None:
+        v = np.asarray(valid)
+        if v.shape != x.shape[:1] or v.dtype != np.bool_:
+            raise ValueError(f"valid must be a bool array of shape {x.shape[:1]}, got "
+                             f"{v.dtype.name} {tuple(v.shape)}")
+        use &= v[:, None]
+    base = np.zeros(x.shape[1])
+    if x.size:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN features: base 0
+            med = np.nanmedian(np.where(use, x, np.nan), axis=0)
+        base = np.where(np.isfinite(med), med, 0.0)
+    with np.errstate(over="ignore"):
+        dev = (x - base).astype(np.float32)
+    if np.any(use & ~np.isfinite(dev)):
+        raise ValueError("values: float64 data whose deviations from their median exceed "
+                         "float32's range; enable jax_enable_x64 for its statistics")
+    return dev, base
 
 
 def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) -> StreamStats:
     """Statistics of ``values [N, D]`` (``[N]`` is one feature) over ``valid [N]`` samples.
 
     float32 results for float32 / 16-bit data, float64 for float64 data. float64 host
-    data without x64 is taken as each feature's first value (float64) plus float32
-    deviations from it (docs/stats.md)."""
+    data without x64 is taken as each feature's median (float64) plus float32 deviations
+    from it (docs/stats.md)."""
     qs = tuple(float(q) for q in quantiles)
     for q in qs:
         if not 0.0 <= q <= 1.0:
@@ -333,12 +352,18 @@ def stream_stats(values, valid=None, *, quantiles: Sequence[float] = QUANTILES) 
     values = _as_float32(values)
     D = values.shape[1]
     step = max(1, _HISTOGRAM_BUDGET // (_BINS * max(2 * len(qs), 1)))
-    blocks = [jax.device_get(device_stats(values[:, a:a + step], valid, qs))
+    blocks = [jax.device_get(_block_stats(values, valid, qs, a, min(a + step, D)))
               for a in range(0, max(D, 1), step)]
     cat = lambda parts: np.concatenate([np.asarray(p) for p in parts])  # noqa: E731
     m = Moments(*(cat([b[0][i] for b in blocks]) for i in range(len(Moments._fields))))
     qv = {q: cat([b[1][q] for b in blocks]) for q in qs}
     return finish_stats(m, qv, base=base, dtype=np.float64 if wide else np.float32)
+
+
+@functools.partial(jax.jit, static_argnames=("qs", "start", "stop"))
+def _block_stats(values, valid, qs, start, stop):
+    """``device_stats`` of features [start, stop), sliced inside the program (no copy)."""
+    return device_stats(values[:, start:stop], valid, qs)
 
 
 def finish_stats(moments: Moments, quantiles: Mapping, *, base=None,

@@ -113,7 +113,8 @@ def test_mean_does_not_depend_on_the_first_sample(rng):
 
 
 def test_no_rows_gives_nan_with_count_zero():
-    for x, d in ((np.zeros((0, 3), np.float32), 3), (np.zeros(0, np.float32), 1)):
+    for x, d in ((np.zeros((0, 3), np.float32), 3), (np.zeros(0, np.float32), 1),
+                 (np.zeros((0, 2)), 2), (np.zeros(0), 1)):   # float64 too (the host path)
         s = st.stream_stats(x)
         assert s.count.tolist() == [0] * d
         assert all(np.isnan(v).all() for v in (s.mean, s.std, s.min, s.max,
@@ -137,6 +138,22 @@ def test_float64_data_keeps_float64_results(rng):
     np.testing.assert_allclose(s.std, ref["std"], rtol=1e-5)
     for q in (0.0, 0.01, 0.5, 0.99, 1.0):
         np.testing.assert_allclose(s.quantiles[q], ref[q], rtol=0, atol=dev * 1e-7)
+
+
+def test_float64_outlier_keeps_the_bulks_resolution(rng):
+    """A glitch at 1e9 in millimetre-scale float64 data: the deviations are taken from the
+    median, so the bulk keeps its resolution (quantiles and min as numpy's)."""
+    x = np.r_[1e9, rng.normal(size=20000) * 1e-3]
+    s = st.stream_stats(x, quantiles=(0.01, 0.5, 0.99))
+    ref = _reference(x[:, None], None, qs=(0.01, 0.5, 0.99))
+    for q in (0.01, 0.5, 0.99):
+        np.testing.assert_allclose(s.quantiles[q], ref[q], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(s.min, ref["min"], rtol=1e-6)
+    np.testing.assert_allclose(s.max, ref["max"], rtol=1e-7)
+    with pytest.raises(ValueError, match=r"valid must be a bool array of shape \(5,\)"):
+        st.stream_stats(np.zeros((5, 2)), np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"values must have shape \[N, D\]"):
+        st.stream_stats(np.zeros((5, 2, 2)))
 
 
 def test_wide_streams_are_taken_in_feature_blocks(rng, monkeypatch):
