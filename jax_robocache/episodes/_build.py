@@ -66,7 +66,7 @@ def _offsets(name, offsets, N) -> np.ndarray:
 
 
 def _time_kind(name, t) -> str:
-    dtype = np.dtype(t.dtype)
+    dtype = np.dtype(t.dtype).newbyteorder("=")  # big-endian files: the same kinds
     if dtype == np.float32:
         return REL32
     if dtype == np.float64:
@@ -249,31 +249,43 @@ _ROUNDING_WARN_SHARE = 1e-4
 
 
 class _RoundingWatch:
-    """Reads float64 value chunks for a float32 store, keeping per feature the largest
-    rounding error and the range of the finite values, to warn after the upload."""
+    """Reads float64 value chunks for a float32 store and returns them cast (one cast),
+    keeping per feature the range of the values, to warn after the upload when float32's
+    spacing at their magnitude is a large share of that range."""
 
     def __init__(self, read, D):
-        self.read, self.err = read, np.zeros(D)
+        self.read = read
         self.lo, self.hi = np.full(D, np.inf), np.full(D, -np.inf)
 
     def __call__(self, a, b):
-        x = np.asarray(self.read(a, b), np.float64)
-        with np.errstate(invalid="ignore", over="ignore"):
-            err = np.abs(x - x.astype(np.float32).astype(np.float64))
-        fin = np.isfinite(x) & np.isfinite(err)
+        x = np.asarray(self.read(a, b))
         if x.size:
-            self.err = np.maximum(self.err, np.where(fin, err, 0).max(0))
-            self.lo = np.minimum(self.lo, np.where(fin, x, np.inf).min(0))
-            self.hi = np.maximum(self.hi, np.where(fin, x, -np.inf).max(0))
-        return x
+            lo, hi = x.min(0), x.max(0)
+            if not (np.isfinite(lo).all() and np.isfinite(hi).all()):  # rare: NaN, inf
+                fin = np.where(np.isfinite(x), x, np.nan)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    lo, hi = np.nanmin(fin, 0), np.nanmax(fin, 0)
+            self.lo = np.fmin(self.lo, lo)
+            self.hi = np.fmax(self.hi, hi)
+        return x.astype(np.float32)
 
     def warn(self, name: str) -> None:
-        span = np.where(self.hi > self.lo, self.hi - self.lo, 0.0)
-        bad = np.flatnonzero((span > 0) & (self.err > _ROUNDING_WARN_SHARE * span))
-        if bad.size:
-            d = int(bad[np.argmax(self.err[bad] / span[bad])])
+        ok = self.hi >= self.lo
+        span = np.where(ok, self.hi - self.lo, 0.0)
+        mag = np.where(ok, np.maximum(np.abs(self.lo), np.abs(self.hi)), 0.0)
+        with np.errstate(over="ignore"):
+            err = np.spacing(mag.astype(np.float32)).astype(np.float64) / 2  # worst rounding
+        bad = np.flatnonzero((span > 0) & (err > _ROUNDING_WARN_SHARE * span))
+        big = np.flatnonzero(mag > np.finfo(np.float32).max)
+        if big.size:
+            warnings.warn(f"stream {name!r}: float64 values beyond float32's range in "
+                          f"features {big.tolist()} become infinite; enable jax_enable_x64 "
+                          "or rescale them before building the store.", stacklevel=4)
+        elif bad.size:
+            d = int(bad[np.argmax(err[bad] / span[bad])])
             warnings.warn(f"stream {name!r}: float64 values rounded to float32 lose up to "
-                          f"{self.err[d]:.3g} in feature {d} (its values span {span[d]:.3g}); "
+                          f"{err[d]:.3g} in feature {d} (its values span {span[d]:.3g}); "
                           f"features {bad.tolist()} are affected. Enable jax_enable_x64, or "
                           "subtract an offset (or normalise) before building the store.",
                           stacklevel=4)

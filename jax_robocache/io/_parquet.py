@@ -78,36 +78,40 @@ def to_numpy(column, width: int, where: str) -> np.ndarray:
     return values.reshape(n, width)
 
 
-def file_signature(path: Path) -> tuple[int, int, int]:
-    """(inode, size, mtime in ns): what tells a file apart from one rewritten at its path."""
+def file_signature(path: Path) -> tuple[int, int]:
+    """(size, mtime in ns): what tells a file apart from one rewritten at its path (no
+    inode: FUSE mounts of object stores may renumber them between lookups)."""
     st = Path(path).stat()
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_size, st.st_mtime_ns)
 
 
 class _OpenFiles:
     """The few Parquet files read last, kept open (bounded: no handle pile-up over
     thousands of episode files; reopened after eviction). A handle is kept per
-    (path, signature): a file rewritten at its path since the dataset was described is
-    never read through the old file's handle, and reading it raises (its row groups and
-    dtypes may differ from what the reader planned)."""
+    (path, signature), and the file is checked against it at every read: a file rewritten
+    at its path (in place or replaced) since the dataset was described is never read
+    through the old handle, and reading it raises (its row groups and dtypes may differ
+    from what the reader planned)."""
 
     def __init__(self, size: int = 8):
         self.size = size
         self.files: collections.OrderedDict = collections.OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, path: Path, signature: tuple[int, int, int]):
+    def get(self, path: Path, signature: tuple[int, int]):
         key = (Path(path), signature)
         with self.lock:
             pf = self.files.pop(key, None)
+            try:  # every read: a file rewritten in place keeps its handle but not its layout
+                now = file_signature(path)
+            except OSError:
+                now = None
+            if now != signature:
+                if pf is not None:
+                    pf.close()
+                raise DatasetError(f"{path} changed (or was removed) after the dataset was "
+                                   "opened: open the dataset again to read the new file")
             if pf is None:
-                try:
-                    now = file_signature(path)
-                except OSError:
-                    now = None
-                if now != signature:
-                    raise DatasetError(f"{path} changed (or was removed) after the dataset was "
-                                       "opened: open the dataset again to read the new file")
                 pf = open_parquet(Path(path))
             self.files[key] = pf
             while len(self.files) > self.size:

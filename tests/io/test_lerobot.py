@@ -255,11 +255,28 @@ def test_dataset_rewritten_at_its_path(tmp_path):
     second = io_data.regular_episodes(lengths=(5, 6), seed=2)
     for f in tmp_path.rglob("*.parquet"):
         f.unlink()
-    lerobot_writer.write_v30(tmp_path, second, fps=30)
+    lerobot_writer.write_v30(tmp_path, second, fps=30, row_group_size=3)
     with read_lerobot(tmp_path, keys=["action"]) as new:
         _expect_stream(new, "action", second, [0, 1])
     with pytest.raises(DatasetError, match="changed .* open the dataset again"):
         np.asarray(old["action"].values)
+    # rewritten in place (same inode, truncated and written again), through a kept handle
+    third = io_data.regular_episodes(lengths=(5, 6), seed=3)
+    kept = read_lerobot(tmp_path, keys=["action"])
+    np.testing.assert_array_equal(kept["action"].episode(0), second[0]["action"])
+    import os
+    import time
+    time.sleep(0.01)
+    staging = tmp_path.parent / (tmp_path.name + "_third")
+    lerobot_writer.write_v30(staging, third, fps=30, row_group_size=3)
+    for f in staging.rglob("*.parquet"):
+        target = tmp_path / f.relative_to(staging)
+        with open(target, "r+b") as out:
+            out.truncate(0)
+            out.write(f.read_bytes())
+        os.utime(target, ns=(time.time_ns(), time.time_ns()))
+    with pytest.raises(DatasetError, match="changed .* open the dataset again"):
+        kept["action"].episode(1)   # another row group: read through the kept handle
 
 
 def test_rows_disagreeing_with_episode_table(tmp_path):
