@@ -44,9 +44,13 @@ def _stat(stats, key: str):
 
 
 def _broadcasts_onto(stat_shape, x_shape) -> bool:
-    """The stats broadcast against x's trailing axes without changing x's shape."""
+    """The stats broadcast against x's trailing axes without changing x's shape, with one
+    value per feature ([D] for x [..., D]) or per channel of an image ([C, 1, 1])."""
+    stat_shape, x_shape = tuple(stat_shape), tuple(x_shape)
+    if len(stat_shape) == 1 and (not x_shape or stat_shape[0] != x_shape[-1]):
+        return False  # a [1] or wrong-width vector is not silently spread over D features
     try:
-        return np.broadcast_shapes(tuple(stat_shape), tuple(x_shape)) == tuple(x_shape)
+        return np.broadcast_shapes(stat_shape, x_shape) == x_shape
     except ValueError:
         return False
 

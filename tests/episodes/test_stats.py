@@ -284,6 +284,8 @@ def test_normalize_errors():
         norm.normalize(np.ones((3, 2), np.float32), s, "quantile")
     with pytest.raises(ValueError, match="do not match the feature axis"):
         norm.normalize(np.ones((3, 5), np.float32), s)
+    with pytest.raises(ValueError, match="do not match the feature axis"):
+        norm.normalize(np.ones((3, 5), np.float32), {"mean": np.zeros(1), "std": np.ones(1)})
 
 
 def test_save_load_lerobot_keys(tmp_path, rng):
