@@ -112,9 +112,7 @@ def _time_row(p: WindowParams, anchor, values, times, mask, start, n, L):
     """Step 2: one row of a time window -> (out [K, D], valid [K], age [K] float32)."""
     N = times.shape[0]
     tdt = times.dtype
-    q = _interp.rounded(_interp.rounded(anchor) + jnp.asarray(p.deltas, tdt))
-    if p.offset:
-        q = _interp.rounded(q - jnp.asarray(p.offset, tdt))
+    q = _interp.shifted(_interp.rounded(anchor) + jnp.asarray(p.deltas, tdt), p.offset)
     seg = _Segment(times, start, L)
     plan_method = PREVIOUS if p.method == WINDOW_MEAN else p.method
     plan_oor = CLAMP if p.out_of_range == ZERO_OOR else p.out_of_range
@@ -154,9 +152,7 @@ def _index_row(p: WindowParams, anchor, values, times, mask, start, n, L):
     """Step 3: one row of an index window -> (out [K, D], valid [K], age [K] float32)."""
     N, D = values.shape
     tdt = times.dtype
-    qa = _interp.rounded(anchor)
-    if p.offset:
-        qa = _interp.rounded(qa - jnp.asarray(p.offset, tdt))
+    qa = _interp.shifted(anchor, p.offset)
     seg = _Segment(times, start, L)
     ub = _interp._search(seg, n, qa[None], strict=False)[0] if L else jnp.zeros((), jnp.int32)
     index = (ub - 1) + jnp.asarray(p.deltas, jnp.int32)

@@ -78,9 +78,7 @@ def _distance(t, plan, q, ub, method):
 def stream_episode(v, t, q, n, *, method, offset, tolerance, window, out_of_range):
     """One stream of one episode: v [S, D], t [S], q [T], n scalar -> (out, valid, age)."""
     S = t.shape[-1]
-    q = _interp.rounded(q)  # the queries as given, whatever constants made them
-    if offset:  # sample times + offset == queries - offset
-        q = _interp.rounded(q - jnp.asarray(offset, q.dtype))
+    q = _interp.shifted(q, offset)  # sample times + offset == queries - offset
     # A negative length marks an episode with unresolved times (validate.py): every
     # query of it is treated as NaN, as in the CUDA kernel.
     q = jnp.where(n < 0, jnp.asarray(jnp.nan, q.dtype), q)

@@ -42,6 +42,13 @@ def rounded(x):
     return jax.lax.optimization_barrier(x)
 
 
+def shifted(q, offset: float):
+    """``q - offset`` in ``q``'s dtype (the stream read at its latency-shifted time), with
+    ``q`` as given and the subtraction each rounded once (``rounded``)."""
+    q = rounded(q)
+    return rounded(q - jnp.asarray(offset, q.dtype)) if offset else q
+
+
 def _search(t, n, q, *, strict: bool):
     """Binary search of q [T] in t[0:n] (t [S], n scalar), as in the kernel.
 
