@@ -130,6 +130,7 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
     E = s.offsets.shape[0] - 1
     firsts = np.full(E, np.nan) if s.kind == EPOCH_S else np.zeros(E, np.int64)
     ends = np.zeros((2, E), np.float32)  # float32 seconds: each episode's first and last
+    nonempty = np.diff(s.offsets) > 0
     prev = None  # (episode, last stamp) of the previous chunk
     for a, b in s.chunks(8, chunk_bytes):
         t = np.asarray(s.times[a:b])
@@ -158,11 +159,11 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
                              "sort each episode's samples by time")
         prev = (ep[-1], wide[-1])
         starts = s.offsets[:-1]
-        here = (starts >= a) & (starts < b) & (np.diff(s.offsets) > 0)
+        here = (starts >= a) & (starts < b) & nonempty
         firsts[here] = wide[starts[here] - a]
         if s.kind == REL32:
             stops = s.offsets[1:] - 1
-            there = (stops >= a) & (stops < b) & (np.diff(s.offsets) > 0)
+            there = (stops >= a) & (stops < b) & nonempty
             ends[0, here] = t[starts[here] - a]
             ends[1, there] = t[stops[there] - a]
     if s.kind == REL32:

@@ -10,8 +10,9 @@ Modes (the conventions of LeRobot and openpi, their epsilons included):
 
 ``unnormalize`` is the exact algebraic inverse. Statistics broadcast over the
 trailing feature axis, so ``sample_windows`` outputs ``[B, K, D]`` work as they
-are (and LeRobot's image stats ``[C, 1, 1]`` on images ``[..., C, H, W]``). The arithmetic is float32 (float64 for float64 inputs); the output has the
-dtype of ``x`` when it is floating point, float32 for integer or bool ``x`` (a
+are (and LeRobot's image stats ``[C, 1, 1]`` on images ``[..., C, H, W]``). The
+arithmetic is float32 (float64 for float64 inputs); the output has the dtype of ``x``
+when it is floating point, float32 for integer or bool ``x`` (a
 normalised value is not an integer).
 """
 

@@ -88,12 +88,27 @@ def _quantile_key(q: float) -> str:
     return f"q{int(round(pct)):02d}" if abs(pct - round(pct)) < 1e-9 else f"q{pct:g}"
 
 
-def _as_float32(values):
-    values = jnp.asarray(values)
+def _as_matrix(values, xp=jnp):
+    """``values`` as ``[N, D]`` (``[N]`` is one feature); other ranks raise."""
+    values = xp.asarray(values)
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:
         raise ValueError(f"values must have shape [N, D], got {tuple(values.shape)}")
+    return values
+
+
+def _checked_valid(valid, n: int, xp=jnp):
+    """``valid`` as a bool ``[n]`` array; another shape or dtype raises."""
+    valid = xp.asarray(valid)
+    if valid.shape != (n,) or valid.dtype != np.bool_:
+        raise ValueError(f"valid must be a bool array of shape {(n,)}, got "
+                         f"{valid.dtype.name} {tuple(valid.shape)}")
+    return valid
+
+
+def _as_float32(values):
+    values = _as_matrix(values)
     if not jnp.issubdtype(values.dtype, jnp.floating):
         raise TypeError(f"values must be floating point, got {values.dtype.name} "
                         f"{tuple(values.shape)}")
@@ -105,11 +120,7 @@ def _mask(values, valid):
     finite = jnp.isfinite(values)
     if valid is None:
         return finite, jnp.zeros(values.shape[1], jnp.int32) + jnp.sum(~finite, 0, jnp.int32)
-    valid = jnp.asarray(valid)
-    if valid.shape != values.shape[:1] or valid.dtype != jnp.bool_:
-        raise ValueError(f"valid must be a bool array of shape {tuple(values.shape[:1])}, got "
-                         f"{valid.dtype.name} {tuple(valid.shape)}")
-    use = valid[:, None]
+    use = _checked_valid(valid, values.shape[0])[:, None]
     return use & finite, jnp.sum(use & ~finite, 0, dtype=jnp.int32)
 
 
@@ -134,8 +145,7 @@ def partial_moments(values, valid=None) -> Moments:
     else:
         first = jnp.take_along_axis(x, jnp.argmax(use, axis=0)[None], 0)[0]
     first = jnp.where(count > 0, first, 0)
-    rough = first + jnp.sum(jnp.where(use, x - first, 0), 0) / n
-    shift = jnp.where(count > 0, rough, 0)
+    shift = first + jnp.sum(jnp.where(use, x - first, 0), 0) / n   # 0 for an empty feature
     y = jnp.where(use, x - shift, 0)
     mean = jnp.sum(y, 0) / n
     m2 = jnp.sum(jnp.where(use, jnp.square(y - mean), 0), 0)
@@ -308,18 +318,10 @@ def _host_deviations(values, valid):
     """float64 host data without x64: per feature, the median of the used finite values
     (float64; an outlier cannot pull it away from the bulk, as a first sample could) and
     the deviations from it rounded to float32 (so 1.7e9 + 0.06 k keeps its steps)."""
-    x = np.asarray(values, np.float64)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ValueError(f"values must have shape [N, D], got {tuple(x.shape)}")
+    x = _as_matrix(np.asarray(values, np.float64), np)
     use = np.isfinite(x)
     if valid is not None:
-        v = np.asarray(valid)
-        if v.shape != x.shape[:1] or v.dtype != np.bool_:
-            raise ValueError(f"valid must be a bool array of shape {x.shape[:1]}, got "
-                             f"{v.dtype.name} {tuple(v.shape)}")
-        use &= v[:, None]
+        use &= _checked_valid(valid, x.shape[0], np)[:, None]
     base = np.zeros(x.shape[1])
     if x.size:
         with np.errstate(all="ignore"), warnings.catch_warnings():

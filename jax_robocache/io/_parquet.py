@@ -139,7 +139,7 @@ class ParquetColumn(LazyRows):
     """
 
     def __init__(self, path: Path, column: str, shape: tuple[int, ...], dtype,
-                 row_group_rows, signature: tuple[int, int, int]):
+                 row_group_rows, signature: tuple[int, int]):
         self.path, self.column, self.signature = Path(path), column, signature
         self.sample_shape = tuple(int(s) for s in shape)
         rows = np.asarray(row_group_rows, np.int64)
