@@ -15,7 +15,11 @@ small device-resident inputs (the device work is negligible next to Python):
 * with ``--xla-defaults``: eager programs compiled with XLA's default options (CUDA
   graphs on), to measure what ``_core.eager.EAGER_COMPILER_OPTIONS`` is worth;
 * with ``--profile``: the cProfile of 200 eager calls, the top functions by
-  cumulative time (argument checks, timestamp guard, canonical reshapes, bind).
+  cumulative time (argument checks, timestamp guard, canonical reshapes, bind);
+* the read-back floor: a jitted program until ready, against the same program also
+  returning an ``[8]`` flag that is read back with ``np.asarray``. An eager call of an op
+  with timestamps reads its resolution flags back (its eager error), so on a device its
+  floor is the dispatch plus that read-back.
 
 Usage: ``python scripts/eager_overhead.py [--repeats 300] [--profile]``. Run
 on an idle machine for stable numbers; the load average is printed.
@@ -107,6 +111,15 @@ def cases(rng):
                                     max_points_per_voxel=4, **grid), points_to_voxels_twin
 
 
+def readback_floor(repeats):
+    """(program until ready, program + read-back of an [8] flag): (median, min) seconds."""
+    x = jnp.ones((8, 250, 128), jnp.float32)
+    program = jax.jit(lambda x: x * 2)
+    flagged = jax.jit(lambda x: (x * 2, jnp.any(x < 0, axis=(1, 2))))
+    return (_call_s(lambda: program(x), repeats),
+            _call_s(lambda: np.asarray(flagged(x)[1]), repeats))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300)
@@ -152,6 +165,10 @@ def main(argv=None):
                 r"jax_robocache", 18)
             pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(12)
             profiles.append((label, out.getvalue()))
+    (ready, ready_min), (back, back_min) = readback_floor(args.repeats)
+    print(f"\nread-back floor: a jitted program until ready {ready * 1e6:.0f} us (min "
+          f"{ready_min * 1e6:.0f}); the same program with an [8] flag read back by np.asarray "
+          f"{back * 1e6:.0f} us (min {back_min * 1e6:.0f})")
     for label, text in profiles:
         print(f"\n## cProfile, 200 eager calls: {label}\n")
         lines = [l for l in text.splitlines() if l.strip() and "function calls" not in l]

@@ -44,9 +44,15 @@ sys.exit(3 if i['default_backend'] == 'gpu' and not i['cuda_kernels_registered']
 ") | tee -a "$OUT/env.txt"
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "KERNELS NOT REGISTERED: see kernels_unavailable_reason above"; exit 3; }
 
-# Tests (from tests/ so that the installed package, not the source tree, is imported).
-[ -n "${SKIP_TESTS:-}" ] || (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -q --maxfail=${MAXFAIL:-20} -p no:cacheprovider \
-   -W ignore::DeprecationWarning ${PYTEST_ARGS:-.} 2>&1 | tee "$OUT/tests.log" | tail -15)
+# Tests (from tests/ so that the installed package, not the source tree, is imported). One
+# line per test (-v), so that a run cut off by TEST_TIMEOUT still names its failures (-q names
+# them only in the end summary).
+if [ -z "${SKIP_TESTS:-}" ]; then
+  (cd tests && timeout ${TEST_TIMEOUT:-300} $PY -m pytest -v -rfE --maxfail=${MAXFAIL:-20} \
+     -p no:cacheprovider -W ignore::DeprecationWarning ${PYTEST_ARGS:-.} > "$OUT/tests.log" 2>&1)
+  grep -E "(FAILED|ERROR)( |$)" "$OUT/tests.log" | head -40
+  tail -3 "$OUT/tests.log"
+fi
 
 # Benchmarks: every op's suite in one run (benchmarks/run.py: resample, align, voxelize,
 # points_to_voxels), stopped in time (full runs each op's quick case(s) first).
