@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import numpy as np
 import pytest
@@ -264,8 +266,6 @@ def test_dataset_rewritten_at_its_path(tmp_path):
     third = io_data.regular_episodes(lengths=(5, 6), seed=3)
     kept = read_lerobot(tmp_path, keys=["action"])
     np.testing.assert_array_equal(kept["action"].episode(0), second[0]["action"])
-    import os
-    import time
     time.sleep(0.01)
     staging = tmp_path.parent / (tmp_path.name + "_third")
     lerobot_writer.write_v30(staging, third, fps=30, row_group_size=3)
