@@ -15,9 +15,10 @@
 // chunks of up to 16 bytes of a row, and each thread loads a batch of its
 // (row, chunk) units before it converts and stores any of them (kBatch units
 // of loads in flight per thread). The mean of a window is summed sequentially
-// from its first sample (deterministic). In concatenated mode a value is
-// rounded to the stream's dtype first and then converted to the output dtype,
-// so the result equals concatenating the per-stream outputs. How the launch
+// from its first sample (deterministic). A value is rounded to the stream's
+// dtype first and then converted to the output dtype (the concatenation's, or
+// out_dtype's), so the result equals converting the per-stream outputs (one
+// rounding of each; XLA's conversion of them). How the launch
 // shape was chosen: docs/perf/kernels/README.md.
 #include "streams/align_kernels.h"
 
@@ -312,21 +313,43 @@ __device__ void WriteStream(const StreamDesc& s, const Plan* plans, int32_t nq, 
   }
 }
 
-// Output dtypes: the stream's own, or f32 for 16-bit values (the promotions
-// of a concatenation without float64; align.py concatenates with XLA otherwise).
+// A conversion the concatenation's promotion never asks for (out_dtype only):
+// compiled as a call, so that its registers do not raise the kernel's.
+template <typename V, typename O>
+__device__ __noinline__ void WriteStreamConverted(const StreamDesc& s, const Plan* plans,
+                                                  int32_t nq, int64_t b, int64_t row0) {
+  WriteStream<V, O>(s, plans, nq, b, row0);
+}
+
+// Writes stream `s` with values of type V in its output dtype (align_kernels.h).
+template <typename V>
+__device__ void WriteStreamAs(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
+                              int64_t row0) {
+  constexpr bool kNarrow = !std::is_same_v<V, float> && !std::is_same_v<V, double>;
+  if (s.out_type == s.value_type) {
+    WriteStream<V, V>(s, plans, nq, b, row0);
+  } else if constexpr (std::is_same_v<V, double>) {
+    WriteStreamConverted<V, float>(s, plans, nq, b, row0);
+  } else if constexpr (kNarrow) {  // the concatenation's float32, or the other 16-bit type
+    if (s.out_type == kF32) WriteStream<V, float>(s, plans, nq, b, row0);
+    else if constexpr (std::is_same_v<V, __half>) {
+      WriteStreamConverted<V, __nv_bfloat16>(s, plans, nq, b, row0);
+    } else {
+      WriteStreamConverted<V, __half>(s, plans, nq, b, row0);
+    }
+  } else {  // float32 values into a 16-bit output
+    if (s.out_type == kBF16) WriteStreamConverted<V, __nv_bfloat16>(s, plans, nq, b, row0);
+    else WriteStreamConverted<V, __half>(s, plans, nq, b, row0);
+  }
+}
+
 __device__ void WriteAnyStream(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
                                int64_t row0) {
   switch (s.value_type) {
-    case kF32: WriteStream<float, float>(s, plans, nq, b, row0); break;
-    case kF64: WriteStream<double, double>(s, plans, nq, b, row0); break;
-    case kBF16:
-      if (s.out_type == kBF16) WriteStream<__nv_bfloat16, __nv_bfloat16>(s, plans, nq, b, row0);
-      else WriteStream<__nv_bfloat16, float>(s, plans, nq, b, row0);
-      break;
-    default:
-      if (s.out_type == kF16) WriteStream<__half, __half>(s, plans, nq, b, row0);
-      else WriteStream<__half, float>(s, plans, nq, b, row0);
-      break;
+    case kF32: WriteStreamAs<float>(s, plans, nq, b, row0); break;
+    case kF64: WriteStreamAs<double>(s, plans, nq, b, row0); break;
+    case kBF16: WriteStreamAs<__nv_bfloat16>(s, plans, nq, b, row0); break;
+    default: WriteStreamAs<__half>(s, plans, nq, b, row0); break;
   }
 }
 

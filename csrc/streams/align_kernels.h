@@ -7,9 +7,11 @@
 //     values_k    [B, S_k, D_k]  f32 | bf16 | f16 | f64
 //     times_k     [Bt_k, S_k]    dtype of queries, Bt_k in {1, B}
 //     lengths_k   [Bl_k]         s32, Bl_k in {1, B}; negative: queries NaN (unresolved)
-//     out_k       [B, T, D_k]    dtype of values_k; or columns of one shared
-//                                out [B, T, sum_k D_k] (the stream's dtype, or
-//                                f32 for bf16/f16 streams)
+//     out_k       [B, T, D_k]    dtype of values_k, any of f32/bf16/f16 for
+//                                f32/bf16/f16 values, or f32 for f64 values (the
+//                                result rounded to the stream's dtype, then
+//                                converted); or columns of one shared
+//                                out [B, T, sum_k D_k] of such a dtype
 //     valid_k     [B, T]         pred
 //     age_k       [B, T]         f32
 #ifndef JAX_ROBOCACHE_STREAMS_ALIGN_KERNELS_H_
@@ -36,7 +38,7 @@ struct AlignStream {
   int64_t times_stride, lengths_stride;  // 0 when shared by all episodes
   double offset, tolerance, window;  // tolerance +inf: none
   int32_t method;  // Method or kWindowMean (common/constants.h)
-  int32_t value_type, out_type;  // ElemType: out_type == value_type, or kF32 for bf16/f16
+  int32_t value_type, out_type;  // ElemType (out_type: see the layout above)
   int32_t item, out_item;  // bytes per value / output element
   int32_t aligned;  // values and output columns allow 16-byte vectors
 };

@@ -39,7 +39,7 @@ ALIGN_METHODS = {**METHODS, "window_mean": WINDOW_MEAN}
 
 # -- abstract evaluation (canonical operands) -------------------------------
 def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windows,
-                         out_of_range, columns=None, concat_dtype=None):
+                         out_of_range, columns=None, concat_dtype=None, out_dtype=None):
     B, T = operands[0].shape[0], queries.shape[1]
     mask = (ShapedArray((B, T), jnp.bool_), ShapedArray((B, T), jnp.float32))
     if columns is not None:
@@ -48,7 +48,8 @@ def _align_abstract_eval(queries, *operands, methods, offsets, tolerances, windo
     avals = []
     for k in range(len(methods)):
         values = operands[3 * k]
-        avals += [ShapedArray((B, T, values.shape[2]), values.dtype), *mask]
+        dtype = values.dtype if out_dtype is None else jnp.dtype(out_dtype)
+        avals += [ShapedArray((B, T, values.shape[2]), dtype), *mask]
     return tuple(avals)
 
 
@@ -330,7 +331,8 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
                    methods=tuple(s.method for s in specs), offsets=tuple(s.offset for s in specs),
                    tolerances=tuple(s.tolerance for s in specs),
                    windows=tuple(s.window for s in specs),
-                   out_of_range=OUT_OF_RANGE[out_of_range])
+                   out_of_range=OUT_OF_RANGE[out_of_range],
+                   out_dtype=None if out_dtype is None else out_dtype.name)
     if not validate and not is_traced((query_times, arrays)):
         # An eager call: the resolution masks in the same program, their errors after it.
         (values, valid, age, concat), unresolved, flagged = staged(
@@ -344,9 +346,6 @@ def align(streams: Mapping[str, Stream], query_times, *, out_of_range: str = "cl
     else:
         arrays = _guarded_streams(names, arrays, times_list, validate)
         values, valid, age, concat = staged(_align_arrays, query_times, arrays, **options)
-    if out_dtype is not None:  # one rounding of each stream's result (XLA converts it)
-        values = [v.astype(out_dtype) for v in values]
-        concat = None if concat is None else concat.astype(out_dtype)
     return AlignResult(names, list(values), list(valid), list(age), concat, concat_order)
 
 
@@ -377,9 +376,10 @@ def _align_resolved(query_times, arrays, **options):
     return outputs, masks, jnp.stack([jnp.any(bad) for bad in masks])
 
 
-def _align_arrays(query_times, arrays, *, lead, names, concat_order, **params):
+def _align_arrays(query_times, arrays, *, lead, names, concat_order, out_dtype, **params):
     """The array work of a checked call: canonical operands, the bind, the outputs' shapes.
-    (values, valid, age) per stream and the concatenation (or None)."""
+    (values, valid, age) per stream and the concatenation (or None), values in ``out_dtype``
+    (a dtype name) when given."""
     B, T = math.prod(lead), query_times.shape[-1]
     operands = [to_canonical(query_times, lead, query_times.ndim - 1)]
     for values, times, lengths in arrays:
@@ -391,25 +391,33 @@ def _align_arrays(query_times, arrays, *, lead, names, concat_order, **params):
     dtypes = [values.dtype for values, _, _ in arrays]
     widths = [values.shape[-1] for values, _, _ in arrays]
     K = len(names)
+    # The kernel rounds to out_dtype itself where that is one rounding of each stream's
+    # result; otherwise (float64 streams into a 16-bit out_dtype) XLA converts afterwards.
+    written = out_dtype if out_dtype and all(_kernel_writes(d, out_dtype) for d in dtypes) else None
+    out_types = [jnp.dtype(written or d) for d in dtypes]  # the kernel's values outputs
     concat = None
-    if concat_order is not None and _kernel_concatenates(dtypes):
+    if concat_order is not None and (written or _kernel_concatenates(dtypes)):
         columns, start = [0] * K, 0
         for name in concat_order:
             k = names.index(name)
             columns[k], start = start, start + widths[k]
-        dtype = jnp.result_type(*dtypes)
-        outs = _align_op.bind(*operands, columns=tuple(columns), concat_dtype=dtype.name, **params)
+        dtype = jnp.dtype(written) if written else jnp.result_type(*dtypes)
+        outs = _align_op.bind(*operands, columns=tuple(columns), concat_dtype=dtype.name,
+                              out_dtype=written, **params)
         concat = outs[0].reshape(lead + (T, start))
-        values = [concat[..., c:c + w].astype(d) for c, w, d in zip(columns, widths, dtypes)]
+        values = [concat[..., c:c + w].astype(d) for c, w, d in zip(columns, widths, out_types)]
         valid, age = outs[1::2], outs[2::2]
     else:
-        outs = _align_op.bind(*operands, **params)
+        outs = _align_op.bind(*operands, out_dtype=written, **params)
         values = [outs[3 * k].reshape(lead + (T, widths[k])) for k in range(K)]
         valid, age = outs[1::3], outs[2::3]
         if concat_order is not None:
-            dtype = jnp.result_type(*dtypes)
+            dtype = jnp.result_type(*out_types)
             concat = jnp.concatenate([values[names.index(n)].astype(dtype) for n in concat_order],
                                      axis=-1)
+    if out_dtype and not written:  # one rounding of each stream's result, by XLA
+        values = [v.astype(out_dtype) for v in values]
+        concat = None if concat is None else concat.astype(out_dtype)
     valid = [v.reshape(lead + (T,)) for v in valid]
     age = [a.reshape(lead + (T,)) for a in age]
     return tuple(values), tuple(valid), tuple(age), concat
@@ -448,6 +456,16 @@ def _check_concatenate(concatenate, names) -> tuple[str, ...] | None:
         raise ValueError(f"concatenate must name every stream exactly once, got {order}; "
                          f"streams: {names}")
     return order
+
+
+def _kernel_writes(dtype, out_dtype: str) -> bool:
+    """Whether the kernel writes a stream of ``dtype`` as ``out_dtype`` with one rounding:
+    its own dtype, any of float32 / bfloat16 / float16 from one of those, float32 from
+    float64 (a 16-bit output from float64 is converted by XLA)."""
+    dtype, out = jnp.dtype(dtype), jnp.dtype(out_dtype)
+    narrow = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
+    return dtype == out or (dtype in narrow and out in narrow) or (
+        dtype == jnp.float64 and out == jnp.float32)
 
 
 def _kernel_concatenates(dtypes) -> bool:
@@ -493,7 +511,8 @@ def fuse_multimodal(vision, vision_times, proprio, proprio_times, force, force_t
 
 # -- registration ------------------------------------------------------------
 def _ffi_attrs(methods, offsets, tolerances, windows, out_of_range, columns=None,
-               concat_dtype=None):
+               concat_dtype=None, out_dtype=None):
+    # concat_dtype / out_dtype reach the kernel as its output buffers' element types
     return dict(methods=np.asarray(methods, np.int32), offsets=np.asarray(offsets, np.float64),
                 tolerances=np.asarray(tolerances, np.float64),
                 windows=np.asarray(windows, np.float64),

@@ -106,14 +106,15 @@ def stream_episode(v, t, q, n, *, method, offset, tolerance, window, out_of_rang
 
 
 def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of_range,
-               columns=None, concat_dtype=None):
+               columns=None, concat_dtype=None, out_dtype=None):
     """queries [Bq, T]; per stream values [B,S,D], times [Bt,S], lengths [Bl] (Bx in {1,B}).
 
     A negative length marks an unresolved episode of that stream: its queries are NaN.
 
-    Returns per stream (out [B,T,D], valid [B,T], age [B,T] float32), flattened;
-    with ``columns`` (each stream's first column) instead one concatenated
-    out [B, T, sum D] in ``concat_dtype`` first, then per stream (valid, age).
+    Returns per stream (out [B,T,D], valid [B,T], age [B,T] float32), flattened, out in the
+    stream's dtype (rounded once more to ``out_dtype`` when given); with ``columns`` (each
+    stream's first column) instead one concatenated out [B, T, sum D] in ``concat_dtype``
+    first, then per stream (valid, age).
     """
     per_stream = []
     for k, method in enumerate(methods):
@@ -125,6 +126,8 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
             out_of_range=out_of_range)
         per_stream.append(map_episodes(one, values, times, queries, n))
     if columns is None:
+        if out_dtype is not None:
+            per_stream = [(out.astype(out_dtype), *rest) for out, *rest in per_stream]
         return tuple(x for outs in per_stream for x in outs)
     order = sorted(range(len(methods)), key=lambda k: columns[k])
     concat = jnp.concatenate([per_stream[k][0].astype(concat_dtype) for k in order], axis=-1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import chex
 import jax
@@ -550,14 +551,14 @@ def test_out_dtype(platform, rng, out_dtype):
     result rounded once from what align returns without it (numpy does the rounding)."""
     B, T = 2, 30
     parts = {"img": (jnp.bfloat16, 8, "linear"), "joint": (np.float32, 3, "previous"),
-             "ft": (np.float32, 4, "window_mean")}
+             "ft": (np.float32, 4, "window_mean"), "grip": (np.float16, 2, "nearest")}
     streams = {}
     for name, (dtype, D, method) in parts.items():
         v, t, n = make_stream(rng, B, int(rng.integers(5, 40)), D, dtype=dtype)
         streams[name] = Stream(v, t, n, method=method, tolerance=0.08,
                                window=0.1 if method == "window_mean" else None)
     q = make_queries(rng, B, T)
-    _assert_out_dtype_rounds_once(streams, q, out_dtype, ("joint", "img", "ft"))
+    _assert_out_dtype_rounds_once(streams, q, out_dtype, ("joint", "img", "grip", "ft"))
     with pytest.raises(TypeError, match="out_dtype must be one of"):
         align(streams, q, out_dtype=np.int32)
     with pytest.raises(TypeError, match="out_dtype must be a float dtype"):
@@ -610,6 +611,44 @@ def test_grid_aligned_window_edges_keep_both_roundings(platform, rng):
         np.testing.assert_array_equal(out[name].valid, ref[name][1], err_msg=name)
         np.testing.assert_allclose(np.asarray(out[name].values), ref[name][0], rtol=2e-6,
                                    atol=2e-6, err_msg=name)
+
+
+def test_out_dtype_lowers_to_the_kernels_own_output(rng):
+    """Lowered for CUDA (needs the compiled kernels, not a GPU): with out_dtype the custom
+    call itself returns the rows in that dtype (half the bytes written for bfloat16), so no
+    conversion of the kernel's float32 rows follows it."""
+    if not _extension.has_target("robocache_align"):
+        pytest.skip("CUDA kernels not compiled in: " + (_extension.STATUS.reason or "no target"))
+    v, t, n = make_stream(rng, 2, 30, 6)
+    streams = {"a": Stream(v, t, n), "b": Stream(v[..., :2].astype(jnp.bfloat16), t, n)}
+    q = make_queries(rng, 2, 10)
+    for concatenate in (False, True):
+        fn = jax.jit(lambda s, q: align(s, q, concatenate=concatenate,
+                                        out_dtype=jnp.bfloat16).values)
+        lines = fn.trace(streams, q).lower(lowering_platforms=("cuda",)).as_text().splitlines()
+        call = next(line for line in lines if "robocache_align" in line)
+        rows = re.findall(r"tensor<2x10x\d+x(\w+)>", call.rsplit("->", 1)[-1])
+        assert rows and set(rows) == {"bf16"}, call
+        assert not any("stablehlo.convert" in line and "bf16>" in line.rsplit("->", 1)[-1]
+                       for line in lines), "a conversion to bfloat16 follows the kernel"
+
+
+@pytest.mark.parametrize("out_dtype", [np.float32, jnp.bfloat16])
+def test_x64_out_dtype(platform, rng, out_dtype):
+    """float64 streams: float32 is written by the kernel (one rounding); a 16-bit out_dtype
+    is XLA's conversion of the float64 result (one rounding, not through float32)."""
+    with jax.enable_x64(True):
+        v, t, n = make_stream(rng, 2, 25, 4, ragged=True)
+        streams = {"a": Stream(v.astype(np.float64), t.astype(np.float64), n),
+                   "b": Stream(v[..., :2], t.astype(np.float64), n, method="previous")}
+        q = make_queries(rng, 2, 15).astype(np.float64)
+        plain = align(streams, q, out_of_range="nan")
+        cast = align(streams, q, out_of_range="nan", concatenate=True, out_dtype=out_dtype)
+        for name in streams:
+            assert cast[name].values.dtype == jnp.dtype(out_dtype)
+            want = (np.asarray(plain[name].values).astype(np.float32) if out_dtype == np.float32
+                    else jnp.asarray(plain[name].values).astype(out_dtype))
+            assert_identical(cast[name].values, want, name)
 
 
 def test_x64_float64_streams(rng):
