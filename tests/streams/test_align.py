@@ -636,7 +636,7 @@ def test_out_dtype_lowers_to_the_kernels_own_output(rng):
 @pytest.mark.parametrize("out_dtype", [np.float32, jnp.bfloat16])
 def test_x64_out_dtype(platform, rng, out_dtype):
     """float64 streams: float32 is written by the kernel (one rounding); a 16-bit out_dtype
-    is XLA's conversion of the float64 result (one rounding, not through float32)."""
+    is XLA's conversion of the float64 result."""
     with jax.enable_x64(True):
         v, t, n = make_stream(rng, 2, 25, 4, ragged=True)
         streams = {"a": Stream(v.astype(np.float64), t.astype(np.float64), n),
