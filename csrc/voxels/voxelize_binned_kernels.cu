@@ -64,7 +64,7 @@ constexpr int32_t kSubChunk = 8192;             // kernel 3: most points grouped
 constexpr int kWriteThreads = 512;              // kernel 4
 constexpr int kPointsInFlight = 4;              // loads issued before use (kernel 1)
 constexpr int kVoxelsInFlight = 2;              // rows gathered before use (kernel 4)
-constexpr int32_t kWarpRun = 64;                // longer runs are summed by a whole warp
+constexpr int32_t kWarpRun = 16;                // longer runs are summed by a whole warp
 constexpr int kSumChannels = 4;                 // channels accumulated at once (registers)
 static_assert(kMaxPartitions % (kScanThreads / 32) == 0, "ScanBinsKernel: partitions per warp");
 static_assert(kMaxBins % kScanThreads == 0, "ScanBinsKernel's last block: bins per thread");
@@ -536,24 +536,24 @@ __device__ __forceinline__ int32_t AddRun(const F* f, int64_t C, int64_t c0,
   return kept;
 }
 
-// The voxels of the runs heavy[begin, end) (3 or more points each; their
-// points' rows at rows[index[k]]): one thread per voxel, a warp per run longer
-// than kWarpRun (the lanes' exact sums are added exactly: the split cannot
-// change the result). Called by whole warps; `thread` is this thread's first
-// run after begin, `stride` (a multiple of 32) the step.
+// The heavy voxels (3 or more points each; run r's points' rows at
+// rows[index[k]], k in [heavy[r].begin, heavy[r].end)), in two grid-stride
+// passes of the same launch: every run of at most kWarpRun points by one
+// thread, then every longer run by one whole warp (its lanes' exact sums are
+// added exactly: the split cannot change the result). A warp never holds
+// more than one long run at a time, so sensor-ordered clouds (a depth
+// camera's surfaces put hundreds of points in a voxel) spread their long runs
+// over every warp of the grid instead of queueing them behind each other.
 template <typename F>
 __device__ __forceinline__ void SumHeavyRuns(const F* rows, int64_t C, F* grid,
                                              const int32_t* index, bool mean,
-                                             const HeavyRun* heavy, int64_t begin, int64_t end,
-                                             int64_t thread, int64_t stride) {
+                                             const HeavyRun* heavy, int64_t runs) {
   using E = Elem<F>;
-  const int32_t lane = threadIdx.x & 31;
-  for (int64_t base = begin + thread - lane; base < end; base += stride) {
-    const bool inside = base + lane < end;
-    const HeavyRun run = inside ? heavy[base + lane] : HeavyRun{0, 0, 0};
-    const bool long_run = run.end - run.begin > kWarpRun;
+  for (int64_t r = GlobalThread(); r < runs; r += GridStride()) {  // short runs
+    const HeavyRun run = heavy[r];
+    if (run.end - run.begin > kWarpRun) continue;
     F* out = grid + static_cast<int64_t>(run.voxel) * C;
-    for (int64_t c0 = 0; inside && !long_run && c0 < C; c0 += kSumChannels) {
+    for (int64_t c0 = 0; c0 < C; c0 += kSumChannels) {
       ExactSum acc[kSumChannels];
       const int32_t n = AddRun(rows, C, c0, index, run.begin, run.end, 1, acc);
 #pragma unroll
@@ -561,36 +561,33 @@ __device__ __forceinline__ void SumHeavyRuns(const F* rows, int64_t C, F* grid,
         if (c0 + e < C) out[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
       }
     }
-    for (uint32_t pending = __ballot_sync(0xffffffffu, inside && long_run); pending != 0;
-         pending &= pending - 1) {
-      const int owner = __ffs(pending) - 1;
-      const int32_t voxel = __shfl_sync(0xffffffffu, run.voxel, owner);
-      const int32_t first = __shfl_sync(0xffffffffu, run.begin, owner);
-      const int32_t last = __shfl_sync(0xffffffffu, run.end, owner);
-      F* o = grid + static_cast<int64_t>(voxel) * C;
-      for (int64_t c0 = 0; c0 < C; c0 += kSumChannels) {
-        ExactSum acc[kSumChannels];
-        const int32_t n = __reduce_add_sync(
-            0xffffffffu, AddRun(rows, C, c0, index, first + lane, last, 32, acc));
+  }
+  const int32_t lane = threadIdx.x & 31;
+  const int64_t warps = GridStride() / 32;
+  for (int64_t r = GlobalThread() / 32; r < runs; r += warps) {  // long runs, a warp each
+    const HeavyRun run = heavy[r];  // the same run in every lane
+    if (run.end - run.begin <= kWarpRun) continue;
+    F* out = grid + static_cast<int64_t>(run.voxel) * C;
+    for (int64_t c0 = 0; c0 < C; c0 += kSumChannels) {
+      ExactSum acc[kSumChannels];
+      const int32_t n = __reduce_add_sync(
+          0xffffffffu, AddRun(rows, C, c0, index, run.begin + lane, run.end, 32, acc));
 #pragma unroll
-        for (int e = 0; e < kSumChannels; ++e) {
-          acc[e].WarpReduce();
-          if (lane == e && c0 + e < C) {
-            o[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
-          }
-        }
+      for (int e = 0; e < kSumChannels; ++e) {
+        acc[e].WarpReduce();
+        if (lane == e && c0 + e < C) out[c0 + e] = E::store(VoxelValue(acc[e].Round(), n, mean));
       }
     }
   }
 }
 
-// All heavy runs, grid-stride over *heavy_count of them.
+// All heavy runs (*heavy_count of them).
 template <typename F>
 __global__ void __launch_bounds__(kThreads) HeavySumKernel(VoxelArgs a, const int32_t* index,
                                                            bool mean, const HeavyRun* heavy,
                                                            const int32_t* heavy_count) {
   SumHeavyRuns(static_cast<const F*>(a.features), a.C, static_cast<F*>(a.out), index, mean,
-               heavy, 0, *heavy_count, GlobalThread(), GridStride());
+               heavy, *heavy_count);
 }
 
 constexpr int64_t kMaxHeavyBlocks = 1024;  // HeavySumKernel is grid-stride over the runs

@@ -494,7 +494,7 @@ def _exact_float32_sums(points, features, voxel, prange):
                          ids=("tiny_runs", "short_runs", "long_runs", "one_voxel"))
 def test_gpu_sum_is_exact_and_order_free(rng, voxel):
     """GPU sum: the exact sum of each voxel's features rounded once to float32, so that any
-    permutation of the points gives the same bits (runs > 64 points go to the warp path)."""
+    permutation of the points gives the same bits (runs > 16 points go to the warp path)."""
     skip_unless_platform(None, "gpu")
     prange = (-1.0, -1.0, -1.0, 1.0, 1.0, 1.0)
     N, C = 6000, 5
