@@ -258,17 +258,15 @@ def _ffi_attrs(windows):
         deltas=np.asarray([d for p in windows for d in p.deltas], np.float64))
 
 
-#: Opt-in for the sample_windows CUDA kernel: it compiles and its GPU tests exist
-#: (tests/episodes/test_windows_gpu.py), but it has not yet run on a GPU, so by default
-#: GPUs run the jnp twin (XLA) until a GPU run of those tests lets the default flip.
+#: ``JAX_ROBOCACHE_SAMPLE_WINDOWS_KERNEL=0`` runs the jnp twin (XLA) on GPUs instead of
+#: the sample_windows kernel (``JAX_ROBOCACHE_FORCE_JNP=1`` does it for every op).
 KERNEL_ENV = "JAX_ROBOCACHE_SAMPLE_WINDOWS_KERNEL"
 
 
 def _jnp_when(ctx, windows):
     """Why a call runs the twin on GPU although the kernel is there (None: the kernel)."""
-    if os.environ.get(KERNEL_ENV, "").strip().lower() in ("", "0", "false", "no"):
-        return (f"the sample_windows kernel is opt-in ({KERNEL_ENV}=1) until it has been "
-                "verified on a GPU")
+    if os.environ.get(KERNEL_ENV, "1").strip().lower() in ("0", "false", "no"):
+        return f"{KERNEL_ENV}=0 asks for the jnp twin"
     entries = sum(p.size for p in windows)
     if entries > MAX_WINDOW_ENTRIES:
         return (f"{entries} deltas in one call, more than the kernel's {MAX_WINDOW_ENTRIES}; "

@@ -52,9 +52,9 @@ def _need_gpu():
 
 
 @pytest.fixture(autouse=True)
-def _kernel_opted_in(monkeypatch):
-    """These tests verify the kernel, which ordinary calls use only when opted in."""
-    monkeypatch.setenv(KERNEL_ENV, "1")
+def _kernel_on(monkeypatch):
+    """These tests verify the kernel (the default; a user's environment may turn it off)."""
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
 
 
 def _run(fn, args, *, twin, monkeypatch):
@@ -370,6 +370,20 @@ def test_cuda_lowering_one_custom_call_with_attributes(monkeypatch):
     too_many = {"a": Window(steps=range(windows_mod.MAX_WINDOW_ENTRIES + 1), stream="action")}
     text = _cuda_text(_call(too_many), store, episode, anchor)
     assert f"@{TARGET}" not in text  # the twin
+
+
+def test_cuda_lowering_kernel_by_default_twin_when_turned_off(monkeypatch):
+    """The kernel is the GPU default; JAX_ROBOCACHE_SAMPLE_WINDOWS_KERNEL=0 lowers the twin."""
+    monkeypatch.setattr(_extension, "has_target", lambda name: True)
+    monkeypatch.delenv(FORCE_JNP_ENV, raising=False)
+    rng = rng_for("lowering default")
+    data = make_dataset(rng, E=2)
+    episode, anchor = random_anchors(rng, data, 4)
+    args = (_store(data), episode, anchor)
+    spec = {"action": Window(steps=range(3))}
+    assert _cuda_text(_call(spec), *args).count(f"@{TARGET}") == 1
+    monkeypatch.setenv(KERNEL_ENV, "0")
+    assert f"@{TARGET}" not in _cuda_text(_call(dict(spec)), *args)
 
 
 def _four_device_lowering(monkeypatch, label):
