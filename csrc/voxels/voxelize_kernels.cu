@@ -1,8 +1,8 @@
 // voxelize count / occupancy / max: kernels and launcher (voxelize_kernels.h
 // states the layout). Every mode is bitwise deterministic:
 //   count      one thread per point, int32 atomicAdd (integer: order-free)
-//              into the zeroed grid; a grid larger than half the L2 cache in
-//              slices (ScatterSlices).
+//              into the zeroed grid, one per cell and warp; a grid larger
+//              than half the L2 cache in slices (ScatterSlices).
 //   occupancy  one thread per point, plain store of 1.0f (all writers
 //              agree); sliced like count.
 //   max        one thread per point and channel, atomicMax of an
@@ -23,17 +23,25 @@ namespace voxelize {
 namespace {
 
 // ---- count / occupancy: atomics into a zeroed grid ------------------------
+// count: the lanes of a warp whose points share a cell add once, their number
+// (__match_any_sync): a sensor-ordered cloud (a LiDAR ring, a depth image's
+// rows) puts runs of consecutive points in one voxel, which would otherwise
+// queue up as atomics on one address.
 template <int32_t kMode>
 __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
-  int64_t b, i;
-  if (!ThisPoint(a, &b, &i)) return;
-  const int32_t vid = PointVoxel(a, b, i);
-  if (vid < 0) return;
-  const int64_t cell = b * a.V + vid;
-  if (cell < a.cell_lo || cell >= a.cell_hi) return;  // another pass's slice
+  int64_t b, i, cell = -1;
+  if (ThisPoint(a, &b, &i)) {
+    const int32_t vid = PointVoxel(a, b, i);
+    cell = vid < 0 ? -1 : b * a.V + vid;
+    if (cell < a.cell_lo || cell >= a.cell_hi) cell = -1;  // dropped, or another pass's slice
+  }
   if constexpr (kMode == kCount) {
-    atomicAdd(static_cast<int32_t*>(a.out) + cell, 1);
-  } else {
+    const unsigned peers = __match_any_sync(0xffffffffu, cell);  // every lane of the warp
+    const int lane = static_cast<int>(threadIdx.x & 31);
+    if (cell >= 0 && __ffs(peers) - 1 == lane) {
+      atomicAdd(static_cast<int32_t*>(a.out) + cell, __popc(peers));
+    }
+  } else if (cell >= 0) {
     static_cast<float*>(a.out)[cell] = 1.0f;
   }
 }
