@@ -111,7 +111,9 @@ __device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, i
   return p;
 }
 
-// Converts a value already rounded to the stream's dtype V to the output dtype O (exact).
+// Converts a value already rounded to the stream's dtype V to the output dtype O: exact when O
+// is at least as wide as V, one round-to-nearest-even when O is narrower (the one rounding of
+// out_dtype).
 template <typename V, typename O>
 __device__ __forceinline__ O Convert(V v) {
   if constexpr (std::is_same_v<V, O>) {
