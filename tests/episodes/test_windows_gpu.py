@@ -3,8 +3,8 @@
 Every test runs the same jitted call twice on the GPU: once lowered to the kernel
 (one ``robocache_sample_windows`` custom call, checked in the compiled HLO), once
 with ``JAX_ROBOCACHE_FORCE_JNP`` (the twin). ``valid`` and ``age`` must agree bit
-for bit (the kernel plans with the twin's arithmetic); values bit for bit for
-index windows and the one-sample methods (previous, nearest), within a stated
+for bit (the kernel plans with the twin's arithmetic); values bit for bit (a NaN's
+payload aside) for index windows and the one-sample methods (previous, nearest), within a stated
 bound for linear / slerp (one rounding of the interpolation) and window_mean
 (the kernel sums sequentially, the twin with a segment tree). Fresh random ragged
 stores (conftest's run seed, printed on failure) with empty and one-sample
@@ -101,7 +101,12 @@ def _assert_window(name, w, dtype, kernel, twin, values_of_stream, label):
     k64, t64 = kv.astype(np.float64), tv.astype(np.float64)
     np.testing.assert_array_equal(np.isnan(k64), np.isnan(t64), err_msg=msg + " NaN positions")
     if not w.is_time or w.method in EXACT:
-        np.testing.assert_array_equal(kv.view(np.uint8), tv.view(np.uint8), err_msg=msg)
+        # Bit for bit except a NaN's payload, which is not part of the contract: the twin's
+        # NaN fill goes through XLA's float conversions (bfloat16 0x7FFF on the GPU), the
+        # kernel writes the canonical quiet NaN (0x7FC0); both are NaN (checked above).
+        nan = np.isnan(t64)
+        np.testing.assert_array_equal(kv[~nan].view(np.uint8), tv[~nan].view(np.uint8),
+                                      err_msg=msg)
         return
     ok = ~np.isnan(t64)
     top = np.maximum(np.abs(k64), np.abs(t64))
