@@ -54,6 +54,13 @@ inline bool Aligned16(const void* p) {
   return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
 }
 
+// The largest power of two <= 16 that divides the byte offset `x` (16 for 0).
+inline int32_t Alignment16(std::uintptr_t x) {
+  int32_t a = 16;
+  while (a > 1 && (x & static_cast<std::uintptr_t>(a - 1)) != 0) a >>= 1;
+  return a;
+}
+
 }  // namespace robocache
 
 #endif  // JAX_ROBOCACHE_COMMON_LAUNCH_H_

@@ -6,6 +6,7 @@
 //   out_of_range s32, concatenated s32.
 //   results: per stream out_k, valid_k, age_k; with concatenated = 1 the
 //   shared out first, then per stream valid_k, age_k.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -100,10 +101,13 @@ ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer:
   d->out_type = out_type;
   d->item = item;
   d->out_item = out_item;
-  // 16-byte vectors need 16-byte aligned rows of values and output chunks
-  // (the launcher also needs D to be a multiple of the vector width).
-  d->aligned = Aligned16(values->untyped_data()) && Aligned16(slot.base) &&
-               (slot.column * out_item) % 16 == 0 && (slot.width * out_item) % 16 == 0;
+  // Vector accesses need aligned rows of values and output chunks (the launcher also needs D
+  // to be a multiple of the vector width): a bfloat16 concatenation of 532 columns has rows
+  // of 1064 bytes, 8-byte aligned, and takes 8-byte vectors.
+  d->values_align = Alignment16(reinterpret_cast<std::uintptr_t>(values->untyped_data()));
+  d->out_align = std::min({Alignment16(reinterpret_cast<std::uintptr_t>(slot.base)),
+                           Alignment16(static_cast<std::uintptr_t>(slot.column * out_item)),
+                           Alignment16(static_cast<std::uintptr_t>(slot.width * out_item))});
   return ffi::Error::Success();
 }
 

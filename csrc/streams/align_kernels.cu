@@ -301,17 +301,46 @@ __host__ __device__ constexpr int VecWidth(int item, int out_item, bool batched)
   return batched ? 16 / item : 16 / (item > out_item ? item : out_item);
 }
 
+template <typename V, typename O, int N, bool kBatched>
+__device__ __forceinline__ void WriteRowsOf(const StreamDesc& s, const Plan* plans, int32_t nq,
+                                            int64_t b, int64_t row0) {
+  if constexpr (kBatched) WriteRowsBatched<V, O, N>(s, plans, nq, b, row0);
+  else WriteRows<V, O, N>(s, plans, nq, b, row0);
+}
+
+// Rows whose alignment allows half the widest access (a bfloat16 concatenation of 532
+// columns: 1064-byte rows): compiled as a call, so that its registers do not raise the kernel's.
+template <typename V, typename O, int N, bool kBatched>
+__device__ __noinline__ void WriteRowsHalfWidth(const StreamDesc& s, const Plan* plans,
+                                                int32_t nq, int64_t b, int64_t row0) {
+  WriteRowsOf<V, O, N, kBatched>(s, plans, nq, b, row0);
+}
+
+// Dispatches on the stream's vector width s.vec: N, N / 2 (when N >= 4) or 1 elements per
+// access (the widths LayOut picks from).
+template <typename V, typename O, int N, bool kBatched>
+__device__ void WriteStreamVec(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
+                               int64_t row0) {
+  if (s.vec == N) {
+    WriteRowsOf<V, O, N, kBatched>(s, plans, nq, b, row0);
+    return;
+  }
+  if constexpr (N >= 4) {
+    if (s.vec == N / 2) {
+      WriteRowsHalfWidth<V, O, N / 2, kBatched>(s, plans, nq, b, row0);
+      return;
+    }
+  }
+  WriteRowsOf<V, O, 1, kBatched>(s, plans, nq, b, row0);
+}
+
 template <typename V, typename O>
 __device__ void WriteStream(const StreamDesc& s, const Plan* plans, int32_t nq, int64_t b,
                             int64_t row0) {
   if (s.method == kSlerp || s.method == kWindowMean) {
-    constexpr int kVec = VecWidth(sizeof(V), sizeof(O), false);
-    if (s.vec == kVec) WriteRows<V, O, kVec>(s, plans, nq, b, row0);
-    else WriteRows<V, O, 1>(s, plans, nq, b, row0);
+    WriteStreamVec<V, O, VecWidth(sizeof(V), sizeof(O), false), false>(s, plans, nq, b, row0);
   } else {
-    constexpr int kVec = VecWidth(sizeof(V), sizeof(O), true);
-    if (s.vec == kVec) WriteRowsBatched<V, O, kVec>(s, plans, nq, b, row0);
-    else WriteRowsBatched<V, O, 1>(s, plans, nq, b, row0);
+    WriteStreamVec<V, O, VecWidth(sizeof(V), sizeof(O), true), true>(s, plans, nq, b, row0);
   }
 }
 
@@ -391,8 +420,15 @@ size_t LayOut(AlignArgs* a, int time_item) {
   for (int k = 0; k < K; ++k) {
     StreamDesc& d = a->streams[k];
     const bool batched = d.method != kSlerp && d.method != kWindowMean;
-    const int vec = VecWidth(d.item, d.out_item, batched);
-    d.vec = d.aligned && d.D % vec == 0 ? vec : 1;
+    // The widest access of VecWidth, half of it or 1 element that divides D and whose loads
+    // (vec * item bytes) and stores (vec * out_item bytes, in pieces of <= 16) the alignments
+    // allow.
+    const int widest = VecWidth(d.item, d.out_item, batched);
+    auto fits = [&](int vec) {
+      return d.D % vec == 0 && vec * d.item <= d.values_align &&
+             std::min(vec * d.out_item, 16) <= d.out_align;
+    };
+    d.vec = fits(widest) ? widest : widest >= 4 && fits(widest / 2) ? widest / 2 : 1;
     d.chunks = static_cast<int32_t>(d.D / d.vec);
     d.lane_shift = 0;
     while (d.lane_shift < 5 && (1 << d.lane_shift) < d.chunks) ++d.lane_shift;

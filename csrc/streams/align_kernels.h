@@ -40,7 +40,10 @@ struct AlignStream {
   int32_t method;  // Method or kWindowMean (common/constants.h)
   int32_t value_type, out_type;  // ElemType (out_type: see the layout above)
   int32_t item, out_item;  // bytes per value / output element
-  int32_t aligned;  // values and output columns allow 16-byte vectors
+  // Byte alignment (a power of two <= 16) of the values' base address, and of every output
+  // row's first column (base, column and row width in bytes); the launcher picks the widest
+  // vector access both allow.
+  int32_t values_align, out_align;
 };
 
 struct AlignCall {
