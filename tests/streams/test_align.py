@@ -590,6 +590,33 @@ def test_out_dtype_wide_float32_rows(platform, rng, out_dtype):
     assert_identical(fused, np.asarray(plain).astype(want))
 
 
+@pytest.mark.parametrize("out_dtype", [jnp.bfloat16, np.float16])
+def test_out_dtype_eight_byte_rows(platform, rng, out_dtype):
+    """16-bit output rows whose width in bytes is a multiple of 8 but not 16 (the benchmark's
+    bfloat16 fusion: 532 columns, 1064-byte rows): the kernel takes half-width vectors there;
+    the values must still equal numpy's rounding of the float32 result."""
+    B, T = 3, 37
+    q = make_queries(rng, B, T)
+    parts = {"a": (jnp.bfloat16, 16, "linear"), "b": (jnp.bfloat16, 8, "previous"),
+             "c": (np.float32, 4, "window_mean")}   # 28 columns: 56-byte rows
+    streams = {}
+    for name, (dtype, D, method) in parts.items():
+        v, t, n = make_stream(rng, B, int(rng.integers(20, 60)), D, dtype=dtype)
+        streams[name] = Stream(v, t, n, method=method,
+                               window=0.05 if method == "window_mean" else None)
+    _assert_out_dtype_rounds_once(streams, q, out_dtype, ("a", "b", "c"))
+    # fuse_multimodal with the benchmark's layout, narrower: bfloat16 vision, float32 proprio
+    # and force, 64 + 14 + 6 = 84 columns (168-byte rows)
+    (v1, t1, _), (v2, t2, _), (v3, t3, _) = (
+        make_stream(rng, B, S, D, dtype=dtype, ragged=False)
+        for S, D, dtype in ((15, 64, jnp.bfloat16), (250, 14, np.float32),
+                            (500, 6, np.float32)))
+    fused = jax.jit(lambda *a: fuse_multimodal(*a, out_dtype=out_dtype))(v1, t1, v2, t2, v3,
+                                                                         t3, q)
+    plain = fuse_multimodal(v1, t1, v2, t2, v3, t3, q)
+    assert_identical(fused, np.asarray(plain).astype(np.float32).astype(jnp.dtype(out_dtype)))
+
+
 def test_grid_aligned_window_edges_keep_both_roundings(platform, rng):
     """A 1 kHz clock and queries on it built with constants inside the same jit: the window's
     lower edge is fl(fl(q - offset) - w) as stated, not XLA's folded q - (offset + w), so
