@@ -32,9 +32,16 @@ namespace robocache {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTileEntries = 256;
-constexpr int64_t kBlockBytes = 16 * 1024;
+// The kernel's registers (ptxas -v) allow 2 blocks of 256 threads per SM, so tiles are large:
+// a block's critical path is one chain of dependent searches, and fewer blocks mean fewer
+// such waves.
+constexpr int kTileEntries = 1024;
+constexpr int64_t kBlockBytes = 64 * 1024;
 constexpr int kUnroll = 4;
+// Window means: entries per block (a window's plan is a long chain of dependent searches, so
+// its entries spread over many blocks), and the loads of a window's sum in flight at once.
+constexpr int64_t kMeanTileEntries = 32;
+constexpr int kSumLoads = 4;
 
 struct WindowLaunch : WindowDesc {
   int64_t first_block;  // the window's first block
@@ -141,8 +148,8 @@ __device__ __forceinline__ Vec<V, N> FillVec(int32_t kind) {
 }
 
 // A tile's output as (entry, vector chunk) units: unit u is chunk c of entry j
-// (flat entry g0 + j). units < 2^31 (count <= kTileEntries, D < 2^23), so 32-bit
-// divisions find a unit's entry.
+// (flat entry g0 + j). units < 2^31 (count * D * item <= kBlockBytes when count > 1,
+// D < 2^23), so 32-bit divisions find a unit's entry.
 template <typename V, int N>
 struct TileUnits {
   using VecV = Vec<V, N>;
@@ -229,7 +236,19 @@ __device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t cou
       Acc acc[N];
 #pragma unroll
       for (int e = 0; e < N; ++e) acc[e] = Acc(0);
-      for (int32_t i = p.a; i < p.b; ++i, col += tile.chunks) {
+      // kSumLoads loads in flight, then added in sample order (the same sum as one at a time).
+      int32_t i = p.a;
+      for (; i + kSumLoads <= p.b; i += kSumLoads, col += kSumLoads * tile.chunks) {
+        VecV v[kSumLoads];
+#pragma unroll
+        for (int s = 0; s < kSumLoads; ++s) v[s] = col[s * tile.chunks];
+#pragma unroll
+        for (int s = 0; s < kSumLoads; ++s) {
+#pragma unroll
+          for (int e = 0; e < N; ++e) acc[e] += E::load(v[s].v[e]);
+        }
+      }
+      for (; i < p.b; ++i, col += tile.chunks) {
         const VecV v = *col;
 #pragma unroll
         for (int e = 0; e < N; ++e) acc[e] += E::load(v.v[e]);
@@ -366,9 +385,14 @@ Status LaunchSampleWindows(cudaStream_t stream, const SampleWindowsCall& call, i
   for (int k = 0; k < call.num_windows; ++k) {
     static_cast<WindowDesc&>(a.windows[k]) = call.windows[k];
   }
-  // Widest entries first: their blocks start first, the small windows' fill the tail.
+  // Window means first (the longest chain per entry: two searches, then the sum), then the
+  // widest entries: the blocks that take longest start first, the small windows' fill the tail.
+  const auto is_mean = [](const WindowLaunch& w) {
+    return w.kind == kTimeWindow && w.method == kWindowMean;
+  };
   std::stable_sort(a.windows, a.windows + a.num_windows,
-                   [](const WindowLaunch& x, const WindowLaunch& y) {
+                   [&](const WindowLaunch& x, const WindowLaunch& y) {
+                     if (is_mean(x) != is_mean(y)) return is_mean(x);
                      return x.D * ItemBytes(static_cast<ElemType>(x.value_type)) >
                             y.D * ItemBytes(static_cast<ElemType>(y.value_type));
                    });
@@ -377,8 +401,9 @@ Status LaunchSampleWindows(cudaStream_t stream, const SampleWindowsCall& call, i
     WindowLaunch& w = a.windows[k];
     const int64_t entry_bytes =
         std::max<int64_t>(w.D * ItemBytes(static_cast<ElemType>(w.value_type)), 1);
+    const int64_t max_entries = is_mean(w) ? kMeanTileEntries : kTileEntries;
     const int64_t per_block =
-        std::max<int64_t>(1, std::min<int64_t>(kTileEntries, kBlockBytes / entry_bytes));
+        std::max<int64_t>(1, std::min<int64_t>(max_entries, kBlockBytes / entry_bytes));
     w.tile = w.K <= per_block ? per_block / w.K * w.K : per_block;
     w.first_block = blocks;
     blocks += CeilDiv(B * w.K, w.tile);
