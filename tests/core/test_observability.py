@@ -94,14 +94,17 @@ def test_scope_survives_vmap_and_grad(op):
 
 
 def test_eager_call_is_scoped():
-    """Outside jit an op runs as its own cached jit: that program is scoped as well."""
+    """A bind outside any trace runs the primitive's own cached jit (the public functions
+    stage their array work through ``eager.staged`` instead): that program is scoped too."""
     op = primitive.REGISTRY["resample"]
     fn, args = _op_calls(np.random.default_rng(SEED))["resample"]
-    fn(*args)  # fills the cache
-    assert op._jitted.cache_info().currsize >= 1
-    params = dict(method=0, out_of_range=0)
     values, times, queries = args
     lengths = np.full((2,), times.shape[1], np.int32)
+    params = dict(method=0, out_of_range=0)
+    out, valid = op.prim.bind(*(jnp.asarray(x) for x in (values, times, queries, lengths)),
+                              **params)
+    assert op._jitted.cache_info().currsize >= 1   # the bind went through the cached jit
+    np.testing.assert_allclose(np.asarray(out), np.asarray(fn(*args)), rtol=1e-6, atol=1e-6)
     text = op._jitted(primitive._freeze(params)).lower(values, times, queries,
                                                        lengths).compile().as_text()
     assert _scoped_ops(text, "resample")
