@@ -5,9 +5,10 @@
 // on every architecture we build for), so one launch covers all windows. The
 // (row, entry) pairs of a window are flattened, g = b * K + k, and cut into
 // tiles of whole rows (or, for K above the tile, of part of a row); one block
-// per (window, tile), the windows' blocks one after the other, widest entry
-// first. A tile holds at most kTileEntries entries and about kBlockBytes of
-// output, so wide streams (image embeddings) spread over many blocks.
+// per (window, tile), the windows' blocks one after the other: window means
+// first, then the widest entries. A tile holds at most kTileEntries entries
+// (kMeanTileEntries for window means) and about kBlockBytes of output, so wide
+// streams (image embeddings) spread over many blocks.
 // Per block, with the steps of jax_robocache/episodes/windows_twin.py:
 //   1. each row's episode segment [start, start + n) of the flat arrays, and
 //      for index windows the anchor's upper bound in it (one search per row);
@@ -16,8 +17,8 @@
 //   3. the output rows: consecutive threads take consecutive vector chunks of
 //      consecutive entries (coalesced stores; index windows read consecutive
 //      rows too), kUnroll chunks' loads in flight per thread before any store.
-// A window_mean entry sums its samples sequentially from the first, one unit
-// at a time (the twin uses a segment tree: equal up to float rounding).
+// A window_mean entry sums its samples sequentially from the first, kSumLoads
+// loads in flight (the twin uses a segment tree: equal up to float rounding).
 #include "episodes/sample_windows_kernels.h"
 
 #include <algorithm>
