@@ -12,11 +12,14 @@
 // Per block, with the steps of jax_robocache/episodes/windows_twin.py:
 //   1. each row's episode segment [start, start + n) of the flat arrays, and
 //      for index windows the anchor's upper bound in it (one search per row);
-//   2. one thread per entry plans it (interp_plan.cuh's PlanQuery / UpperBound
-//      on the segment, as align does on an episode), writes valid and age;
+//   2. one thread per entry plans it (interp_plan.cuh's PlanQuery on the
+//      segment, as align does on an episode), writes valid and age;
 //   3. the output rows: consecutive threads take consecutive vector chunks of
 //      consecutive entries (coalesced stores; index windows read consecutive
 //      rows too), kUnroll chunks' loads in flight per thread before any store.
+// Searches guess from the segment's first and last stamp and gallop
+// (interp_plan.cuh's Interpolate): the twin's bisection result on the sorted
+// times a store holds, in a few nearby loads instead of a chain across the episode.
 // A window_mean entry sums its samples sequentially from the first, kSumLoads
 // loads in flight (the twin uses a segment tree: equal up to float rounding).
 #include "episodes/sample_windows_kernels.h"
@@ -86,10 +89,11 @@ __device__ Plan PlanTime(const WindowLaunch& w, const TT* t, const bool* m, int3
   const TT q = (anchor + static_cast<TT>(delta)) - static_cast<TT>(w.offset);
   const int32_t plan_method = w.method == kWindowMean ? kPrevious : w.method;
   const int32_t plan_oor = w.oor == kZeroOor ? kClamp : w.oor;
-  Plan p = PlanQuery(t, n, q, plan_method, plan_oor);
+  int32_t ub;
+  Plan p = PlanQuery<Interpolate>(t, n, q, plan_method, plan_oor, &ub);
   float age;
-  bool valid = ApplyStreamRules(t, n, q, w.method, static_cast<TT>(w.window),
-                                static_cast<TT>(w.tolerance), p, age);
+  bool valid = ApplyStreamRules<Interpolate>(t, n, q, w.method, static_cast<TT>(w.window),
+                                             static_cast<TT>(w.tolerance), p, age, ub);
   if (valid && m != nullptr) {  // a masked sample read invalidates the entry
     if (p.kind == kWindowSum) {
       for (int32_t i = p.a; i < p.b; ++i) valid = valid && m[i];
@@ -330,7 +334,7 @@ __global__ void __launch_bounds__(kThreads) SampleWindowsKernel(const __grid_con
     RowInfo info = Segment(w, b, args.episode[b]);
     if (w.kind == kIndexWindow) {
       const TT qa = anchors[b] - offset;
-      info.ub = UpperBound(times + b * w.times_stride + info.start, info.n, qa);
+      info.ub = Interpolate::Upper(times + b * w.times_stride + info.start, info.n, qa);
     }
     rows[r] = info;
   }

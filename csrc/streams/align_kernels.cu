@@ -100,9 +100,10 @@ __device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, i
   // A negative length marks an episode whose timestamps the time dtype cannot
   // resolve (jax_robocache/streams/timestamps.py): each of its queries is NaN.
   const TT q = s.lengths[b * s.lengths_stride] < 0 ? QuietNan<TT>() : qs[j] - offset;
-  Plan p = PlanQuery(t, n, q, plan_method, args.oor);
+  int32_t ub;
+  Plan p = PlanQuery(t, n, q, plan_method, args.oor, &ub);
   float age;
-  const bool valid = ApplyStreamRules(t, n, q, s.method, window, tolerance, p, age);
+  const bool valid = ApplyStreamRules(t, n, q, s.method, window, tolerance, p, age, ub);
   if (!valid && args.oor == kNan) p.kind = kNanOut;
   p.valid = valid;
   const int64_t row = b * args.T + q0 + j;

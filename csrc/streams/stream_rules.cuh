@@ -22,17 +22,20 @@ constexpr int32_t kWindowSum = 4;
 // +inf when there is none; NaN for a NaN query), turns a window_mean plan into
 // the window's sample range [a, b) (an empty window is invalid and keeps the
 // previous sample's plan), and applies the tolerance. Returns the validity.
-template <typename TT>
+// `known_ub`: PlanQuery's upper bound of q with the same Search, or -1.
+template <typename Search = Bisect, typename TT>
 __device__ __forceinline__ bool ApplyStreamRules(const TT* t, int32_t n, TT q, int32_t method,
-                                                 TT window, TT tolerance, Plan& p, float& age) {
-  const int32_t ub = UpperBound(t, n, q);  // samples at or before q
+                                                 TT window, TT tolerance, Plan& p, float& age,
+                                                 int32_t known_ub = -1) {
+  // samples at or before q
+  const int32_t ub = known_ub >= 0 ? known_ub : Search::Upper(t, n, q);
   const int32_t latest = ub > 0 ? ub - 1 : 0;
   age = std::numeric_limits<float>::infinity();
   if (q != q) age = QuietNan<float>();
   else if (ub > 0) age = static_cast<float>(q - t[latest]);
   bool valid = p.valid;
   if (valid && method == kWindowMean) {
-    const int32_t lo = UpperBound(t, n, q - window);  // first t > q - window
+    const int32_t lo = Search::Upper(t, n, q - window);  // first t > q - window
     if (lo < ub) {
       p.kind = kWindowSum;
       p.a = lo;
