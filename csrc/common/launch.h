@@ -50,15 +50,16 @@ class Status {
 
 inline int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-inline bool Aligned16(const void* p) {
-  return (reinterpret_cast<std::uintptr_t>(p) & 15u) == 0;
-}
-
 // The largest power of two <= 16 that divides the byte offset `x` (16 for 0).
 inline int32_t Alignment16(std::uintptr_t x) {
   int32_t a = 16;
   while (a > 1 && (x & static_cast<std::uintptr_t>(a - 1)) != 0) a >>= 1;
   return a;
+}
+
+// Whether p allows 16-byte vector accesses.
+inline bool Aligned16(const void* p) {
+  return Alignment16(reinterpret_cast<std::uintptr_t>(p)) == 16;
 }
 
 }  // namespace robocache
