@@ -67,6 +67,15 @@ NB_MODULE(_robocache_cuda, m) {
     c["window_kinds"] = Codes(robocache::kWindowKindNames);
     c["max_windows"] = robocache::kMaxWindows;
     c["max_window_entries"] = robocache::kMaxWindowEntries;
+    nb::dict writes;  // value dtype -> the out_dtypes align's kernel writes it in
+    for (const auto& value : robocache::kElemTypeNames) {
+      nb::list outs;
+      for (const auto& out : robocache::kElemTypeNames) {
+        if (robocache::kAlignKernelWrites[value.code][out.code]) outs.append(out.name);
+      }
+      writes[value.name] = outs;
+    }
+    c["align_kernel_writes"] = writes;
     return c;
   });
   // Host-side workspace sizes (no GPU needed) of the handlers whose scratch is

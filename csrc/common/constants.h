@@ -40,6 +40,21 @@ namespace voxelize {
 enum Mode : int32_t { kCount = 0, kOccupancy = 1, kSum = 2, kMean = 3, kMax = 4 };
 }  // namespace voxelize
 
+// Floating-point element types of the buffers the kernels read and write.
+enum ElemType : int32_t { kF32 = 0, kF64 = 1, kBF16 = 2, kF16 = 3 };
+
+// align's out_dtype: kAlignKernelWrites[value][out] says whether the kernel
+// writes a stream of element type `value` in type `out` itself, with one
+// rounding of its result (the same type, any of float32 / bfloat16 / float16
+// from one of those, float32 from float64); XLA converts any other pair after
+// the kernel (docs/ops/align.md). Rows and columns in ElemType order.
+constexpr bool kAlignKernelWrites[4][4] = {
+    // out: float32 float64 bfloat16 float16
+    {true, false, true, true},    // float32
+    {true, true, false, false},   // float64
+    {true, false, true, true},    // bfloat16
+    {true, false, true, true}};   // float16
+
 // The Python names of the codes, as exported by the module.
 struct NamedCode {
   const char* name;
@@ -52,6 +67,8 @@ constexpr NamedCode kOutOfRangeNames[] = {
 constexpr NamedCode kWindowOutOfRangeNames[] = {
     {"clamp", kClamp}, {"nan", kNan}, {"extrapolate", kExtrapolate}, {"zero", kZeroOor}};
 constexpr NamedCode kWindowKindNames[] = {{"time", kTimeWindow}, {"index", kIndexWindow}};
+constexpr NamedCode kElemTypeNames[] = {
+    {"float32", kF32}, {"float64", kF64}, {"bfloat16", kBF16}, {"float16", kF16}};
 constexpr NamedCode kVoxelizeModeNames[] = {
     {"count", voxelize::kCount}, {"occupancy", voxelize::kOccupancy}, {"sum", voxelize::kSum},
     {"mean", voxelize::kMean},   {"max", voxelize::kMax}};

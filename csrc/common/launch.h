@@ -10,10 +10,12 @@
 #include <string>
 #include <utility>
 
+#include "common/constants.h"
+
 namespace robocache {
 
-// Floating-point element types of the buffers a launcher reads and writes.
-enum ElemType : int32_t { kF32 = 0, kF64 = 1, kBF16 = 2, kF16 = 3 };
+// ElemType, the element types of the buffers a launcher reads and writes:
+// common/constants.h.
 
 inline int ItemBytes(ElemType type) { return type == kF64 ? 8 : (type == kF32 ? 4 : 2); }
 

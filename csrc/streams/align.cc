@@ -30,11 +30,6 @@ struct OutputSlot {
   int64_t column;      // first column of this stream
 };
 
-// The output dtypes a stream's values may be written in (one rounding of its result).
-bool OutputTypeAllowed(ElemType value, ElemType out) {
-  const auto narrow = [](ElemType t) { return t == kF32 || t == kBF16 || t == kF16; };
-  return out == value || (narrow(value) && narrow(out)) || (value == kF64 && out == kF32);
-}
 
 // Checks stream k's buffers and fills its descriptor.
 ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer::Dimensions od,
@@ -68,7 +63,7 @@ ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer:
   }
   ElemType value_type, out_type;
   if (!ElemTypeOf(values->element_type(), &value_type) || !ElemTypeOf(slot.type, &out_type) ||
-      !OutputTypeAllowed(value_type, out_type)) {
+      !kAlignKernelWrites[value_type][out_type]) {
     return Invalid(k, "values must be f32/bf16/f16/f64 and the output of the same dtype, any "
                       "of f32/bf16/f16 for f32/bf16/f16 values, or f32 for f64 values");
   }

@@ -29,6 +29,12 @@ MAX_WINDOWS = 16
 #: Most deltas (entries K, summed over the windows) one kernel launch takes; a call with
 #: more runs the jnp twin.
 MAX_WINDOW_ENTRIES = 2048
+#: align's ``out_dtype``: value dtype -> the output dtypes the kernel writes it in itself (one
+#: rounding of each result); XLA converts any other pair after the kernel.
+ALIGN_KERNEL_WRITES = {"float32": ["float32", "bfloat16", "float16"],
+                       "float64": ["float32", "float64"],
+                       "bfloat16": ["float32", "bfloat16", "float16"],
+                       "float16": ["float32", "bfloat16", "float16"]}
 #: voxelize ``mode`` codes.
 VOXELIZE_MODES = {"count": 0, "occupancy": 1, "sum": 2, "mean": 3, "max": 4}
 
@@ -40,7 +46,8 @@ def exported() -> dict:
             "unresolved_length": UNRESOLVED_LENGTH,
             "voxelize_modes": dict(VOXELIZE_MODES),
             "window_out_of_range": dict(WINDOW_OUT_OF_RANGE), "window_kinds": dict(WINDOW_KINDS),
-            "max_windows": MAX_WINDOWS, "max_window_entries": MAX_WINDOW_ENTRIES}
+            "max_windows": MAX_WINDOWS, "max_window_entries": MAX_WINDOW_ENTRIES,
+            "align_kernel_writes": {k: list(v) for k, v in ALIGN_KERNEL_WRITES.items()}}
 
 
 def mismatches(module_constants: dict) -> list[str]:

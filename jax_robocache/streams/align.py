@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._core.checks import requires_checkify
-from .._core.codes import MAX_STREAMS
+from .._core.codes import ALIGN_KERNEL_WRITES, MAX_STREAMS
 from .._core.contract import (METHODS, OUT_OF_RANGE, TIME_DTYPES, VALUE_DTYPES, broadcast_leading,
                               check_choice, check_dtype, check_min_rank, check_same_host_dtype,
                               as_jax, check_lengths, check_sample_axis, feature_axis_hint,
@@ -459,13 +459,9 @@ def _check_concatenate(concatenate, names) -> tuple[str, ...] | None:
 
 
 def _kernel_writes(dtype, out_dtype: str) -> bool:
-    """Whether the kernel writes a stream of ``dtype`` as ``out_dtype`` with one rounding:
-    its own dtype, any of float32 / bfloat16 / float16 from one of those, float32 from
-    float64 (a 16-bit output from float64 is converted by XLA)."""
-    dtype, out = jnp.dtype(dtype), jnp.dtype(out_dtype)
-    narrow = (jnp.dtype(jnp.float32), jnp.dtype(jnp.bfloat16), jnp.dtype(jnp.float16))
-    return dtype == out or (dtype in narrow and out in narrow) or (
-        dtype == jnp.float64 and out == jnp.float32)
+    """Whether the kernel writes a stream of ``dtype`` as ``out_dtype`` with one rounding
+    (``codes.ALIGN_KERNEL_WRITES``: a 16-bit output from float64 is converted by XLA)."""
+    return jnp.dtype(out_dtype).name in ALIGN_KERNEL_WRITES.get(jnp.dtype(dtype).name, ())
 
 
 def _kernel_concatenates(dtypes) -> bool:

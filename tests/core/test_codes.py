@@ -29,7 +29,18 @@ def header_constants() -> dict:
         assert pairs, f"{name} has no entries"
         return {py_name: symbols[symbol] for py_name, symbol in pairs}
 
-    return {"methods": table("kMethodNames"), "out_of_range": table("kOutOfRangeNames"),
+    def writes(name, types):
+        body = re.search(rf"\b{name}\[4\]\[4\]\s*=\s*\{{(.*?)\}};", text, re.S)
+        assert body, f"{name} not found in {HEADER}"
+        rows = re.findall(r"\{\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*,\s*(\w+)\s*\}",
+                          body.group(1))
+        names = sorted(types, key=types.get)  # ElemType order
+        assert len(rows) == len(names) == 4, rows
+        return {value: [out for out, flag in zip(names, row) if flag == "true"]
+                for value, row in zip(names, rows)}
+
+    return {"align_kernel_writes": writes("kAlignKernelWrites", table("kElemTypeNames")),
+            "methods": table("kMethodNames"), "out_of_range": table("kOutOfRangeNames"),
             "window_mean": symbols["kWindowMean"], "max_streams": symbols["kMaxStreams"],
             "unresolved_length": symbols["kUnresolvedLength"],
             "voxelize_modes": table("kVoxelizeModeNames"),
