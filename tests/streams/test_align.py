@@ -241,6 +241,30 @@ def test_window_mean_decimation(platform, rng):
     assert not np.asarray(out["full"].valid[0]).all()  # the dropout leaves empty windows
 
 
+@pytest.mark.parametrize("S", [11904, 11905])
+def test_long_episodes_at_the_staging_limit(platform, rng, S):
+    """float32 episodes whose timestamps just fit a block's shared memory next to its plans
+    (11904 samples: the kernel stages them) and one sample more (it searches global memory),
+    on uneven clocks (a dropout, a burst) so that a tile's queries fall far from where even
+    spacing would put them, with queries spread over many tiles."""
+    B, T = 2, 300
+    gaps = rng.uniform(0.5e-3, 1.5e-3, (B, S))
+    gaps[:, S // 3] += 2.0  # a dropout
+    gaps[:, S // 2:S // 2 + 2000] *= 0.01  # a burst
+    t = np.cumsum(gaps, axis=1).astype(np.float32)
+    v = rng.normal(size=(B, S, 5)).astype(np.float32)
+    lengths = np.array([S, S - 7], np.int32)
+    q = np.sort(rng.uniform(-0.1, float(t[:, -1].max()) + 0.1, (B, T)), axis=1)
+    q[:, ::7] = t[:, rng.integers(0, S - 7, q[:, ::7].shape[1])]  # exact hits
+    q = q.astype(np.float32)
+    streams, refs = {}, {}
+    for name, method, meta in (("lin", "linear", {}), ("near", "nearest", {}),
+                               ("mean", "window_mean", {"window": 0.05})):
+        streams[name], refs[name] = both(v, t, lengths, method=method, **meta)
+    out = jax.jit(align)(streams, q)
+    assert_matches_reference(out, reference_align.align(refs, q))
+
+
 def test_ragged_empty_and_degenerate_sizes(platform, rng):
     """lengths 0/1/S/out of range, a stream with S = 0, T = 0 and B = 0."""
     B, T = 4, 12
