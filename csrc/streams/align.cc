@@ -30,7 +30,6 @@ struct OutputSlot {
   int64_t column;      // first column of this stream
 };
 
-
 // Checks stream k's buffers and fills its descriptor.
 ffi::Error DescribeStream(int k, const ffi::RemainingArgs& args, ffi::AnyBuffer::Dimensions od,
                           OutputSlot slot, ffi::Result<ffi::Buffer<ffi::PRED>> valid,
