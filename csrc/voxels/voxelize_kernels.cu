@@ -23,10 +23,12 @@ namespace voxelize {
 namespace {
 
 // ---- count / occupancy: atomics into a zeroed grid ------------------------
-// count: the lanes of a warp whose points share a cell add once, their number
-// (__match_any_sync): a sensor-ordered cloud (a LiDAR ring, a depth image's
-// rows) puts runs of consecutive points in one voxel, which would otherwise
-// queue up as atomics on one address.
+// count: a run of consecutive lanes whose points share a cell adds once, its
+// length: a sensor-ordered cloud (a LiDAR ring, a depth image's rows) puts runs
+// of consecutive points in one voxel, which would otherwise queue up as atomics
+// on one address. Finding runs costs one shuffle and one ballot, so uniformly
+// random points (no runs) pay almost nothing for it (__match_any_sync, which
+// also groups lanes that are not neighbours, cost them 30%: docs/perf).
 template <int32_t kMode>
 __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
   int64_t b, i, cell = -1;
@@ -36,11 +38,15 @@ __global__ void __launch_bounds__(kThreads) ScatterPointsKernel(VoxelArgs a) {
     if (cell < a.cell_lo || cell >= a.cell_hi) cell = -1;  // dropped, or another pass's slice
   }
   if constexpr (kMode == kCount) {
-    const unsigned peers = __match_any_sync(0xffffffffu, cell);  // every lane of the warp
+    // every lane of the warp takes part (blocks are whole warps; lanes past the
+    // cloud carry cell -1)
     const int lane = static_cast<int>(threadIdx.x & 31);
-    if (cell >= 0 && __ffs(peers) - 1 == lane) {
-      atomicAdd(static_cast<int32_t*>(a.out) + cell, __popc(peers));
-    }
+    const int64_t before = __shfl_up_sync(0xffffffffu, cell, 1);
+    const bool head = lane == 0 || before != cell;  // the first lane of a run
+    const unsigned heads = __ballot_sync(0xffffffffu, head);
+    const unsigned later = heads & ~((2u << lane) - 1u);  // heads after this lane
+    const int next = later != 0 ? __ffs(later) - 1 : 32;
+    if (head && cell >= 0) atomicAdd(static_cast<int32_t*>(a.out) + cell, next - lane);
   } else if (cell >= 0) {
     static_cast<float*>(a.out)[cell] = 1.0f;
   }
