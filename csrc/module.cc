@@ -61,7 +61,8 @@ NB_MODULE(_robocache_cuda, m) {
     c["out_of_range"] = Codes(robocache::kOutOfRangeNames);
     c["window_mean"] = robocache::kWindowMean;
     c["max_streams"] = robocache::kMaxStreams;
-    c["unresolved_length"] = robocache::kUnresolvedLength;
+    c["resolution_factor"] = robocache::kResolutionFactor;
+    c["min_sample_spacing_s"] = robocache::kMinSampleSpacingS;
     c["voxelize_modes"] = Codes(robocache::kVoxelizeModeNames);
     c["window_out_of_range"] = Codes(robocache::kWindowOutOfRangeNames);
     c["window_kinds"] = Codes(robocache::kWindowKindNames);

@@ -20,11 +20,13 @@ enum OutOfRange : int32_t { kClamp = 0, kNan = 1, kExtrapolate = 2 };
 // parameter struct, which stays far below the 4 KiB parameter limit.
 constexpr int kMaxStreams = 16;
 
-// resample / align: an episode's length is this (any negative value) when the
-// Python side found its timestamps unresolved in their dtype
-// (jax_robocache/streams/timestamps.py); the kernels treat each of its
-// queries as NaN. User lengths are clamped into [0, S] before they get here.
-constexpr int32_t kUnresolvedLength = -1;
+// resample / align: the resolution rule's constants (docs/ops/resample.md,
+// "Epoch timestamps"): an episode of n >= 2 samples is unresolved in its time
+// dtype when kResolutionFactor * eps * max(|t_0|, |t_{n-1}|) * (n - 1) >
+// max(|t_{n-1} - t_0|, (n - 1) * kMinSampleSpacingS); the kernels
+// (interp_plan.cuh: Unresolved) and the twins treat each of its queries as NaN.
+constexpr int32_t kResolutionFactor = 4;
+constexpr double kMinSampleSpacingS = 1e-6;
 
 // sample_windows (docs/ops/sample_windows.md): window kinds, the extra
 // out_of_range "zero" (clamp, then every invalid entry is 0), windows per

@@ -97,9 +97,8 @@ __device__ Plan PlanOne(const StreamDesc& s, const AlignArgs& args, int64_t b, i
   const TT window = static_cast<TT>(s.window);
   const int32_t plan_method = s.method == kWindowMean ? kPrevious : s.method;
   // The stream's sample times are times + offset: evaluate it at q - offset.
-  // A negative length marks an episode whose timestamps the time dtype cannot
-  // resolve (jax_robocache/streams/timestamps.py): each of its queries is NaN.
-  const TT q = s.lengths[b * s.lengths_stride] < 0 ? QuietNan<TT>() : qs[j] - offset;
+  // Each query of an episode whose times the dtype cannot resolve is NaN.
+  const TT q = Unresolved(t, n) ? QuietNan<TT>() : qs[j] - offset;
   int32_t ub;
   Plan p = PlanQuery(t, n, q, plan_method, args.oor, &ub);
   float age;

@@ -6,7 +6,7 @@
 //   per stream k:
 //     values_k    [B, S_k, D_k]  f32 | bf16 | f16 | f64
 //     times_k     [Bt_k, S_k]    dtype of queries, Bt_k in {1, B}
-//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}; negative: queries NaN (unresolved)
+//     lengths_k   [Bl_k]         s32, Bl_k in {1, B}; clamped into [0, S]
 //     out_k       [B, T, D_k]    dtype of values_k, any of f32/bf16/f16 for
 //                                f32/bf16/f16 values, or f32 for f64 values (the
 //                                result rounded to the stream's dtype, then

@@ -24,6 +24,34 @@ struct Plan {
   bool valid;     // n > 0 and t_0 <= q <= t_{n-1}
 };
 
+// max as jnp.maximum computes it: NaN when either is NaN.
+template <typename T>
+__host__ __device__ __forceinline__ T MaxOrNan(T a, T b) {
+  return (a != a || b != b) ? a + b : (a > b ? a : b);
+}
+
+// The resolution rule (docs/ops/resample.md, "Epoch timestamps"; constants in
+// common/constants.h): whether the time dtype T cannot resolve an episode of n
+// samples from t0 to last, in T's arithmetic, step for step as
+// unresolved_spans in jax_robocache/streams/timestamps.py (the twins' rule).
+// NaN or infinite edge times leave it resolved (the comparison is false).
+template <typename T>
+__host__ __device__ __forceinline__ bool UnresolvedSpan(T t0, T last, int32_t n) {
+  if (n < 2) return false;
+  constexpr T kEps = sizeof(T) == 4 ? T(1.1920928955078125e-07) : T(2.220446049250313e-16);
+  const T gaps = static_cast<T>(n - 1);
+  const T magnitude = MaxOrNan(t0 < T(0) ? -t0 : t0, last < T(0) ? -last : last);
+  const T bound = (magnitude * T(kResolutionFactor * kEps)) * gaps;
+  const T span = last - t0;
+  return bound > MaxOrNan(span < T(0) ? -span : span, gaps * static_cast<T>(kMinSampleSpacingS));
+}
+
+// Whether the episode t[0..n) is unresolved: every query of it is then NaN.
+template <typename T>
+__host__ __device__ __forceinline__ bool Unresolved(const T* t, int32_t n) {
+  return n >= 2 && UnresolvedSpan(t[0], t[n - 1], n);
+}
+
 // Number of t[lo..hi) with t <= q, plus lo (upper bound in [lo, hi)). NaN
 // compares false, so the search stays in [lo, hi] whatever the data.
 template <typename T>

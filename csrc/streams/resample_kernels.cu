@@ -218,11 +218,10 @@ __device__ __forceinline__ void ResampleTile(const ResampleArgs& args, int64_t t
     t = staged;
     __syncthreads();
   }
-  // A negative length marks an episode whose timestamps the time dtype cannot
-  // resolve (jax_robocache/streams/timestamps.py): each of its queries is NaN.
-  const TT q_or_nan = n < 0 ? QuietNan<TT>() : q;
   n = n < 0 ? 0 : (n > S ? static_cast<int32_t>(S) : n);
   if (planner) {
+    // Each query of an episode whose times the dtype cannot resolve is NaN.
+    const TT q_or_nan = Unresolved(t, n) ? QuietNan<TT>() : q;
     const Plan p = PlanQuery(t, n, q_or_nan, args.method, args.oor);
     plans[own] = p;
     args.valid[b * args.T + q0 + own] = p.valid;

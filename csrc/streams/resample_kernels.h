@@ -4,7 +4,7 @@
 //   values  [B, S, D]  f32 | bf16 | f16 | f64
 //   times   [Bt, S]    f32 | f64, Bt in {1, B}
 //   queries [Bq, T]    dtype of times, Bq in {1, B}
-//   lengths [Bl]       s32, Bl in {1, B}; negative: every query NaN (unresolved times)
+//   lengths [Bl]       s32, Bl in {1, B}; clamped into [0, S]
 //   out     [B, T, D]  dtype of values
 //   valid   [B, T]     pred
 #ifndef JAX_ROBOCACHE_STREAMS_RESAMPLE_KERNELS_H_

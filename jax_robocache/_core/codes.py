@@ -17,9 +17,10 @@ WINDOW_MEAN = 4
 OUT_OF_RANGE = {"clamp": 0, "nan": 1, "extrapolate": 2}
 #: Most streams one align call takes (one kernel descriptor each).
 MAX_STREAMS = 16
-#: resample / align: the length of an episode whose timestamps the dtype cannot resolve
-#: (streams/timestamps.py); kernels and twins treat each of its queries as NaN.
-UNRESOLVED_LENGTH = -1
+#: resample / align: the resolution rule's factor and floor on the mean sample spacing (s)
+#: (streams/timestamps.py); kernels and twins treat each query of an unresolved episode as NaN.
+RESOLUTION_FACTOR = 4
+MIN_SAMPLE_SPACING_S = 1e-6
 #: sample_windows ``out_of_range`` codes: align's three plus "zero" (clamp, then 0 where invalid).
 WINDOW_OUT_OF_RANGE = {**OUT_OF_RANGE, "zero": 3}
 #: sample_windows window kinds (``seconds=`` / ``steps=``).
@@ -43,7 +44,7 @@ def exported() -> dict:
     """These values in the layout of the module's ``constants()``."""
     return {"methods": dict(METHODS), "out_of_range": dict(OUT_OF_RANGE),
             "window_mean": WINDOW_MEAN, "max_streams": MAX_STREAMS,
-            "unresolved_length": UNRESOLVED_LENGTH,
+            "resolution_factor": RESOLUTION_FACTOR, "min_sample_spacing_s": MIN_SAMPLE_SPACING_S,
             "voxelize_modes": dict(VOXELIZE_MODES),
             "window_out_of_range": dict(WINDOW_OUT_OF_RANGE), "window_kinds": dict(WINDOW_KINDS),
             "max_windows": MAX_WINDOWS, "max_window_entries": MAX_WINDOW_ENTRIES,

@@ -28,8 +28,7 @@ from ..jax_compat import ShapedArray, x64_enabled
 from .align_twin import WINDOW_MEAN, align_twin
 from .stream import Stream
 from .timestamps import is_host_wide_timestamps, relative_timestamps
-from .validate import (check_times, guard_resolution, mark_unresolved, raise_if_unresolved,
-                       resolved_lengths)
+from .validate import check_times, guard_resolution, raise_if_unresolved, resolved_lengths
 
 __all__ = ["AlignResult", "MAX_STREAMS", "StreamAlignment", "align", "fuse_multimodal"]
 
@@ -426,7 +425,7 @@ def _align_arrays(query_times, arrays, *, lead, names, concat_order, out_dtype, 
 def _guarded_streams(names, arrays, given_times, validate):
     """Traced or ``validate=True`` calls: per stream the resolution guard (known times raise)
     and, with ``validate``, the checkify checks of its times and lengths (as given); returns
-    (values, times, lengths with the sentinel) per stream."""
+    (values, times, clamped lengths) per stream."""
     guarded = []
     for k, (name, (values, times, raw), given) in enumerate(zip(names, arrays, given_times)):
         label = f"streams[{name!r}]"
@@ -439,7 +438,7 @@ def _guarded_streams(names, arrays, given_times, validate):
             check_times("align", f"{label}.times", times,
                         lengths if raw is None else jnp.asarray(raw), times.shape[-1],
                         unresolved, lengths_label=f"{label}.lengths")
-        guarded.append((values, times, mark_unresolved(lengths, unresolved)))
+        guarded.append((values, times, lengths))
     return guarded
 
 

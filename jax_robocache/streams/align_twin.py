@@ -23,6 +23,7 @@ from .._core.batching import map_episodes
 from .._core.codes import WINDOW_MEAN
 from . import interp as _interp
 from .interp import LINEAR, NAN_OOR, NEAREST, PREVIOUS, SLERP, TWO
+from .timestamps import unresolved_episodes
 
 
 def _window_means(values, lo, hi):
@@ -79,10 +80,10 @@ def stream_episode(v, t, q, n, *, method, offset, tolerance, window, out_of_rang
     """One stream of one episode: v [S, D], t [S], q [T], n scalar -> (out, valid, age)."""
     S = t.shape[-1]
     q = _interp.shifted(q, offset)  # sample times + offset == queries - offset
-    # A negative length marks an episode with unresolved times (validate.py): every
-    # query of it is treated as NaN, as in the CUDA kernel.
-    q = jnp.where(n < 0, jnp.asarray(jnp.nan, q.dtype), q)
     n = jnp.clip(n, 0, S)
+    # Every query of an episode whose times the dtype cannot resolve is NaN (the resolution
+    # rule of timestamps.py, which the CUDA kernel applies alike).
+    q = jnp.where(unresolved_episodes(t, n, xp=jnp), jnp.asarray(jnp.nan, q.dtype), q)
     plan_method = PREVIOUS if method == WINDOW_MEAN else method
     plan = _interp.plan_queries(t, n, q, method=plan_method, out_of_range=out_of_range)
     out = _interp.combine(v, plan, method=plan_method)
@@ -109,7 +110,7 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
                columns=None, concat_dtype=None, out_dtype=None):
     """queries [Bq, T]; per stream values [B,S,D], times [Bt,S], lengths [Bl] (Bx in {1,B}).
 
-    A negative length marks an unresolved episode of that stream: its queries are NaN.
+    Every query of an episode whose times are unresolved (timestamps.py) is NaN.
 
     Returns per stream (out [B,T,D], valid [B,T], age [B,T] float32), flattened, out in the
     stream's dtype (rounded once more to ``out_dtype`` when given); with ``columns`` (each
@@ -119,7 +120,7 @@ def align_twin(queries, *operands, methods, offsets, tolerances, windows, out_of
     per_stream = []
     for k, method in enumerate(methods):
         values, times, lengths = operands[3 * k:3 * k + 3]
-        n = lengths.astype(jnp.int32)  # clamped per episode (negative: unresolved)
+        n = lengths.astype(jnp.int32)  # clamped per episode
         tol = None if tolerances[k] == float("inf") else tolerances[k]
         one = lambda v, t, q, m, method=method, k=k, tol=tol: stream_episode(  # noqa: E731
             v, t, q, m, method=method, offset=offsets[k], tolerance=tol, window=windows[k],

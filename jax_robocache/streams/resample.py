@@ -22,8 +22,7 @@ from .._core.primitive import FfiOp
 from ..jax_compat import ShapedArray, x64_enabled
 from .resample_twin import resample_twin
 from .timestamps import is_host_wide_timestamps, relative_timestamps
-from .validate import (check_times, guard_resolution, mark_unresolved, raise_if_unresolved,
-                       resolved_lengths)
+from .validate import check_times, guard_resolution, raise_if_unresolved, resolved_lengths
 
 __all__ = ["resample"]
 
@@ -148,7 +147,6 @@ def resample(values, times, query_times, *, lengths=None, method: str = "linear"
         checked = lengths if raw_lengths is None else jnp.asarray(raw_lengths)
         lengths = requires_checkify(lengths, op="resample")  # bound before the checks
         check_times("resample", "times", times, checked, S, unresolved)
-    lengths = mark_unresolved(lengths, unresolved)
     return staged(_resample_arrays, values, times, query_times, lengths, **options)
 
 

@@ -55,12 +55,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .._core.codes import MIN_SAMPLE_SPACING_S, RESOLUTION_FACTOR
 from ..jax_compat import x64_enabled
 
-#: Mean sample spacing, in units of eps * |t|, below which times are unresolved.
-RESOLUTION_FACTOR = 4
-#: Seconds; smaller mean sample spacings count as this one (1 MHz, the fastest rate supported).
-MIN_SAMPLE_SPACING_S = 1e-6
+# RESOLUTION_FACTOR: mean sample spacing, in units of eps * |t|, below which times are
+# unresolved. MIN_SAMPLE_SPACING_S: smaller mean sample spacings count as this one (1 MHz,
+# the fastest rate supported). Both shared with the CUDA kernels (csrc/common/constants.h).
 
 _UNIT_SECONDS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 # Beyond this many seconds float32 resolves worse than 0.25 ms.

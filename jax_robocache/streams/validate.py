@@ -4,9 +4,9 @@
   on the times as given, evaluated at trace time whenever they are known
   (numpy, concrete arrays: ``jax.ensure_compile_time_eval``); known
   unresolved times raise a ValueError that says what to do. Traced times give
-  a traced mask, which ``mark_unresolved`` turns into the op's length
-  sentinel (-1: every query of the episode is treated as NaN, in the jnp twins
-  and the CUDA kernels alike).
+  a traced mask (for ``check_times``): the primitives apply the same rule
+  themselves (every query of an unresolved episode is NaN, in the jnp twins
+  and the CUDA kernels alike), so nothing runs before them.
 * ``check_times``: the ``validate=True`` checks (lengths within [0, S], valid
   times finite, non-decreasing and resolved), through ``checkify.check``: they
   raise eagerly; under ``jit`` the caller wraps the function in
@@ -20,12 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from .._core.codes import UNRESOLVED_LENGTH
 from .._core.contract import valid_lengths
 from .timestamps import resolution_error, unresolved_episodes
 
-__all__ = ["check_times", "guard_resolution", "mark_unresolved", "raise_if_unresolved",
-           "resolved_lengths"]
+__all__ = ["check_times", "guard_resolution", "raise_if_unresolved", "resolved_lengths"]
 
 
 @jax.jit
@@ -39,7 +37,7 @@ def guard_resolution(op: str, label: str, times, lengths):
     Call it with the times as received (numpy stays numpy) and lengths from
     ``valid_lengths`` computed under ``jax.ensure_compile_time_eval``. Known
     values with an unresolved episode raise; a known all-False mask is returned
-    as is (then ``mark_unresolved`` is a no-op).
+    as is. The mask only feeds ``check_times``: the ops apply the rule themselves.
     """
     if isinstance(times, jax.core.Tracer) or isinstance(lengths, jax.core.Tracer):
         return unresolved_episodes(times, lengths, xp=jnp)  # traced: the mask is staged
@@ -50,23 +48,13 @@ def guard_resolution(op: str, label: str, times, lengths):
     return unresolved
 
 
-def mark_unresolved(lengths, unresolved):
-    """``lengths`` with ``UNRESOLVED_LENGTH`` (-1) for unresolved episodes; as is when known
-    clean (the CUDA module's constants() carries the same value, so a module built before
-    the sentinel existed is refused)."""
-    if not isinstance(unresolved, jax.core.Tracer):
-        return lengths
-    return jnp.where(unresolved, UNRESOLVED_LENGTH, lengths)
-
-
 def resolved_lengths(times, lengths, S: int):
     """Inside the staged program of an eager call: ``lengths`` as ``valid_lengths`` makes
-    them, with ``UNRESOLVED_LENGTH`` for the episodes whose times are unresolved, and that
-    mask. One program computes both, so an eager call costs one dispatch;
-    ``raise_if_unresolved`` turns a set mask into the eager error afterwards."""
+    them and the mask of unresolved episodes. One program computes both with the op, so an
+    eager call costs one dispatch; ``raise_if_unresolved`` turns a set mask into the eager
+    error afterwards."""
     lengths = valid_lengths(lengths, S)
-    unresolved = unresolved_episodes(times, lengths, xp=jnp)
-    return mark_unresolved(lengths, unresolved), unresolved
+    return lengths, unresolved_episodes(times, lengths, xp=jnp)
 
 
 def raise_if_unresolved(op: str, label: str, times, lengths, S: int, unresolved,
@@ -74,7 +62,7 @@ def raise_if_unresolved(op: str, label: str, times, lengths, S: int, unresolved,
     """The eager error of ``guard_resolution`` for a mask from ``resolved_lengths``. The mask
     comes back traced when concrete operands are closed over by a jitted function (an
     enclosing trace): then ``guard_resolution`` checks the known values, as it does for
-    every traced call (the sentinel is already in the program)."""
+    every traced call (the op applies the rule in the program)."""
     if isinstance(unresolved, jax.core.Tracer):
         with jax.ensure_compile_time_eval():
             guard_resolution(op, label, times, valid_lengths(lengths, S, lengths_label))

@@ -20,7 +20,9 @@ HEADER = pathlib.Path(__file__).resolve().parents[2] / "csrc" / "common" / "cons
 def header_constants() -> dict:
     """constants.h read as the module exports it (names from its NamedCode tables)."""
     text = HEADER.read_text()
-    symbols = {name: int(value) for name, value in re.findall(r"\b(k\w+)\s*=\s*(-?\d+)", text)}
+    symbols = {name: int(value) for name, value in re.findall(r"\b(k\w+)\s*=\s*(-?\d+)[,;\s]", text)}
+    floats = {name: float(value) for name, value in
+              re.findall(r"constexpr double (k\w+)\s*=\s*([-+.\deE]+);", text)}
 
     def table(name):
         body = re.search(rf"\b{name}\[\]\s*=\s*\{{(.*?)\}};", text, re.S)
@@ -42,7 +44,8 @@ def header_constants() -> dict:
     return {"align_kernel_writes": writes("kAlignKernelWrites", table("kElemTypeNames")),
             "methods": table("kMethodNames"), "out_of_range": table("kOutOfRangeNames"),
             "window_mean": symbols["kWindowMean"], "max_streams": symbols["kMaxStreams"],
-            "unresolved_length": symbols["kUnresolvedLength"],
+            "resolution_factor": symbols["kResolutionFactor"],
+            "min_sample_spacing_s": floats["kMinSampleSpacingS"],
             "voxelize_modes": table("kVoxelizeModeNames"),
             "window_out_of_range": table("kWindowOutOfRangeNames"),
             "window_kinds": table("kWindowKindNames"), "max_windows": symbols["kMaxWindows"],
