@@ -7,19 +7,13 @@ check_unresolved.cu evaluates the C++ rule on the host. One compile of a few sec
 nvcc, not a GPU (the GPU tests in tests/streams/test_epoch_timestamps.py run the kernels).
 """
 
-import pathlib
-import shutil
-import subprocess
-
 import jax.numpy as jnp
 import numpy as np
-import pytest
+from nvcc_build import build, run
 
 from references import resample as reference
 from jax_robocache.streams.timestamps import unresolved_spans
 
-HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 EPOCH = 1.7e9
 
 
@@ -52,21 +46,12 @@ def _reference(dtype, n, t0, last):
 
 
 def test_kernel_rule_equals_reference_and_twin(tmp_path, rng):
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
-        pytest.skip("nvcc not found")
-    binary = tmp_path / "check_unresolved"
-    build = subprocess.run(
-        [nvcc, "-std=c++17", f"-I{ROOT / 'csrc'}", str(HERE / "check_unresolved.cu"),
-         "-o", str(binary)], capture_output=True, text=True, timeout=300)
-    assert build.returncode == 0, build.stderr[-4000:]
+    binary = build("check_unresolved.cu", tmp_path)
     cases = _cases(rng)
     lines = [f"{'f' if d == np.float32 else 'd'} {n} {a.hex()} {b.hex()}" for d, n, a, b in cases]
     (tmp_path / "cases.txt").write_text("\n".join(lines) + "\n")
-    run = subprocess.run([str(binary), str(tmp_path / "cases.txt")], capture_output=True,
-                         text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-4000:]
-    kernel = np.array(run.stdout.split(), int).astype(bool)
+    out = run(binary, str(tmp_path / "cases.txt"))
+    kernel = np.array(out.split(), int).astype(bool)
     assert kernel.shape == (len(cases),)
     ref = np.array([_reference(*c) for c in cases])
     assert 500 < ref.sum() < len(cases) - 500  # both sides of the boundary, in both dtypes
