@@ -90,6 +90,9 @@ def plan_queries(t, n, q, *, method: int, out_of_range: int) -> Plan:
     below, above = ~(q >= t0), ~(q <= tl)
     outside = below | above
     zero = jnp.zeros(q.shape, jnp.int32)
+    # Weights are computed from a NaN query's stand-in t0: its plan is NAN whatever they
+    # are, and a NaN in an unselected branch would make the gradient w.r.t. the times NaN.
+    q_w = jnp.where(jnp.isnan(q), t0, q)
 
     # Inside the range.
     i = jnp.clip(_search(t, n, q, strict=False) - 1, 0, last)
@@ -107,7 +110,7 @@ def plan_queries(t, n, q, *, method: int, out_of_range: int) -> Plan:
         dt = jnp.where(has_next, t_next - ti, 0)
         two = (q != ti) & (dt > 0)
         a, b = i, jnp.where(two, i + 1, i)
-        w = jnp.where(two, (q - ti) / jnp.where(two, dt, 1), 0)
+        w = jnp.where(two, (q_w - ti) / jnp.where(two, dt, 1), 0)
         kind = jnp.where(two, TWO, ONE)
 
     # Outside the range.
@@ -124,7 +127,7 @@ def plan_queries(t, n, q, *, method: int, out_of_range: int) -> Plan:
             ok = seg > 0
             o_a = jnp.where(ok, s, o_a)
             o_b = jnp.where(ok, s + 1, o_a)
-            o_w = jnp.where(ok, (q - ts) / jnp.where(ok, seg, 1), 0)
+            o_w = jnp.where(ok, (q_w - ts) / jnp.where(ok, seg, 1), 0)
             o_kind = jnp.where(ok, TWO, ONE)
 
     a = jnp.where(outside, o_a, a)

@@ -297,6 +297,25 @@ def _sum(out, names):
     return sum(jnp.sum(jnp.where(out[n].valid[..., None], out[n].values, 0)) for n in names)
 
 
+def test_grad_times_ignores_nan_anchors():
+    """Rows with a NaN anchor (epoch_batch's padding, sample_anchors with nothing eligible)
+    add nothing to d loss / d times: the same finite gradient as the batch without them."""
+    t = np.float32([0.0, 0.1, 0.2, 0.35, 0.4])
+    v = np.arange(10, dtype=np.float32).reshape(5, 2)
+    store = EpisodeStore.from_episodes({"x": [v]}, {"x": [t]})
+    spec = {"x": Window(seconds=(0.0, 0.07)),
+            "e": Window(seconds=(0.5,), stream="x", out_of_range="extrapolate")}
+
+    def loss(times, anchor):
+        s = store.replace(x=store["x"].replace(times=times))
+        return _sum(sample_windows(s, np.zeros(len(anchor), np.int32), anchor, spec), spec)
+
+    g_nan = np.asarray(jax.grad(loss)(store["x"].times, jnp.float32([0.05, np.nan, 0.22])))
+    g_ref = np.asarray(jax.grad(loss)(store["x"].times, jnp.float32([0.05, 0.22])))
+    assert np.isfinite(g_nan).all() and np.abs(g_ref).sum() > 0
+    np.testing.assert_allclose(g_nan, g_ref, rtol=1e-5, atol=1e-6)
+
+
 def test_grad_values_is_how_often_each_sample_is_read():
     t = np.float32([0.0, 0.1, 0.2, 0.3, 0.4])
     v = np.arange(10, dtype=np.float32).reshape(5, 2)

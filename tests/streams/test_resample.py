@@ -16,7 +16,7 @@ from jax.test_util import check_grads
 from references import resample as reference
 from conftest import PLATFORMS, device, rng_for, skip_unless_platform
 from exact import assert_identical
-from jax_robocache import resample
+from jax_robocache import Stream, align, resample
 from jax_robocache.streams.resample_cases import episodes
 
 METHODS = ("linear", "nearest", "previous", "slerp")
@@ -149,6 +149,35 @@ def test_grad_under_jit_and_vmap(platform, rng):
         resample(v, t, q, lengths=n) ** 2))))(values, times, queries, lengths)
     np.testing.assert_allclose(g[0], gv, rtol=1e-5, atol=1e-5)
     assert np.isfinite(np.asarray(g[0])).all() and np.isfinite(np.asarray(g[1])).all()
+
+
+@pytest.mark.parametrize("out_of_range", ["clamp", "nan", "extrapolate"])
+def test_grad_times_ignores_nan_queries(platform, rng, out_of_range):
+    """A NaN query (a padded batch row) adds nothing to d loss / d times: the loss over the
+    valid outputs has the same finite gradient with and without NaN queries, for resample and
+    align (linear, the methods with a times gradient)."""
+    values = rng.normal(size=(2, 12, 3)).astype(np.float32)
+    times = np.cumsum(rng.uniform(0.05, 0.15, (2, 12)), axis=1).astype(np.float32)
+    q = np.sort(rng.uniform(times[:, :1] - 0.1, times[:, -1:] + 0.1, (2, 9)), 1).astype(np.float32)
+    q_nan = q.copy()
+    q_nan[:, ::3] = np.nan
+
+    def loss(t, q, op):
+        if op == "resample":
+            out, valid = resample(values, t, q, out_of_range=out_of_range, return_valid=True)
+        else:
+            r = align({"s": Stream(values, t)}, q, out_of_range=out_of_range)["s"]
+            out, valid = r.values, r.valid
+        keep = valid & ~jnp.isnan(q)
+        return jnp.sum(jnp.where(keep[..., None], out, 0.0) ** 2)
+
+    kept = np.arange(q.shape[1]) % 3 != 0  # the queries that are not NaN
+    for op in ("resample", "align"):
+        g_nan = np.asarray(jax.grad(loss)(times, q_nan, op))
+        g_ref = np.asarray(jax.grad(loss)(times, q[:, kept], op))
+        assert np.isfinite(g_nan).all(), (op, g_nan)
+        assert np.abs(g_ref).sum() > 0
+        np.testing.assert_allclose(g_nan, g_ref, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", METHODS)
