@@ -17,15 +17,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..streams.timestamps import _FLOAT32_SAFE_SPAN_S, unresolved_spans
+from ..streams.timestamps import _FLOAT32_SAFE_SPAN_S, integer_seconds, unresolved_spans
 from .store import StoreError, fits, time_dtype, value_dtype
 
-#: Time representations: relative float32 seconds, epoch float64 seconds, epoch int ns.
+#: Time representations: relative float32 seconds, epoch float64 seconds, epoch int ns,
+#: integer frame numbers (with the stream's fps: relative seconds frame / fps).
 REL32, EPOCH_S, EPOCH_NS = "float32 seconds", "float64 seconds", "integer nanoseconds"
+FRAMES = "frame numbers"
+#: Integer stamps whose mean spacing in an episode is below this many ns (1 MHz, the fastest
+#: rate supported) are refused as nanoseconds: they look like frame numbers.
+_MIN_NS_SPACING = 1000
 
 
-def _names(values, times, valid) -> tuple[str, ...]:
-    for label, m in (("values", values), ("times", times), ("valid", valid)):
+def _names(values, times, valid, frames) -> tuple[str, ...]:
+    for label, m in (("values", values), ("times", times), ("valid", valid), ("frames", frames)):
         if not isinstance(m, Mapping):
             raise TypeError(f"{label} must be a mapping stream name -> array, got "
                             f"{type(m).__name__}")
@@ -34,11 +39,14 @@ def _names(values, times, valid) -> tuple[str, ...]:
     bad = [k for k in values if not isinstance(k, str)]
     if bad:
         raise TypeError(f"stream names must be strings, got {bad}")
-    for label, m in (("times", times), ("valid", valid)):
+    for label, m in (("times", times), ("valid", valid), ("frames", frames)):
         extra = sorted(set(m) - set(values))
         if extra:
             raise StoreError(f"{label} names streams without values: {extra}; streams: "
                              f"{sorted(values)}")
+    both = sorted(set(times) & set(frames))
+    if both:
+        raise StoreError(f"streams {both} have both times and frames: give one of them")
     return tuple(sorted(values))
 
 
@@ -75,8 +83,8 @@ def _time_kind(name, t) -> str:
         return EPOCH_NS
     if np.issubdtype(dtype, np.integer):  # int32 nanoseconds span 2 s: frame numbers, rather
         raise StoreError(f"times[{name!r}] has dtype {dtype.name}: integer times are "
-                         "nanoseconds and must be int64; for frame numbers pass fps= (the "
-                         "stream's rate) instead of times")
+                         "nanoseconds and must be int64; pass frame numbers as frames= with "
+                         "the stream's fps=")
     raise StoreError(f"times[{name!r}] has dtype {dtype.name}; use float32 relative seconds, "
                      "float64 seconds or int64 nanoseconds")
 
@@ -84,7 +92,7 @@ def _time_kind(name, t) -> str:
 class _Stream:
     """One stream's host description while the store is built."""
 
-    def __init__(self, name, values, offsets, times, fps, valid):
+    def __init__(self, name, values, offsets, times, fps, valid, frames=None):
         self.name = name
         shape = tuple(values.shape)
         if len(shape) not in (1, 2):
@@ -94,12 +102,21 @@ class _Stream:
         self.dtype = value_dtype(name, values.dtype)
         self.offsets = _offsets(name, offsets, self.N)
         self.times, self.fps, self.kind = times, None, None
+        if frames is not None:
+            if tuple(frames.shape) != (self.N,) or not np.issubdtype(frames.dtype, np.integer):
+                raise StoreError(f"frames[{name!r}] must be integer frame numbers [N] with N = "
+                                 f"{self.N}, got {np.dtype(frames.dtype).name} "
+                                 f"{tuple(frames.shape)}")
+            if fps is None:
+                raise StoreError(f"frames[{name!r}] needs the stream's rate: pass fps= (one "
+                                 f"rate, or {{{name!r}: rate}})")
+            self.times, self.kind = frames, FRAMES
         if times is not None:
             if tuple(times.shape) != (self.N,):
                 raise StoreError(f"times[{name!r}] must be [N] with N = {self.N} (its values' "
                                  f"rows), got shape {tuple(times.shape)}")
             self.kind = _time_kind(name, times)
-        else:
+        if times is None:
             if fps is None:
                 raise StoreError(f"stream {name!r} has neither times nor fps: pass "
                                  f"times[{name!r}] or fps=")
@@ -130,6 +147,7 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
     E = s.offsets.shape[0] - 1
     firsts = np.full(E, np.nan) if s.kind == EPOCH_S else np.zeros(E, np.int64)
     ends = np.zeros((2, E), np.float32)  # float32 seconds: each episode's first and last
+    ns_ends = np.zeros((2, E), np.int64)  # int64 nanoseconds: the same
     nonempty = np.diff(s.offsets) > 0
     prev = None  # (episode, last stamp) of the previous chunk
     for a, b in s.chunks(8, chunk_bytes):
@@ -143,7 +161,7 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
                 raise StoreError(f"times[{s.name!r}] episode {e} sample {a + j - s.offsets[e]} "
                                  f"is {t[j]}: times must be finite (drop the sample, or mask "
                                  f"it with valid[{s.name!r}] and give it a finite stamp)")
-        wide = t.astype(np.int64 if s.kind == EPOCH_NS else np.float64)
+        wide = t.astype(np.int64 if s.kind in (EPOCH_NS, FRAMES) else np.float64)
         down = (np.diff(wide) < 0) & (ep[1:] == ep[:-1])
         if prev is not None and prev[0] == ep[0] and wide[0] < prev[1]:
             down = np.concatenate([[True], down])
@@ -162,35 +180,89 @@ def _scan_times(s: _Stream, chunk_bytes: int) -> np.ndarray | None:
         here = (starts >= a) & (starts < b) & nonempty
         firsts[here] = wide[starts[here] - a]
         if s.kind == REL32:
-            stops = s.offsets[1:] - 1
-            there = (stops >= a) & (stops < b) & nonempty
-            ends[0, here] = t[starts[here] - a]
-            ends[1, there] = t[stops[there] - a]
+            _record_ends(s, a, b, t, ends)
+        elif s.kind == EPOCH_NS:
+            _record_ends(s, a, b, wide, ns_ends)
     if s.kind == REL32:
         _check_float32_resolution(s, ends)
+    elif s.kind == EPOCH_NS:
+        _check_nanosecond_spacing(s, ns_ends)
     return firsts if s.kind in (EPOCH_S, EPOCH_NS) else None
+
+
+def _check_nanosecond_spacing(s: _Stream, ends) -> None:
+    """int64 stamps are nanoseconds: an episode of 3 or more samples whose stamps advance
+    by less than 1 us per sample on average (faster than 1 MHz) holds frame numbers or
+    another unit, which would pass silently as nanoseconds."""
+    n = np.diff(s.offsets)
+    span = ends[1] - ends[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fast = (n >= 3) & (span > 0) & (span < _MIN_NS_SPACING * (n - 1))
+    if fast.any():
+        e = int(np.flatnonzero(fast)[0])
+        raise StoreError(
+            f"times[{s.name!r}] episode {e}: int64 stamps are nanoseconds, and its {n[e]} "
+            f"samples span {span[e]} ns, a mean spacing below 1 us (faster than 1 MHz, the "
+            "fastest rate supported). Frame numbers go in frames= with the stream's fps=; "
+            "stamps in another unit must be converted to nanoseconds (or float64 seconds).")
 
 
 def _check_float32_resolution(s: _Stream, ends) -> None:
     """float32 seconds are taken as episode-relative: epoch stamps passed as float32 (their
     samples already merged by the rounding) raise, by resample's resolution rule."""
-    n = np.diff(s.offsets).astype(np.int64)
-    bad = np.flatnonzero(unresolved_spans(ends[0], ends[1], n))
+    bad, n, mag, step = _unresolved(s, ends)
     if bad.size:
         e = int(bad[0])
-        mag = float(max(abs(ends[0, e]), abs(ends[1, e])))
         raise StoreError(
             f"times[{s.name!r}] episode {e}: float32 seconds of magnitude {mag:.6g} cannot "
-            f"resolve its {n[e]} samples (float32 steps there are "
-            f"{float(np.spacing(np.float32(mag))):.3g} s; episodes {bad.tolist()[:8]} are "
-            "affected). Epoch stamps must stay float64 seconds or int64 nanoseconds (the store "
-            "makes them relative exactly); float32 times must be relative to the episode, and "
-            "an episode this long at this rate needs jax_enable_x64 with float64 times.")
+            f"resolve its {n[e]} samples (float32 steps there are {step:.3g} s; episodes "
+            f"{bad.tolist()[:8]} are affected). Epoch stamps must stay float64 seconds or int64 "
+            "nanoseconds (the store makes them relative exactly); float32 times must be "
+            "relative to the episode, and an episode this long at this rate needs "
+            "jax_enable_x64 with float64 times.")
+
+
+def _check_converted_resolution(s: _Stream, ends) -> None:
+    """Epoch stamps made relative to their episode's origin, or fps clocks, in the store's
+    time dtype: the same rule, so that a stream starting long after its episode's origin
+    (or a long episode at a high rate) raises instead of merging samples."""
+    bad, n, mag, step = _unresolved(s, ends)
+    if bad.size:
+        e = int(bad[0])
+        dtype = np.dtype(ends.dtype).name
+        raise StoreError(
+            f"times[{s.name!r}] episode {e}: relative to the episode's origin its stamps reach "
+            f"{mag:.6g} s, where {dtype} steps are {step:.3g} s, too coarse for its {n[e]} "
+            f"samples (episodes {bad.tolist()[:8]} are affected). The origin is the earliest "
+            "first stamp over the episode's streams (or origins=): check that the episode's "
+            "streams start together, or enable jax_enable_x64 (float64 times).")
+
+
+def _unresolved(s: _Stream, ends):
+    """Episodes the resolution rule flags, from each one's first and last time (``ends``
+    [2, E], the store's dtype); with the first one's magnitude and dtype step there."""
+    n = np.diff(s.offsets).astype(np.int64)
+    bad = np.flatnonzero(unresolved_spans(ends[0], ends[1], n))
+    if not bad.size:
+        return bad, n, 0.0, 0.0
+    e = int(bad[0])
+    mag = float(max(abs(ends[0, e]), abs(ends[1, e])))
+    return bad, n, mag, float(np.spacing(ends.dtype.type(mag)))
+
+
+def _record_ends(s: _Stream, a: int, b: int, t, ends) -> None:
+    """Each episode's first and last time among rows [a, b) (``t``) into ``ends`` [2, E]."""
+    nonempty = np.diff(s.offsets) > 0
+    starts, stops = s.offsets[:-1], s.offsets[1:] - 1
+    here = (starts >= a) & (starts < b) & nonempty
+    there = (stops >= a) & (stops < b) & nonempty
+    ends[0, here] = t[starts[here] - a]
+    ends[1, there] = t[stops[there] - a]
 
 
 def _origins(streams, E):
     """One origin per episode: the smallest first stamp over its non-empty timed streams."""
-    timed = [s for s in streams if s.kind is not None]
+    timed = [s for s in streams if s.kind in (REL32, EPOCH_S, EPOCH_NS)]
     kinds = {s.kind for s in timed}
     if len(kinds) > 1:
         desc = ", ".join(f"{s.name!r}: {s.kind}" for s in timed)
@@ -292,29 +364,36 @@ class _RoundingWatch:
                           stacklevel=4)
 
 
-def _relative_reader(s: _Stream, origin, tdtype, span):
+def _relative_reader(s: _Stream, origin, tdtype, span, ends):
+    """Rows [a, b) of the stream's times as the store holds them; records the largest
+    magnitude (``span``) and each episode's first and last time (``ends``)."""
     def read(a, b):
         if s.times is None:
             rows = np.arange(a, b)
             rel = (rows - s.offsets[s.episode_of(rows)]) / s.fps
+        elif s.kind == FRAMES:
+            rel = np.asarray(s.times[a:b]).astype(np.float64) / s.fps
         elif s.kind == REL32:
             rel = np.asarray(s.times[a:b]).astype(np.float64)
         else:
             t = np.asarray(s.times[a:b])
             o = origin[s.episode_of(np.arange(a, b))] if origin is not None else 0
             if s.kind == EPOCH_NS:
-                rel = (t.astype(np.int64) - o).astype(np.float64) * 1e-9
+                rel = integer_seconds(t.astype(np.int64) - o)
             else:
                 rel = t.astype(np.float64) - o
         if rel.size:
             span[0] = max(span[0], float(np.abs(rel).max()))
-        return rel.astype(tdtype)
+        out = rel.astype(tdtype)
+        _record_ends(s, a, b, out, ends)
+        return out
     return read
 
 
 def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, device,
-          chunk_bytes: int, origins=None):
-    names = _names(values, times, valid)
+          chunk_bytes: int, origins=None, frames=None):
+    frames = frames if frames is not None else {}
+    names = _names(values, times, valid, frames)
     if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
         raise ValueError(f"chunk_bytes must be a positive int, got {chunk_bytes!r}")
     if isinstance(offsets, Mapping):
@@ -325,8 +404,8 @@ def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, devi
     else:
         per_stream = {n: offsets for n in names}
     rates = fps if isinstance(fps, Mapping) else {n: fps for n in names}
-    streams = [_Stream(n, values[n], per_stream[n], times.get(n), rates.get(n), valid.get(n))
-               for n in names]
+    streams = [_Stream(n, values[n], per_stream[n], times.get(n), rates.get(n), valid.get(n),
+                       frames.get(n)) for n in names]
     counts = {s.name: s.offsets.shape[0] - 1 for s in streams}
     if len(set(counts.values())) > 1:
         raise StoreError(f"every stream needs the same number of episodes; offsets give "
@@ -353,8 +432,11 @@ def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, devi
         vals = _upload(read, s.N, (s.D,), s.dtype, device, chunk_bytes)
         if watch is not None:
             watch.warn(s.name)
-        t = _upload(_relative_reader(s, origins, tdtype, span), s.N, (), tdtype, device,
+        ends = np.zeros((2, E), tdtype)
+        t = _upload(_relative_reader(s, origins, tdtype, span, ends), s.N, (), tdtype, device,
                     chunk_bytes)
+        if s.kind != REL32:  # float32 input was checked as given (pass 1)
+            _check_converted_resolution(s, ends)
         mask = None if s.valid is None else _upload(
             lambda a, b, s=s: np.asarray(s.valid[a:b]), s.N, (), np.bool_, device, chunk_bytes)
         offs = jax.device_put(s.offsets.astype(np.int32), device)

@@ -23,7 +23,9 @@ origin per episode shared by all its streams (the smallest first timestamp of
 the episode's non-empty timed streams, ``jax_robocache.relative_timestamps``'
 rule), kept on the host in ``store.origins``; streams given ``fps`` instead
 have ``t = i / fps`` (i: the sample's index in its episode), relative to the
-same origin. Device times are float32 (float64 under ``jax_enable_x64``).
+same origin; streams given integer frame numbers (``frames``) and ``fps`` have
+``t = frame / fps`` (dropped frames keep their gap). Device times are float32
+(float64 under ``jax_enable_x64``).
 """
 
 from __future__ import annotations
@@ -237,15 +239,21 @@ class EpisodeStore:
     def from_episodes(cls, values: Mapping[str, Sequence], times: Mapping[str, Sequence] | None
                       = None, *, fps: float | Mapping[str, float] | None = None,
                       valid: Mapping[str, Sequence] | None = None, device=None,
-                      origins=None) -> "EpisodeStore":
+                      origins=None, frames: Mapping[str, Sequence] | None = None
+                      ) -> "EpisodeStore":
         """Builds a store from per-episode host arrays.
 
         Args:
-          values: name -> one ``[n_e, D]`` (or ``[n_e]``) array per episode.
+          values: name -> one ``[n_e, D]`` (or ``[n_e]``) array per episode (an empty
+            episode may be any empty array: it takes the stream's D and dtype).
           times: name -> one ``[n_e]`` array per episode: float32 relative seconds,
             or float64 seconds / int64 nanoseconds (epoch stamps, made relative).
             Streams without times need ``fps``.
           fps: one rate for every stream without times, or name -> rate.
+          frames: name -> one ``[n_e]`` integer array of frame numbers per episode
+            (LeRobot's ``frame_index``), for streams that have frame numbers but no
+            stamps: ``t = frame / fps`` with the stream's ``fps``, so dropped frames keep
+            their gap (without ``frames``, sample i of an episode is at ``i / fps``).
           valid: name -> one ``[n_e]`` bool mask per episode (optional).
           device: where to put the store (default: JAX's default device).
           origins: epoch stamps only: ``[E]`` the stamp (the times' units) each episode's
@@ -253,12 +261,14 @@ class EpisodeStore:
         """
         values, times, valid = _mapping("values", values), _mapping("times", times or {}), \
             _mapping("valid", valid or {})
-        _check_names(values, times, valid)
+        frames = _mapping("frames", frames or {})
+        _check_names(values, times, valid, frames)
         counts = {n: _episode_count(f"values[{n!r}]", v) for n, v in values.items()}
         E = _common_episode_count(counts)
-        flat_values, flat_times, flat_valid, offsets = {}, {}, {}, {}
+        flat_values, flat_times, flat_valid, flat_frames, offsets = {}, {}, {}, {}, {}
         for name, episodes in values.items():
-            arrays = [_episode_values(name, e, x) for e, x in enumerate(episodes)]
+            arrays = _empty_like_others([_episode_values(name, e, x)
+                                         for e, x in enumerate(episodes)])
             _check_episode_dtypes(name, arrays)
             widths = {a.shape[1] for a in arrays}
             if len(widths) > 1:
@@ -270,14 +280,18 @@ class EpisodeStore:
             offsets[name] = np.concatenate([[0], np.cumsum(lengths)])
             flat_values[name] = (np.concatenate(arrays) if arrays else
                                  np.zeros((0, 1), np.float32))
-            if name in times:
-                ts = times[name]
-                if _episode_count(f"times[{name!r}]", ts) != E:
-                    raise StoreError(f"times[{name!r}] has {len(ts)} episodes, values[{name!r}] "
-                                     f"has {E}")
-                ts = [_episode_times(name, e, t, lengths[e]) for e, t in enumerate(ts)]
-                _check_episode_dtypes(name, ts, what="times")
-                flat_times[name] = np.concatenate(ts)
+            for label, given, flat in (("times", times, flat_times),
+                                       ("frames", frames, flat_frames)):
+                if name not in given:
+                    continue
+                ts = given[name]
+                if _episode_count(f"{label}[{name!r}]", ts) != E:
+                    raise StoreError(f"{label}[{name!r}] has {len(ts)} episodes, "
+                                     f"values[{name!r}] has {E}")
+                ts = _empty_like_others([_episode_times(name, e, t, lengths[e], label)
+                                         for e, t in enumerate(ts)])
+                _check_episode_dtypes(name, ts, what=label)
+                flat[name] = np.concatenate(ts)
             if name in valid:
                 ms = valid[name]
                 if _episode_count(f"valid[{name!r}]", ms) != E:
@@ -286,12 +300,13 @@ class EpisodeStore:
                 flat_valid[name] = np.concatenate(
                     [_episode_mask(name, e, m, lengths[e]) for e, m in enumerate(ms)])
         return cls.from_flat(flat_values, offsets, flat_times, fps=fps, valid=flat_valid,
-                             device=device, origins=origins)
+                             device=device, origins=origins, frames=flat_frames)
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any], offsets, times: Mapping[str, Any] | None = None,
                   *, fps=None, valid: Mapping[str, Any] | None = None, device=None,
-                  chunk_bytes: int = 64 << 20, origins=None) -> "EpisodeStore":
+                  chunk_bytes: int = 64 << 20, origins=None,
+                  frames: Mapping[str, Any] | None = None) -> "EpisodeStore":
         """Builds a store from flat arrays, read and copied to the device chunk by chunk.
 
         Args:
@@ -300,14 +315,14 @@ class EpisodeStore:
             ``chunk_bytes`` of it are on the host at a time.
           offsets: one ``[E + 1]`` integer array shared by every stream, or name -> ``[E + 1]``.
           times: name -> ``[N]`` (sliceable): as in ``from_episodes``.
-          fps, valid, device, origins: as in ``from_episodes`` (``valid``: name -> ``[N]``
-            bool).
+          fps, valid, device, origins, frames: as in ``from_episodes`` (``valid``: name ->
+            ``[N]`` bool; ``frames``: name -> ``[N]`` integers).
           chunk_bytes: host bytes read per copy.
         """
         from . import _build
         return _build.build(cls, RaggedStream, _HostMeta, values, offsets, times or {}, fps=fps,
                             valid=valid or {}, device=device, chunk_bytes=chunk_bytes,
-                            origins=origins)
+                            origins=origins, frames=frames or {})
 
     @classmethod
     def from_bags(cls, bags: Sequence, streams: Mapping[str, Any], *, device=None
@@ -348,10 +363,10 @@ def _mapping(label, x) -> dict:
     return dict(x)
 
 
-def _check_names(values, times, valid):
+def _check_names(values, times, valid, frames):
     if not values:
         raise StoreError("values must name at least one stream")
-    for label, m in (("times", times), ("valid", valid)):
+    for label, m in (("times", times), ("valid", valid), ("frames", frames)):
         extra = sorted(set(m) - set(values))
         if extra:
             raise StoreError(f"{label} names streams without values: {extra}; streams: "
@@ -389,16 +404,28 @@ def _episode_values(name, e, x) -> np.ndarray:
     return a
 
 
-def _episode_times(name, e, t, n) -> np.ndarray:
+def _episode_times(name, e, t, n, label="times") -> np.ndarray:
     a = _host(t)
     if a.ndim != 1 or a.shape[0] != n:
-        raise StoreError(f"times[{name!r}] episode {e} must be [n] with n = {n} (its values' "
+        raise StoreError(f"{label}[{name!r}] episode {e} must be [n] with n = {n} (its values' "
                          f"rows), got shape {a.shape}")
     return a
 
 
+def _empty_like_others(arrays):
+    """Empty episodes (``[]``, ``np.zeros(0)``) take the shape past the first axis and the
+    dtype of the stream's first non-empty episode."""
+    ref = next((a for a in arrays if a.shape[0] > 0), None)
+    if ref is None:
+        return arrays
+    return [np.zeros((0,) + ref.shape[1:], ref.dtype) if a.shape[0] == 0 else a
+            for a in arrays]
+
+
 def _episode_mask(name, e, m, n) -> np.ndarray:
     a = _host(m)
+    if n == 0 and a.size == 0:
+        return np.zeros(0, np.bool_)
     if a.dtype != np.bool_:
         raise StoreError(f"valid[{name!r}] episode {e} must be a bool mask, got {a.dtype.name}")
     if a.shape != (n,):

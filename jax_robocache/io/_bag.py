@@ -11,7 +11,7 @@ import numpy as np
 
 from ..jax_compat import x64_enabled
 from ..streams.stream import Stream
-from ..streams.timestamps import relative_timestamps
+from ..streams.timestamps import integer_seconds, relative_timestamps
 from ._messages import SUPPORTED_TYPES, ConversionError, make_converter
 from .errors import DatasetError
 
@@ -137,7 +137,7 @@ class Bag(Mapping):
     def relative_seconds(self, stamps_ns) -> np.ndarray:
         """int64 nanoseconds -> seconds since ``origin_ns`` (exact subtraction, then float)."""
         rel = np.asarray(stamps_ns, np.int64) - np.int64(self.origin_ns)
-        return (rel.astype(np.float64) * 1e-9).astype(np.float64 if x64_enabled() else np.float32)
+        return integer_seconds(rel).astype(np.float64 if x64_enabled() else np.float32)
 
 
 def _abbreviate(names: Sequence[str], n: int = 8) -> str:

@@ -122,6 +122,79 @@ def test_epoch_nanoseconds_made_relative_exactly(rng):
             np.testing.assert_array_equal(np.asarray(s.times)[o[e]:o[e + 1]], want)
 
 
+def test_integer_stamps_become_correctly_rounded_seconds(rng):
+    """int64 differences in ns / us / ms / s -> the float64 nearest the exact quotient (one
+    division), checked against fractions.Fraction; whole milliseconds included."""
+    from fractions import Fraction
+
+    from jax_robocache.streams.timestamps import integer_seconds
+    for unit, per in (("ns", 10**9), ("us", 10**6), ("ms", 10**3), ("s", 1)):
+        delta = np.concatenate([rng.integers(-2**52, 2**52, 2000),
+                                np.arange(0, 10_000) * (per // 1000 if per >= 1000 else 1)])
+        want = np.array([float(Fraction(int(d), per)) for d in delta])
+        np.testing.assert_array_equal(integer_seconds(delta, unit), want)
+
+
+def test_epoch_stream_that_float32_cannot_resolve_raises():
+    """A 100 kHz stream starting 1000 s after its episode's origin (another stream's first
+    stamp): float32 relative times would merge its samples, so the build raises; the same
+    stream starting 1 s after the origin is kept exactly."""
+    t0 = 1_700_000_000_000_000_000
+    for late_s, fails in ((1000, True), (1, False)):
+        tb = t0 + late_s * 10**9 + np.arange(5) * 10_000
+        build = lambda: EpisodeStore.from_episodes(  # noqa: E731
+            {"a": [np.zeros((1, 1), np.float32)], "b": [np.arange(5, dtype=np.float32)[:, None]]},
+            {"a": [np.array([t0])], "b": [tb]})
+        if fails:
+            with pytest.raises(StoreError, match=r"times\['b'\] episode 0: relative to the "
+                               r"episode's origin its stamps reach 1000"):
+                build()
+            continue
+        store = build()
+        rel = np.asarray(store["b"].times)
+        assert len(np.unique(rel)) == 5
+        anchor = np.float32(rel[2])
+        got = sample_windows(store, np.int32([0]), np.array([anchor]),
+                             {"b": Window(steps=(-2, -1, 0, 1, 2))})["b"]
+        np.testing.assert_array_equal(np.asarray(got.values)[0, :, 0], np.arange(5.0))
+        assert np.asarray(got.valid).all()
+
+
+def test_frame_numbers_with_fps_keep_dropped_frames():
+    """frames= (LeRobot's frame_index) with the stream's fps: t = frame / fps, so a dropped
+    frame leaves its gap and a linear window interpolates across it; frame numbers passed
+    as int64 times are refused instead of read as nanoseconds."""
+    f32 = np.float32
+    store = EpisodeStore.from_episodes(
+        {"cam": [np.arange(4, dtype=f32)[:, None], np.arange(2, dtype=f32)[:, None]]},
+        frames={"cam": [np.array([0, 1, 3, 4]), np.array([5, 6])]}, fps={"cam": 30.0})
+    np.testing.assert_array_equal(np.asarray(store["cam"].times),
+                                  (np.array([0, 1, 3, 4, 5, 6]) / 30.0).astype(f32))
+    out = sample_windows(store, np.int32([0]), np.float32([0.0]),
+                         {"cam": Window(seconds=tuple(np.arange(4) / 30.0))})["cam"]
+    np.testing.assert_allclose(np.asarray(out.values)[0, :, 0], [0, 1, 1.5, 2], rtol=1e-6)
+    values = {"cam": [np.arange(4, dtype=f32)[:, None]]}
+    for kwargs, match in (
+            (dict(times={"cam": [np.int64([0, 1, 3, 4])]}), r"mean spacing below 1 us.*frames="),
+            (dict(frames={"cam": [np.int64([0, 1, 3, 4])]}), r"frames\['cam'\] needs the "
+             r"stream's rate"),
+            (dict(frames={"cam": [np.float64([0, 1, 3, 4])]}, fps=30.0), "integer frame numbers"),
+            (dict(frames={"cam": [np.int64([0, 1, 3, 4])]}, times={"cam": [f32([0, 1, 2, 3])]},
+                  fps=30.0), "both times and frames")):
+        with pytest.raises(StoreError, match=match):
+            EpisodeStore.from_episodes(values, **kwargs)
+
+
+def test_empty_episodes_in_any_empty_form():
+    """[] and np.zeros(0) are empty episodes of any stream: they take its D and dtype."""
+    f32 = np.float32
+    store = EpisodeStore.from_episodes(
+        {"a": [np.ones((3, 2), f32), np.zeros(0), []]},
+        {"a": [f32([0.0, 0.1, 0.2]), [], np.zeros(0)]}, valid={"a": [np.ones(3, bool), [], []]})
+    assert store["a"].values.shape == (3, 2) and store["a"].values.dtype == np.float32
+    np.testing.assert_array_equal(np.asarray(store["a"].offsets), [0, 3, 3, 3])
+
+
 def test_fps_clock_and_float64_seconds(rng):
     t64 = [1.7e9 + np.cumsum(rng.uniform(0.01, 0.03, 20)) for _ in range(2)]
     store = EpisodeStore.from_episodes(
@@ -245,7 +318,7 @@ def _f32(*shape):
      r"values\['x'\] has dtype int64.*cast"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)], "y": [_f32(3, 2)]},
                                         {"x": [np.float32([0, 1, 2])],
-                                         "y": [np.int64([0, 1, 2])]}),
+                                         "y": [np.int64([0, 10**7, 2 * 10**7])]}),
      r"mix time representations"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)]}), r"neither times nor fps"),
     (lambda: EpisodeStore.from_episodes({"x": [_f32(3, 2)], "y": [_f32(1, 2)] * 2}, fps=1.0),
@@ -367,6 +440,15 @@ for n in spec:
     np.testing.assert_allclose(np.asarray(out[n].values), ref[n][0], rtol=1e-12, atol=1e-12,
                                equal_nan=True)
     np.testing.assert_allclose(np.asarray(out[n].age), ref[n][2], rtol=1e-6, equal_nan=True)
+# int64 ns on whole milliseconds: relative seconds correctly rounded (0.3 s is the float64
+# nearest 0.3, not 0.30000000000000004), so an anchor on a sample's time selects that sample.
+ns = 1_700_000_000_000_000_000 + np.array([0, 100, 200, 300, 400, 700]) * 1_000_000
+s2 = EpisodeStore.from_episodes({"a": [np.arange(6.0)[:, None]]}, {"a": [ns]})
+np.testing.assert_array_equal(np.asarray(s2["a"].times), [0.0, 0.1, 0.2, 0.3, 0.4, 0.7])
+got = sample_windows(s2, np.int32([0] * 6), np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.7]),
+                     {"a": Window(steps=(0,))})["a"]
+np.testing.assert_array_equal(np.asarray(got.values)[:, 0, 0], np.arange(6.0))
+np.testing.assert_array_equal(np.asarray(got.age)[:, 0], 0.0)
 print("x64 ok")
 '''
 
