@@ -116,7 +116,7 @@ class _Stream:
                 raise StoreError(f"times[{name!r}] must be [N] with N = {self.N} (its values' "
                                  f"rows), got shape {tuple(times.shape)}")
             self.kind = _time_kind(name, times)
-        if times is None:
+        else:
             if fps is None:
                 raise StoreError(f"stream {name!r} has neither times nor fps: pass "
                                  f"times[{name!r}] or fps=")
@@ -196,8 +196,7 @@ def _check_nanosecond_spacing(s: _Stream, ends) -> None:
     another unit, which would pass silently as nanoseconds."""
     n = np.diff(s.offsets)
     span = ends[1] - ends[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fast = (n >= 3) & (span > 0) & (span < _MIN_NS_SPACING * (n - 1))
+    fast = (n >= 3) & (span > 0) & (span < _MIN_NS_SPACING * (n - 1))
     if fast.any():
         e = int(np.flatnonzero(fast)[0])
         raise StoreError(
@@ -366,7 +365,7 @@ class _RoundingWatch:
 
 def _relative_reader(s: _Stream, origin, tdtype, span, ends):
     """Rows [a, b) of the stream's times as the store holds them; records the largest
-    magnitude (``span``) and each episode's first and last time (``ends``)."""
+    magnitude (``span``) and, unless ``ends`` is None, each episode's first and last time."""
     def read(a, b):
         if s.times is None:
             rows = np.arange(a, b)
@@ -385,7 +384,8 @@ def _relative_reader(s: _Stream, origin, tdtype, span, ends):
         if rel.size:
             span[0] = max(span[0], float(np.abs(rel).max()))
         out = rel.astype(tdtype)
-        _record_ends(s, a, b, out, ends)
+        if ends is not None:
+            _record_ends(s, a, b, out, ends)
         return out
     return read
 
@@ -432,10 +432,11 @@ def build(cls, ragged_cls, meta_cls, values, offsets, times, *, fps, valid, devi
         vals = _upload(read, s.N, (s.D,), s.dtype, device, chunk_bytes)
         if watch is not None:
             watch.warn(s.name)
-        ends = np.zeros((2, E), tdtype)
+        # float32 input was checked as given (pass 1); converted times are checked as stored
+        ends = None if s.kind == REL32 else np.zeros((2, E), tdtype)
         t = _upload(_relative_reader(s, origins, tdtype, span, ends), s.N, (), tdtype, device,
                     chunk_bytes)
-        if s.kind != REL32:  # float32 input was checked as given (pass 1)
+        if ends is not None:
             _check_converted_resolution(s, ends)
         mask = None if s.valid is None else _upload(
             lambda a, b, s=s: np.asarray(s.valid[a:b]), s.N, (), np.bool_, device, chunk_bytes)
