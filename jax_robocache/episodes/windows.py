@@ -354,9 +354,12 @@ def _queries(store: EpisodeStore, episode, anchor):
     except ValueError:
         raise ValueError(f"episode {tuple(episode.shape)} and anchor {tuple(anchor.shape)} must "
                          "broadcast against each other") from None
-    # Out-of-range episode numbers of any width become -1 before the int32 cast (no wrap).
-    E = store.num_episodes
-    episode = jnp.where((episode >= 0) & (episode < E), episode, -1).astype(jnp.int32)
+    # Out-of-range episode numbers of a wider type become -1 before the int32 cast (no
+    # wrap). int32 ones pass as they are (no XLA op before the kernel): the kernel and the
+    # twin read an episode outside [0, E) as absent.
+    if episode.dtype != jnp.int32:
+        E = store.num_episodes
+        episode = jnp.where((episode >= 0) & (episode < E), episode, -1).astype(jnp.int32)
     episode = jnp.broadcast_to(episode, lead).reshape(-1)
     anchor = jnp.broadcast_to(anchor.astype(tdtype), lead).reshape(-1)
     return episode, anchor, tuple(lead)
