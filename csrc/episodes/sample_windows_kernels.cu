@@ -42,6 +42,9 @@ constexpr int kThreads = 256;
 constexpr int kTileEntries = 1024;
 constexpr int64_t kBlockBytes = 64 * 1024;
 constexpr int kUnroll = 4;
+// Index windows with runs: rows per tile (two per warp) and a lane's loads in flight.
+constexpr int64_t kRunRows = 2 * kThreads / 32;
+constexpr int kCopyUnroll = 8;
 // Window means: entries per block (a window's plan is a long chain of dependent searches, so
 // its entries spread over many blocks), and the loads of a window's sum in flight at once.
 constexpr int64_t kMeanTileEntries = 32;
@@ -50,6 +53,10 @@ constexpr int kSumLoads = 4;
 struct WindowLaunch : WindowDesc {
   int64_t first_block;  // the window's first block
   int64_t tile;         // entries per block
+  // An index window whose steps are consecutive (s0, s0 + 1, ...), without a mask, in tiles
+  // of whole rows: a row whose steps all fall inside its episode reads one run of K samples
+  // and is copied as such (RowInfo::first).
+  int32_t runs;
 };
 
 struct Args {
@@ -64,11 +71,13 @@ struct Args {
 struct RowInfo {
   int32_t start, n;  // the episode's segment of the flat arrays
   int32_t ub;        // index windows: samples with t <= anchor - offset
+  int32_t first;     // runs: the store row of the row's first entry when all K are inside
+                     // the episode (every entry valid, sample first + k), else -1
 };
 
 // Step 1: the segment of episode e (n = 0 for an episode outside [0, E)).
 __device__ RowInfo Segment(const WindowLaunch& w, int64_t b, int32_t e) {
-  RowInfo r{0, 0, 0};
+  RowInfo r{0, 0, 0, -1};
   if (e < 0 || e >= w.E) return r;
   const int32_t* off = w.offsets + b * w.offsets_stride;
   const int64_t N = w.N;
@@ -270,9 +279,54 @@ __device__ void WriteMeans(const WindowLaunch& w, const Plan* plans, int32_t cou
   }
 }
 
+// Step 3 of index windows with runs: a warp per row. A row inside its episode is one copy of
+// K * D contiguous elements (no per-entry plan: kCopyUnroll vector loads in flight per
+// lane); another row writes entry by entry from its plans (kOne or a fill).
 template <typename V, int N>
-__device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
-  if (w.kind == kTimeWindow && w.method == kWindowMean) WriteMeans<V, N>(w, plans, count, g0);
+__device__ void WriteRuns(const WindowLaunch& w, const Plan* plans, const RowInfo* rows,
+                          int32_t nrows, int64_t b0) {
+  using VecV = Vec<V, N>;
+  const int lane = threadIdx.x & 31;
+  const int64_t chunks = w.D / N;
+  const int64_t K = w.K;
+  const int64_t run = K * chunks;  // vectors per row
+  const uint32_t chunks32 = static_cast<uint32_t>(chunks);
+  for (int32_t r = threadIdx.x >> 5; r < nrows; r += kThreads / 32) {
+    const int64_t b = b0 + r;
+    VecV* out = reinterpret_cast<VecV*>(static_cast<V*>(w.out) + b * K * w.D);
+    const VecV* values = reinterpret_cast<const VecV*>(static_cast<const V*>(w.values) +
+                                                       StoreOffset(w, b * K, K));
+    const int32_t first = rows[r].first;
+    if (first >= 0) {
+      const VecV* src = values + first * chunks;
+      for (int64_t u0 = lane; u0 < run; u0 += 32 * kCopyUnroll) {
+        VecV v[kCopyUnroll];
+#pragma unroll
+        for (int s = 0; s < kCopyUnroll; ++s) {
+          if (u0 + 32 * s < run) v[s] = src[u0 + 32 * s];
+        }
+#pragma unroll
+        for (int s = 0; s < kCopyUnroll; ++s) {
+          if (u0 + 32 * s < run) out[u0 + 32 * s] = v[s];
+        }
+      }
+    } else {
+      const Plan* row_plans = plans + r * K;
+      for (int64_t u = lane; u < run; u += 32) {
+        const int32_t k = static_cast<int32_t>(static_cast<uint32_t>(u) / chunks32);
+        const int64_t c = u - k * chunks;
+        const Plan& p = row_plans[k];
+        out[u] = p.kind == kOne ? values[p.a * chunks + c] : FillVec<V, N>(p.kind);
+      }
+    }
+  }
+}
+
+template <typename V, int N>
+__device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0,
+                          const RowInfo* rows, int32_t nrows, int64_t b0) {
+  if (w.runs) WriteRuns<V, N>(w, plans, rows, nrows, b0);
+  else if (w.kind == kTimeWindow && w.method == kWindowMean) WriteMeans<V, N>(w, plans, count, g0);
   else WriteEntries<V, N>(w, plans, count, g0);
 }
 
@@ -296,22 +350,22 @@ __device__ void WriteSlerp(const WindowLaunch& w, const Plan* plans, int32_t cou
 
 template <typename V>
 __device__ void WriteWindow(const WindowLaunch& w, const Plan* plans, int32_t count,
-                            int64_t g0) {
+                            int64_t g0, const RowInfo* rows, int32_t nrows, int64_t b0) {
   if (w.method == kSlerp && w.kind == kTimeWindow) {
     WriteSlerp<V>(w, plans, count, g0);
     return;
   }
   const int vec = w.vec_bytes / static_cast<int>(sizeof(V));
   if constexpr (sizeof(V) <= 16) {
-    if (vec == 16 / sizeof(V)) return WriteRows<V, 16 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 16 / sizeof(V)) return WriteRows<V, 16 / sizeof(V)>(w, plans, count, g0, rows, nrows, b0);
   }
   if constexpr (sizeof(V) <= 8) {
-    if (vec == 8 / sizeof(V)) return WriteRows<V, 8 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 8 / sizeof(V)) return WriteRows<V, 8 / sizeof(V)>(w, plans, count, g0, rows, nrows, b0);
   }
   if constexpr (sizeof(V) <= 4) {
-    if (vec == 4 / sizeof(V)) return WriteRows<V, 4 / sizeof(V)>(w, plans, count, g0);
+    if (vec == 4 / sizeof(V)) return WriteRows<V, 4 / sizeof(V)>(w, plans, count, g0, rows, nrows, b0);
   }
-  WriteRows<V, 1>(w, plans, count, g0);
+  WriteRows<V, 1>(w, plans, count, g0, rows, nrows, b0);
 }
 
 template <typename TT>
@@ -335,6 +389,13 @@ __global__ void __launch_bounds__(kThreads) SampleWindowsKernel(const __grid_con
     if (w.kind == kIndexWindow) {
       const TT qa = anchors[b] - offset;
       info.ub = Interpolate::Upper(times + b * w.times_stride + info.start, info.n, qa);
+      // PlanIndex's rule for every entry at once: valid (inside, anchor not NaN), sample
+      // i0 + k of the segment.
+      const int64_t i0 = static_cast<int64_t>(info.ub) - 1 +
+                         static_cast<int64_t>(args.deltas[w.first_delta]);
+      if (w.runs && qa == qa && i0 >= 0 && i0 + K <= info.n) {
+        info.first = static_cast<int32_t>(info.start + i0);
+      }
     }
     rows[r] = info;
   }
@@ -370,10 +431,10 @@ __global__ void __launch_bounds__(kThreads) SampleWindowsKernel(const __grid_con
   }
   __syncthreads();
   switch (w.value_type) {  // step 3
-    case kF32: WriteWindow<float>(w, plans, count, g0); break;
-    case kF64: WriteWindow<double>(w, plans, count, g0); break;
-    case kBF16: WriteWindow<__nv_bfloat16>(w, plans, count, g0); break;
-    default: WriteWindow<__half>(w, plans, count, g0); break;
+    case kF32: WriteWindow<float>(w, plans, count, g0, rows, nrows, b0); break;
+    case kF64: WriteWindow<double>(w, plans, count, g0, rows, nrows, b0); break;
+    case kBF16: WriteWindow<__nv_bfloat16>(w, plans, count, g0, rows, nrows, b0); break;
+    default: WriteWindow<__half>(w, plans, count, g0, rows, nrows, b0); break;
   }
 }
 
@@ -410,6 +471,17 @@ Status LaunchSampleWindows(cudaStream_t stream, const SampleWindowsCall& call, i
     const int64_t per_block =
         std::max<int64_t>(1, std::min<int64_t>(max_entries, kBlockBytes / entry_bytes));
     w.tile = w.K <= per_block ? per_block / w.K * w.K : per_block;
+    w.runs = 0;
+    if (w.kind == kIndexWindow && w.mask == nullptr && w.K <= per_block) {
+      bool consecutive = true;
+      for (int64_t k = 1; k < w.K; ++k) {
+        consecutive = consecutive && a.deltas[w.first_delta + k] == a.deltas[w.first_delta] + k;
+      }
+      if (consecutive) {
+        w.runs = 1;
+        w.tile = std::min<int64_t>(w.tile, kRunRows * w.K);
+      }
+    }
     w.first_block = blocks;
     blocks += CeilDiv(B * w.K, w.tile);
   }
