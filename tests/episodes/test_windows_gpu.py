@@ -200,6 +200,37 @@ def test_dtypes_widths_and_long_windows(oor, monkeypatch):
 
 
 @gpu
+@pytest.mark.parametrize("oor", OUT_OF_RANGE)
+def test_index_runs_inside_and_at_the_edges(oor, monkeypatch):
+    """Index windows of consecutive steps on unmasked streams: a row whose steps all fall
+    inside its episode is copied as one run of K samples, any other entry by entry. Against
+    the twin bit for bit and the reference: float32 D=14 (8-byte vectors), bfloat16 D=64
+    (16-byte), float16 D=3 (scalar), an offset; a window of gapped steps and one on a masked
+    stream beside them (no runs). Both kinds of rows occur."""
+    _need_gpu()
+    rng = rng_for(f"runs-{oor}")
+    streams = {"act": (500, 14, np.float32), "emb": (100, 64, ml_dtypes.bfloat16),
+               "tri": (400, 3, np.float16), "masked": (300, 2, np.float32)}
+    data = make_dataset(rng, E=6, streams=streams, masked=("masked",))
+    store = _store(data)
+    episode, anchor = random_anchors(rng, data, 257, reference="act")
+    spec = {"chunk": Window(steps=range(50), stream="act", out_of_range=oor),
+            "hist": Window(steps=range(-3, 1), stream="act", out_of_range=oor),
+            "ahead": Window(steps=(5, 6, 7), stream="emb", out_of_range=oor),
+            "tri": Window(steps=range(-1, 20), stream="tri", offset=0.004, out_of_range=oor),
+            "gaps": Window(steps=(0, 2, 4), stream="act", out_of_range=oor),
+            "masked": Window(steps=range(4), stream="masked", out_of_range=oor)}
+    kernel, twin = _kernel_and_twin(_call(spec), (store, episode, anchor), monkeypatch)
+    _check_against_twin(spec, data, kernel, twin, f"runs {oor}")
+    ref = reference_windows.sample_windows(data, episode, anchor,
+                                           reference_windows.spec_dicts(spec))
+    compare(kernel, ref, data, spec, f"runs {oor} (run seed {RUN_SEED})")
+    for name in ("chunk", "tri"):
+        inside = np.asarray(kernel[name][1]).all(axis=1)
+        assert 0 < inside.sum() < len(inside), (name, int(inside.sum()))
+
+
+@gpu
 def test_vmap_over_queries_and_over_the_store(monkeypatch):
     """vmap over episode / anchor (the store stays shared: S = 1) and over a stacked store
     (every operand [B, ...]: per-row store strides in the kernel)."""
