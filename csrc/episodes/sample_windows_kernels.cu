@@ -15,8 +15,9 @@
 //   2. one thread per entry plans it (interp_plan.cuh's PlanQuery on the
 //      segment, as align does on an episode), writes valid and age;
 //   3. the output rows: consecutive threads take consecutive vector chunks of
-//      consecutive entries (coalesced stores; index windows read consecutive
-//      rows too), kUnroll chunks' loads in flight per thread before any store.
+//      consecutive entries (coalesced stores), kUnroll chunks' loads in flight
+//      per thread before any store; index windows of consecutive steps copy a
+//      row inside its episode as one run of K samples (WriteRuns).
 // Searches guess from the segment's first and last stamp and gallop
 // (interp_plan.cuh's Interpolate): the twin's bisection result on the sorted
 // times a store holds, in a few nearby loads instead of a chain across the episode.
