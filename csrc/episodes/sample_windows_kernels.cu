@@ -323,11 +323,57 @@ __device__ void WriteRuns(const WindowLaunch& w, const Plan* plans, const RowInf
   }
 }
 
+// Step 3 of entries of at least 32 vector chunks (embeddings): a warp per entry, lanes over
+// its chunks (no division per chunk), kUnroll entries' loads in flight per lane.
+template <typename V, int N>
+__device__ void WriteWide(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0) {
+  using E = Elem<V>;
+  using Acc = typename E::Acc;
+  using VecV = Vec<V, N>;
+  constexpr int kWarps = kThreads / 32;
+  const TileUnits<V, N> tile(w, count, g0);
+  const int lane = threadIdx.x & 31;
+  for (int32_t j0 = threadIdx.x >> 5; j0 < count; j0 += kWarps * kUnroll) {
+    for (int64_t c = lane; c < tile.chunks; c += 32) {
+      VecV ra[kUnroll], rb[kUnroll];
+#pragma unroll
+      for (int s = 0; s < kUnroll; ++s) {  // loads of one- and two-sample plans
+        const int32_t j = j0 + s * kWarps;
+        if (j >= count) continue;
+        const Plan& p = plans[j];
+        const VecV* rows = tile.rows(j);
+        if (p.kind == kOne || p.kind == kTwo) ra[s] = rows[p.a * tile.chunks + c];
+        if (p.kind == kTwo) rb[s] = rows[p.b * tile.chunks + c];
+      }
+#pragma unroll
+      for (int s = 0; s < kUnroll; ++s) {  // arithmetic and stores
+        const int32_t j = j0 + s * kWarps;
+        if (j >= count) continue;
+        const Plan& p = plans[j];
+        VecV r;
+        if (p.kind == kOne) {
+          r = ra[s];
+        } else if (p.kind == kTwo) {
+          const Acc wt = static_cast<Acc>(p.w);
+#pragma unroll
+          for (int e = 0; e < N; ++e) {
+            r.v[e] = E::store(Lerp(E::load(ra[s].v[e]), E::load(rb[s].v[e]), wt));
+          }
+        } else {
+          r = FillVec<V, N>(p.kind);
+        }
+        tile.store(j, c, r);
+      }
+    }
+  }
+}
+
 template <typename V, int N>
 __device__ void WriteRows(const WindowLaunch& w, const Plan* plans, int32_t count, int64_t g0,
                           const RowInfo* rows, int32_t nrows, int64_t b0) {
   if (w.runs) WriteRuns<V, N>(w, plans, rows, nrows, b0);
   else if (w.kind == kTimeWindow && w.method == kWindowMean) WriteMeans<V, N>(w, plans, count, g0);
+  else if (w.D / N >= 32) WriteWide<V, N>(w, plans, count, g0);
   else WriteEntries<V, N>(w, plans, count, g0);
 }
 
