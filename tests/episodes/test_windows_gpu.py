@@ -202,11 +202,12 @@ def test_dtypes_widths_and_long_windows(oor, monkeypatch):
 @gpu
 @pytest.mark.parametrize("oor", OUT_OF_RANGE)
 def test_index_runs_inside_and_at_the_edges(oor, monkeypatch):
-    """Index windows of consecutive steps on unmasked streams: a row whose steps all fall
-    inside its episode is copied as one run of K samples, any other entry by entry. Against
-    the twin bit for bit and the reference: float32 D=14 (8-byte vectors), bfloat16 D=64
-    (16-byte), float16 D=3 (scalar), an offset; a window of gapped steps and one on a masked
-    stream beside them (no runs). Both kinds of rows occur."""
+    """Index windows of consecutive steps (action chunks, histories) on unmasked streams, with
+    rows whose steps all fall inside their episode and rows at its edges (a kernel may copy
+    the former as one run of K samples), against the twin bit for bit and the reference:
+    float32 D=14 (8-byte vectors), bfloat16 D=64 (16-byte), float16 D=3 (scalar), an
+    offset; a window of gapped steps and one on a masked stream beside them. Both kinds of
+    rows occur."""
     _need_gpu()
     rng = rng_for(f"runs-{oor}")
     streams = {"act": (500, 14, np.float32), "emb": (100, 64, ml_dtypes.bfloat16),
