@@ -37,8 +37,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     inputs = sw.make_inputs(np.random.default_rng(0), B=args.batch, E=args.episodes,
                             seconds=args.seconds)
-    max_lengths = tuple(int(np.ceil(args.seconds * 1.5 * rate)) + 1
-                        for rate, _, _ in sw.STREAMS.values())
+    max_lengths = sw.max_lengths(args.seconds)
     copy_bw = timing.copy_bandwidth()
     print(f"{jax.devices()[0].device_kind}: copy bandwidth {copy_bw / 1e9:.0f} GB/s")
     rows = []

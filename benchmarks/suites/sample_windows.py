@@ -113,16 +113,20 @@ def torch_batch(episode, anchor, *arrays, names=ORDER):
     return tuple(out)
 
 
+def max_lengths(seconds):
+    """Per stream (in ORDER), the search bound for episodes of about ``seconds`` s (the
+    jittered clocks run up to 1.5x the mean length)."""
+    return tuple(int(np.ceil(seconds * 1.5 * rate)) + 1 for rate, _, _ in STREAMS.values())
+
+
 def case(name, B, E, seconds, with_goal=True, names=ORDER):
     spec = dict(action="action 50@50Hz x14", state="state 2@50Hz x14",
                 image_embedding="emb 1@15Hz x512 bf16", wrench="wrench mean 20ms@1kHz x6")
     params = dict(B=B, E=E, episode_s=seconds, spec=", ".join(spec[n] for n in names))
-    max_lengths = tuple(int(np.ceil(seconds * 1.5 * rate)) + 1 for rate, _, _ in
-                        STREAMS.values())
     return Case(
         op="sample_windows", name=name, params=params,
         make_inputs=functools.partial(make_inputs, B=B, E=E, seconds=seconds),
-        fn=functools.partial(ours, max_lengths=max_lengths, names=names),
+        fn=functools.partial(ours, max_lengths=max_lengths(seconds), names=names),
         bytes_moved=functools.partial(bytes_moved, names=names),
         feed=1, ffi_target="robocache_sample_windows",
         torch_fn=functools.partial(torch_batch, names=names),
